@@ -1,0 +1,72 @@
+/**
+ * The single-table DynamoDB schema: the one definition used by the store adapter,
+ * the tests, the local stack and `sst.config.ts`.
+ *
+ * Keys are generic (`pk`/`sk`, `gsi1pk`/`gsi1sk`, `gsi2pk`/`gsi2sk`) and values are
+ * type-prefixed, named after the access pattern that reads them (see `keys`).
+ */
+export const TABLE_SCHEMA = {
+  partitionKey: 'pk',
+  sortKey: 'sk',
+  ttlAttribute: 'expiresAt',
+  attributes: { pk: 'S', sk: 'S', gsi1pk: 'S', gsi1sk: 'S', gsi2pk: 'S', gsi2sk: 'S' },
+  indexes: {
+    gsi1: { partitionKey: 'gsi1pk', sortKey: 'gsi1sk' },
+    gsi2: { partitionKey: 'gsi2pk', sortKey: 'gsi2sk' },
+  },
+} as const;
+
+export type IndexName = keyof typeof TABLE_SCHEMA.indexes;
+
+/** Default table name when `GATEHOUSE_TABLE` is unset. */
+export const DEFAULT_TABLE_NAME = 'gatehouse';
+
+/**
+ * Key builders, one per access pattern. Ids are embedded verbatim and looked up by
+ * exact equality, so an id containing `#` cannot reach another entity's key space:
+ * every prefix query below ends in a separator that ids are validated not to contain
+ * where it matters (org ids, role names, token ids).
+ */
+export const keys = {
+  /** Everything about one user: site roles (`PROFILE`) and memberships (`MEMBER#org`). One Query loads a principal. */
+  user: (userId: string) => `USER#${userId}`,
+  userProfile: () => 'PROFILE',
+  membershipSk: (orgId: string) => `MEMBER#${orgId}`,
+  /** GSI1: members of an org. */
+  orgMembers: (orgId: string) => `ORGMEMBERS#${orgId}`,
+  orgMemberSk: (userId: string) => `USER#${userId}`,
+
+  org: (orgId: string) => `ORG#${orgId}`,
+  orgSk: () => 'ORG',
+  /** GSI1: all orgs. */
+  allOrgs: () => 'ORGS',
+
+  /** Policy partition: routes, gate, version stamp, custom roles. One Query loads it all. */
+  policy: () => 'POLICY',
+  routesSk: () => 'ROUTES',
+  gateSk: () => 'GATE',
+  versionSk: () => 'VERSION',
+  siteRoleSk: (name: string) => `ROLE#SITE#${name}`,
+  orgRoleSk: (orgId: string, name: string) => `ROLE#ORG#${orgId}#${name}`,
+  orgRolesPrefix: (orgId: string) => `ROLE#ORG#${orgId}#`,
+
+  token: (tokenId: string) => `TOKEN#${tokenId}`,
+  tokenSk: () => 'TOKEN',
+  /** GSI1: token listings by holder. */
+  tokensByOwner: (userId: string) => `TOKENS#USER#${userId}`,
+  tokensByOrg: (orgId: string) => `TOKENS#ORG#${orgId}`,
+  tokensSite: () => 'TOKENS#SITE',
+  /** GSI2: every token, for the site-wide audit view. */
+  allTokens: () => 'TOKENS',
+  accessLogSk: (at: string, suffix: string) => `LOG#${at}#${suffix}`,
+
+  invitation: (id: string) => `INVITE#${id}`,
+  invitationSk: () => 'INVITE',
+  /** GSI1: invitations of an org. GSI2: invitations to an email. */
+  orgInvitations: (orgId: string) => `ORGINVITES#${orgId}`,
+  emailInvitations: (email: string) => `EMAILINVITES#${email}`,
+  /** Guard item: one pending invitation per (org, email). */
+  pendingInviteSk: (email: string) => `PENDINGINVITE#${email}`,
+
+  audit: (day: string) => `AUDIT#${day}`,
+} as const;
