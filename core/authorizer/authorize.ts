@@ -1,0 +1,280 @@
+import { isGatehouseError, KeySourceError, StoreError, Unauthenticated } from '../errors';
+import type { Logger } from '../log';
+import { evaluateExpression } from '../policy/expression';
+import { resolveBinding, type RouteMatch, type RouteRule } from '../policy/routes';
+import { decide } from '../rbac/decide';
+import type { AuthzObject, Decision, Principal, Reason } from '../rbac/types';
+import type { AuthorizerStore, TokenRecord } from '../store/types';
+import { expressionContext, gatewayContext, type AuthzRequest, type GatewayContext } from './context';
+import { PolicyCache, type CompiledPolicy, type ExpressionSlot } from './policy';
+import { PrincipalResolver, TokenRejected, type JwtVerifierLike } from './principals';
+
+/** Why the decision came out as it did (logs and `POST /authz/explain`). */
+export interface Explanation {
+  code: string;
+  route?: string;
+  public?: boolean;
+  object?: AuthzObject;
+  level?: Decision['level'];
+  role?: string;
+  permission?: Decision['permission'];
+  expressions: { name: 'gate' | 'condition'; text?: string; result: boolean; error?: string }[];
+  reasons: Reason[];
+  policyVersion?: string;
+}
+
+export type AuthzResult =
+  | { effect: 'unauthorized'; code: string }
+  | { effect: 'error'; code: string }
+  | {
+      effect: 'allow' | 'deny';
+      code: string;
+      principal?: Principal;
+      token?: TokenRecord;
+      match?: RouteMatch;
+      policy: CompiledPolicy;
+      explanation: Explanation;
+      context: GatewayContext;
+    };
+
+export interface AuthorizerOptions {
+  store: AuthorizerStore;
+  jwt: JwtVerifierLike;
+  logger: Logger;
+  /** Milliseconds since the epoch; injected so tests can freeze time. */
+  now?: () => number;
+  /** Longest time cached principals, tokens and policies may be served. */
+  cacheTtlSeconds?: number;
+  cacheMaxEntries?: number;
+  /** Record token uses and failures in the token's access log. Default true. */
+  accessLog?: boolean;
+}
+
+/**
+ * The authorizer core: credential -> principal -> route -> gate -> role decision ->
+ * condition. Pure of API Gateway shapes (the handlers adapt events and answers).
+ * Every failure is either 401 (`unauthorized`), a Deny, or `error` (fail closed):
+ * nothing but a complete, positive decision produces `allow`.
+ */
+export class Authorizer {
+  readonly policies: PolicyCache;
+  readonly principals: PrincipalResolver;
+  private readonly now: () => number;
+  private readonly logger: Logger;
+  private readonly store: AuthorizerStore;
+  private readonly accessLog: boolean;
+  /** Memo of recent success-log and lastUsedAt writes, so warm requests write nothing. */
+  private readonly recentWrites = new Map<string, number>();
+
+  constructor(options: AuthorizerOptions) {
+    this.now = options.now ?? Date.now;
+    this.logger = options.logger;
+    this.store = options.store;
+    this.accessLog = options.accessLog ?? true;
+    const ttl = options.cacheTtlSeconds ?? 30;
+    this.policies = new PolicyCache({ store: options.store, now: this.now, ttlSeconds: ttl, logger: options.logger });
+    this.principals = new PrincipalResolver({
+      store: options.store,
+      jwt: options.jwt,
+      now: this.now,
+      cacheTtlSeconds: ttl,
+      maxEntries: options.cacheMaxEntries ?? 10_000,
+    });
+  }
+
+  /** Decides one request. Never throws. */
+  async authorize(request: AuthzRequest): Promise<AuthzResult> {
+    try {
+      return await this.decideRequest(request);
+    } catch (err) {
+      if (err instanceof TokenRejected) await this.recordFailure(err.token, err.code, request);
+      return this.failure(err);
+    }
+  }
+
+  private failure(err: unknown): AuthzResult {
+    if (err instanceof Unauthenticated) return { effect: 'unauthorized', code: err.code };
+    if (err instanceof StoreError || err instanceof KeySourceError) {
+      this.logger.error('authorizer.fail-closed', { reason: err.code, error: err.message });
+      return { effect: 'error', code: err.code };
+    }
+    const code = isGatehouseError(err) ? err.code : 'internal-error';
+    this.logger.error('authorizer.fail-closed', { reason: code, error: (err as Error)?.name ?? 'unknown' });
+    return { effect: 'error', code };
+  }
+
+  private async decideRequest(request: AuthzRequest): Promise<AuthzResult> {
+    if (request.malformedCredential) return { effect: 'unauthorized', code: 'credential-malformed' };
+    const policy = await this.policies.get();
+    const match = policy.table.match(request.method, request.path);
+
+    let principal: Principal | undefined;
+    let token: TokenRecord | undefined;
+    if (request.credential !== undefined) {
+      const resolved = await this.principals.resolve(request.credential);
+      principal = resolved.principal;
+      token = resolved.token;
+    } else if (!match?.rule.public) {
+      // No credential: only a public route may proceed (anonymously).
+      return { effect: 'unauthorized', code: 'no-credential' };
+    }
+
+    const context = gatewayContext(principal, token?.id);
+    const evaluation = this.evaluate(policy, principal, request, match);
+    // Without a credential, anything but an allow is a 401: a credential might change the answer.
+    if (!principal && !evaluation.allowed) return { effect: 'unauthorized', code: 'no-credential' };
+    const result: AuthzResult = {
+      effect: evaluation.allowed ? 'allow' : 'deny',
+      code: evaluation.explanation.code,
+      ...(principal ? { principal } : {}),
+      ...(token ? { token } : {}),
+      ...(match ? { match } : {}),
+      policy,
+      explanation: evaluation.explanation,
+      context,
+    };
+    if (token) await this.recordUse(token, request, match, result.effect, result.code);
+    return result;
+  }
+
+  /**
+   * The decision for one (principal, request, route). Pure given the compiled policy.
+   * Also used for entitlement expansion and `explain`.
+   */
+  evaluate(
+    policy: CompiledPolicy,
+    principal: Principal | undefined,
+    request: AuthzRequest,
+    match: RouteMatch | undefined,
+  ): { allowed: boolean; explanation: Explanation } {
+    const explanation: Explanation = { code: 'no-route', expressions: [], reasons: [], policyVersion: policy.version };
+    if (!match) {
+      explanation.reasons.push({ step: 'route', detail: `no route matches ${request.method} ${request.path}` });
+      return { allowed: false, explanation };
+    }
+    const rule = match.rule;
+    explanation.route = rule.route;
+    const object: AuthzObject = {
+      type: rule.resource,
+      action: rule.action,
+      ...optional('orgId', resolveBinding(rule.org, match.pathParameters)),
+      ...optional('ownerId', resolveBinding(rule.owner, match.pathParameters)),
+    };
+    explanation.object = object;
+    const exprContext = expressionContext(principal, request, object, match.pathParameters, this.now());
+
+    if (rule.public === true) {
+      explanation.public = true;
+      explanation.reasons.push({ step: 'route', detail: `${rule.route} is public` });
+    } else {
+      if (!principal) {
+        explanation.code = 'no-credential';
+        return { allowed: false, explanation };
+      }
+      if (policy.gate) {
+        const gate = runSlot(policy.gate, exprContext);
+        explanation.expressions.push({ name: 'gate', ...gate });
+        if (!gate.result) {
+          explanation.code = 'gate-denied';
+          return { allowed: false, explanation };
+        }
+      }
+      const decision = decide(principal, object, policy.catalog);
+      explanation.reasons.push(...decision.reasons);
+      explanation.level = decision.level;
+      if (decision.role) explanation.role = decision.role;
+      if (decision.permission) explanation.permission = decision.permission;
+      if (!decision.allowed) {
+        explanation.code = decision.code;
+        return { allowed: false, explanation };
+      }
+    }
+    const condition = policy.conditions.get(rule);
+    if (condition) {
+      const c = runSlot(condition, exprContext);
+      explanation.expressions.push({ name: 'condition', ...c });
+      if (!c.result) {
+        explanation.code = 'condition-false';
+        return { allowed: false, explanation };
+      }
+    }
+    explanation.code = rule.public ? 'public' : 'allow';
+    return { allowed: true, explanation };
+  }
+
+  private async recordFailure(token: TokenRecord, code: string, req: AuthzRequest): Promise<void> {
+    if (!this.accessLog) return;
+    try {
+      await this.store.recordTokenAccess(token.id, {
+        at: Math.floor(this.now() / 1000),
+        route: `${req.method} ${req.path}`.slice(0, 512),
+        ...(req.sourceIp ? { sourceIp: req.sourceIp } : {}),
+        outcome: 'unauthorized',
+        reason: code,
+      });
+    } catch (err) {
+      this.logger.warn('token.access-log-failed', { tokenId: token.id, reason: (err as { code?: string }).code ?? 'unknown' });
+    }
+  }
+
+  /**
+   * Records a token use: denials always, successes at most once per token per route
+   * per minute (memoised here, deduplicated by a conditional write across containers);
+   * `lastUsedAt` at most once per hour.
+   */
+  private async recordUse(token: TokenRecord, request: AuthzRequest, match: RouteMatch | undefined, effect: 'allow' | 'deny', code: string): Promise<void> {
+    if (!this.accessLog) return;
+    const nowS = Math.floor(this.now() / 1000);
+    const routeKey = match ? match.rule.route : `${request.method} ${request.path}`.slice(0, 512);
+    const writes: Promise<void>[] = [];
+    const entry = { at: nowS, route: routeKey, ...(request.sourceIp ? { sourceIp: request.sourceIp } : {}), outcome: effect, reason: code };
+    if (effect === 'deny') {
+      writes.push(this.store.recordTokenAccess(token.id, entry));
+    } else {
+      const minute = Math.floor(nowS / 60);
+      const memo = `use#${token.id}#${routeKey}`;
+      if (this.recentWrites.get(memo) !== minute) {
+        this.rememberWrite(memo, minute);
+        const dedupe = `use-${minute}-${shortHash(routeKey)}`;
+        writes.push(this.store.recordTokenAccess(token.id, entry, dedupe));
+      }
+      const hour = Math.floor(nowS / 3600);
+      const touchMemo = `touch#${token.id}`;
+      if (this.recentWrites.get(touchMemo) !== hour && !(token.lastUsedAt !== undefined && token.lastUsedAt > nowS - 3600)) {
+        this.rememberWrite(touchMemo, hour);
+        writes.push(this.store.touchTokenLastUsed(token.id, nowS, nowS - 3600));
+      }
+    }
+    const results = await Promise.allSettled(writes);
+    for (const r of results) {
+      if (r.status === 'rejected') this.logger.warn('token.access-log-failed', { tokenId: token.id, reason: (r.reason as { code?: string })?.code ?? 'unknown' });
+    }
+  }
+
+  private rememberWrite(key: string, window: number): void {
+    this.recentWrites.delete(key);
+    this.recentWrites.set(key, window);
+    if (this.recentWrites.size > 10_000) {
+      const oldest = this.recentWrites.keys().next();
+      if (!oldest.done) this.recentWrites.delete(oldest.value);
+    }
+  }
+}
+
+function runSlot(slot: ExpressionSlot, ctx: Parameters<typeof evaluateExpression>[1]): { text?: string; result: boolean; error?: string } {
+  if (!slot.ok) return { result: false, error: `invalid expression: ${slot.error}` };
+  const r = evaluateExpression(slot.compiled, ctx);
+  return { text: slot.compiled.text, result: r.value, ...(r.error ? { error: r.error } : {}) };
+}
+
+function optional<K extends string>(key: K, value: string | undefined): Partial<Record<K, string>> {
+  return value === undefined ? {} : ({ [key]: value } as Record<K, string>);
+}
+
+function shortHash(s: string): string {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193) >>> 0;
+  return h.toString(36);
+}
+
+export type { RouteRule };

@@ -1,0 +1,265 @@
+import { globsIntersect, iamGlob, type GlobElement } from '../gateway/glob';
+import type { MethodArn } from '../gateway/arn';
+import { evaluateExpression } from '../policy/expression';
+import type { RouteRule, ParsedRoute } from '../policy/routes';
+import { decide } from '../rbac/decide';
+import type { AuthzObject, Principal } from '../rbac/types';
+import { expressionContext, type AuthzRequest } from './context';
+import type { CompiledPolicy } from './policy';
+
+/** A value bound to a route parameter, or `*` when the grant holds for any value. */
+type Bindings = Record<string, string>;
+const ANY = '*';
+/** Never appears in an id or a route literal: stands for "some value not in the entitled set". */
+const SENTINEL = '\u0001';
+/** Values that may be written into an ARN literally: nothing that could widen a grant. */
+const SAFE_VALUE = /^[A-Za-z0-9._~@:+|-]{1,128}$/;
+
+export interface Entitlement {
+  rule: RouteRule;
+  /** Every binding of the rule's org/owner parameters the principal may use. */
+  bindings: Bindings[];
+  /** True when the rule is allowed for every value of its parameters. */
+  full: boolean;
+}
+
+/** The ARNs of an Allow, and why anything was left out. */
+export interface EntitlementResult {
+  resources: string[];
+  /** Routes the principal may use that could not be listed exactly (logged). */
+  omitted: string[];
+  /** True when a gate or the route needs per-request data: only the current ARN is listed. */
+  perRequest: boolean;
+}
+
+function paramRef(spec: string | undefined): string | undefined {
+  if (!spec) return undefined;
+  const m = /^\{([A-Za-z][A-Za-z0-9_]*)\}$/.exec(spec);
+  return m ? m[1] : undefined;
+}
+
+function readsResource(reads: readonly string[]): boolean {
+  return reads.some((r) => r === 'resource' || r.startsWith('resource.'));
+}
+
+/**
+ * Which routes a principal may use, for every binding of the rule's org/owner path
+ * parameters: org parameters expand over the principal's orgs (or `*` when the
+ * site level allows regardless of org), owner parameters bind to the principal.
+ * Routes whose condition needs request data, or whose condition cannot be
+ * decided for an unbound value, are not expandable: only the live request decides them.
+ */
+export function computeEntitlements(
+  policy: CompiledPolicy,
+  principal: Principal | undefined,
+  request: AuthzRequest,
+  nowMs: number,
+): { entitlements: Entitlement[]; perRequest: boolean } {
+  const gate = policy.gate;
+  const gateIsPerRequest = gate !== undefined && (!gate.ok || gate.compiled.readsUncachedRequestData);
+  if (gateIsPerRequest) return { entitlements: [], perRequest: true };
+  const orgCandidates = principal ? Object.keys(principal.orgs) : [];
+  const out: Entitlement[] = [];
+  for (const { rule, parsed } of policy.table.entries) {
+    const orgParam = paramRef(rule.org);
+    const ownerParam = paramRef(rule.owner);
+    const cond = policy.conditions.get(rule);
+    if (cond && (!cond.ok || cond.compiled.readsUncachedRequestData)) {
+      out.push({ rule, bindings: [], full: false });
+      continue;
+    }
+    const orgValues = orgParam ? [ANY, ...orgCandidates] : [rule.org ?? ''];
+    const ownerValues = ownerParam ? [ANY, ...(principal?.kind === 'user' ? [principal.id] : [])] : [rule.owner ?? ''];
+    const bindings: Bindings[] = [];
+    let full = false;
+    for (const org of orgValues) {
+      for (const owner of ownerValues) {
+        // A narrower binding is redundant once a wider one (ANY) holds.
+        if (orgParam && org !== ANY && bindings.some((b) => b[orgParam] === ANY && (!ownerParam || b[ownerParam] === ANY || b[ownerParam] === owner))) continue;
+        if (ownerParam && owner !== ANY && bindings.some((b) => b[ownerParam] === ANY && (!orgParam || b[orgParam] === org))) continue;
+        const object: AuthzObject = { type: rule.resource, action: rule.action };
+        if (rule.org !== undefined && org !== ANY) object.orgId = org;
+        if (rule.owner !== undefined && owner !== ANY) object.ownerId = owner;
+        // An unbound org/owner can only be allowed at the site level: decide without it.
+        if (!allowedBy(policy, principal, rule, object, request, nowMs, (orgParam !== undefined && org === ANY) || (ownerParam !== undefined && owner === ANY))) continue;
+        const b: Bindings = {};
+        if (orgParam) b[orgParam] = org;
+        if (ownerParam) b[ownerParam] = owner;
+        bindings.push(b);
+        if ((!orgParam || org === ANY) && (!ownerParam || owner === ANY)) full = true;
+      }
+    }
+    if (!orgParam && !ownerParam) full = bindings.length > 0;
+    out.push({ rule, bindings: full ? [bindingsAllAny(orgParam, ownerParam)] : bindings, full });
+    void parsed;
+  }
+  return { entitlements: out, perRequest: false };
+}
+
+function bindingsAllAny(orgParam?: string, ownerParam?: string): Bindings {
+  const b: Bindings = {};
+  if (orgParam) b[orgParam] = ANY;
+  if (ownerParam) b[ownerParam] = ANY;
+  return b;
+}
+
+function allowedBy(
+  policy: CompiledPolicy,
+  principal: Principal | undefined,
+  rule: RouteRule,
+  object: AuthzObject,
+  request: AuthzRequest,
+  nowMs: number,
+  unbound: boolean,
+): boolean {
+  const cond = policy.conditions.get(rule);
+  const ctx = expressionContext(principal, request, object, {}, nowMs);
+  if (!rule.public) {
+    if (!principal) return false;
+    if (policy.gate) {
+      if (!policy.gate.ok) return false;
+      if (unbound && readsResource(policy.gate.compiled.reads)) return false;
+      if (!evaluateExpression(policy.gate.compiled, ctx).value) return false;
+    }
+    if (unbound) {
+      // Site level only: the decision must not depend on the (unknown) org or owner.
+      const d = decide(principal, { type: object.type, action: object.action }, policy.catalog);
+      if (!d.allowed || d.level !== 'site') return false;
+    } else if (!decide(principal, object, policy.catalog).allowed) return false;
+  }
+  if (cond) {
+    if (!cond.ok) return false;
+    if (unbound && readsResource(cond.compiled.reads)) return false;
+    if (!evaluateExpression(cond.compiled, ctx).value) return false;
+  }
+  return true;
+}
+
+/** The glob a rule's paths form under `bindings` (unbound parameters: one segment; proxy: one or more). */
+function ruleGlob(parsed: ParsedRoute, bindings: Bindings, methodAsWildcard: boolean): GlobElement[] {
+  const out: GlobElement[] = [];
+  if (parsed.method === 'ANY') out.push(methodAsWildcard ? { any: true } : { seg: true });
+  else out.push({ lit: parsed.method });
+  if (parsed.segments.length === 0) out.push({ lit: '/' });
+  for (const seg of parsed.segments) {
+    out.push({ lit: '/' });
+    if (seg.kind === 'literal') out.push({ lit: seg.value });
+    else if (seg.kind === 'proxy') out.push({ plus: true });
+    else {
+      const v = bindings[seg.name];
+      if (v === undefined || v === ANY) out.push({ seg: true });
+      else out.push({ lit: v });
+    }
+  }
+  return out;
+}
+
+/**
+ * IAM resource paths (after the stage) for a rule under bindings, or undefined when a
+ * value is unsafe. `ANY` is spelled out method by method: a `*` method would also
+ * match across `/` into other routes' paths.
+ */
+function ruleArnPaths(parsed: ParsedRoute, bindings: Bindings): { path: string; wildcard: boolean; method: string }[] | undefined {
+  const methods = parsed.method === 'ANY' ? EXPLICIT_METHODS : [parsed.method];
+  const out: { path: string; wildcard: boolean; method: string }[] = [];
+  for (const method of methods) {
+    const one = ruleArnPath(parsed, bindings, method);
+    if (!one) return undefined;
+    out.push({ ...one, method });
+  }
+  return out;
+}
+
+const EXPLICIT_METHODS = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'HEAD', 'OPTIONS'];
+
+function ruleArnPath(parsed: ParsedRoute, bindings: Bindings, method: string): { path: string; wildcard: boolean } | undefined {
+  let wildcard = false;
+  let path = method;
+  if (parsed.segments.length === 0) return { path: path + '/', wildcard };
+  for (const seg of parsed.segments) {
+    if (seg.kind === 'literal') {
+      if (!SAFE_VALUE.test(seg.value) && seg.value !== '$connect') return undefined;
+      path += '/' + seg.value;
+    } else if (seg.kind === 'proxy') {
+      path += '/*';
+      wildcard = true;
+    } else {
+      const v = bindings[seg.name];
+      if (v === undefined || v === ANY) {
+        path += '/*';
+        wildcard = true;
+      } else {
+        if (!SAFE_VALUE.test(v)) return undefined;
+        path += '/' + v;
+      }
+    }
+  }
+  return { path, wildcard };
+}
+
+/**
+ * Turns entitlements into IAM resources that are correct under API Gateway's cache:
+ * an exact ARN is listed only when the route table would pick that same rule for it;
+ * a wildcard ARN only when no path it covers belongs to a rule (or binding) the
+ * principal may not use. What cannot be listed safely is omitted (and the live
+ * request still gets its own exact ARN).
+ */
+export function entitledResources(
+  policy: CompiledPolicy,
+  entitlements: readonly Entitlement[],
+  arn: MethodArn,
+): { resources: string[]; omitted: string[] } {
+  const byRule = new Map(entitlements.map((e) => [e.rule, e]));
+  const entries = policy.table.entries;
+  const resources: string[] = [];
+  const omitted: string[] = [];
+  for (const e of entitlements) {
+    if (e.bindings.length === 0) continue;
+    const parsed = entries.find((x) => x.rule === e.rule)?.parsed;
+    if (!parsed) continue;
+    for (const b of e.bindings) {
+      const paths = ruleArnPaths(parsed, b);
+      if (!paths) {
+        omitted.push(e.rule.route);
+        continue;
+      }
+      for (const built of paths) {
+        if (!built.wildcard) {
+          const concrete = built.path.slice(built.path.indexOf('/'));
+          const m = policy.table.match(built.method, concrete);
+          if (m?.rule !== e.rule) {
+            omitted.push(e.rule.route);
+            continue;
+          }
+        } else if (!wildcardSafe(iamGlob(built.path), e.rule, entries, byRule)) {
+          omitted.push(e.rule.route);
+          continue;
+        }
+        resources.push(`${arn.prefix}/${built.path}`);
+      }
+    }
+  }
+  return { resources: [...new Set(resources)], omitted: [...new Set(omitted)] };
+}
+
+function wildcardSafe(
+  glob: GlobElement[],
+  self: RouteRule,
+  entries: readonly { rule: RouteRule; parsed: ParsedRoute }[],
+  byRule: Map<RouteRule, Entitlement>,
+): boolean {
+  for (const { rule, parsed } of entries) {
+    if (rule === self) continue;
+    const ent = byRule.get(rule);
+    if (ent?.full) continue;
+    if (!globsIntersect(glob, ruleGlob(parsed, {}, false))) continue;
+    if (!ent || ent.bindings.length === 0) return false;
+    // Partially entitled: the glob may only reach bindings the principal holds.
+    const bound = [paramRef(rule.org), paramRef(rule.owner)].filter((p): p is string => p !== undefined);
+    for (const p of bound) {
+      if (globsIntersect(glob, ruleGlob(parsed, { [p]: SENTINEL }, false))) return false;
+    }
+    if (!ent.bindings.some((b) => globsIntersect(glob, ruleGlob(parsed, b, false)))) return false;
+  }
+  return true;
+}

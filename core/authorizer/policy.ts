@@ -1,0 +1,108 @@
+import type { Logger } from '../log';
+import { compileExpression, type CompiledExpression } from '../policy/expression';
+import { compileRouteTable, parseRouteKey, type RouteRule, type RouteTable } from '../policy/routes';
+import { RoleCatalog } from '../rbac/catalog';
+import type { AuthorizerStore, PolicySnapshot } from '../store/types';
+
+/** An expression slot: compiled, or invalid (which never allows). */
+export type ExpressionSlot = { ok: true; compiled: CompiledExpression } | { ok: false; error: string };
+
+/** A policy snapshot indexed once per version: route table, role catalog, compiled expressions. */
+export interface CompiledPolicy {
+  version: string;
+  table: RouteTable;
+  catalog: RoleCatalog;
+  gate?: ExpressionSlot;
+  /** Compiled route conditions, by rule object. */
+  conditions: Map<RouteRule, ExpressionSlot>;
+}
+
+function slot(text: string): ExpressionSlot {
+  try {
+    return { ok: true, compiled: compileExpression(text) };
+  } catch (err) {
+    return { ok: false, error: (err as Error).message };
+  }
+}
+
+/**
+ * Compiles a snapshot. Policies are validated when written and again here: a route
+ * whose key no longer parses is dropped (it could only ever grant); a condition or
+ * gate that no longer validates is kept as "invalid", which denies, so a broken rule
+ * can never let a less specific rule take over.
+ */
+export function compilePolicy(snapshot: PolicySnapshot, logger?: Logger): CompiledPolicy {
+  const rules: RouteRule[] = [];
+  const conditions = new Map<RouteRule, ExpressionSlot>();
+  for (const rule of snapshot.routes) {
+    try {
+      if (!rule || typeof rule !== 'object' || typeof rule.route !== 'string') throw new Error('not a route rule');
+      parseRouteKey(rule.route);
+    } catch (err) {
+      logger?.warn('policy.route-dropped', { reason: 'invalid-route', version: snapshot.version, message: (err as Error).message });
+      continue;
+    }
+    rules.push(rule);
+    if (typeof rule.condition === 'string') {
+      const s = slot(rule.condition);
+      if (!s.ok) logger?.warn('policy.condition-invalid', { route: rule.route, version: snapshot.version, message: s.error });
+      conditions.set(rule, s);
+    } else if (rule.condition !== undefined) {
+      conditions.set(rule, { ok: false, error: 'condition is not a string' });
+    }
+  }
+  let table: RouteTable;
+  try {
+    table = compileRouteTable(rules);
+  } catch (err) {
+    // Duplicate or conflicting rules at load time: fail closed with an empty table.
+    logger?.error('policy.table-invalid', { version: snapshot.version, message: (err as Error).message });
+    table = compileRouteTable([]);
+  }
+  const gate = snapshot.gate !== undefined ? slot(snapshot.gate) : undefined;
+  if (gate && !gate.ok) logger?.warn('policy.gate-invalid', { version: snapshot.version, message: gate.error });
+  return { version: snapshot.version, table, catalog: new RoleCatalog(snapshot.roles), ...(gate ? { gate } : {}), conditions };
+}
+
+/**
+ * Serves the compiled policy from memory for at most `ttlSeconds`; after that one
+ * small read of the version stamp decides whether to reload. Concurrent callers
+ * share one load.
+ */
+export class PolicyCache {
+  private current?: { policy: CompiledPolicy; checkedAtMs: number };
+  private inflight?: Promise<CompiledPolicy>;
+
+  constructor(
+    private readonly deps: { store: AuthorizerStore; now: () => number; ttlSeconds: number; logger?: Logger },
+  ) {}
+
+  async get(): Promise<CompiledPolicy> {
+    const cur = this.current;
+    if (cur && this.deps.now() - cur.checkedAtMs < this.deps.ttlSeconds * 1000) return cur.policy;
+    this.inflight ??= this.refresh().finally(() => {
+      this.inflight = undefined;
+    });
+    return this.inflight;
+  }
+
+  private async refresh(): Promise<CompiledPolicy> {
+    const cur = this.current;
+    if (cur) {
+      const version = await this.deps.store.getPolicyVersion();
+      if (version === cur.policy.version) {
+        this.current = { policy: cur.policy, checkedAtMs: this.deps.now() };
+        return cur.policy;
+      }
+    }
+    const snapshot = await this.deps.store.loadPolicy();
+    const policy = compilePolicy(snapshot, this.deps.logger);
+    this.current = { policy, checkedAtMs: this.deps.now() };
+    return policy;
+  }
+
+  /** Drops the cached policy (tests, and after a local write). */
+  invalidate(): void {
+    this.current = undefined;
+  }
+}

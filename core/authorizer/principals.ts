@@ -1,0 +1,170 @@
+import { LruCache } from '../cache/lru';
+import { Unauthenticated } from '../errors';
+import { credentialKind } from '../identity/credential';
+import { parseToken, secretMatches } from '../identity/token-format';
+import type { VerifiedJwt } from '../identity/jwt';
+import { parseScope } from '../rbac/permissions';
+import type { Permission, Principal } from '../rbac/types';
+import type { AuthorizerStore, TokenRecord, UserRecord } from '../store/types';
+
+/** Verifies JWTs; the real one is `JwtVerifier`, tests may pass their own. */
+export interface JwtVerifierLike {
+  verify(token: string): Promise<VerifiedJwt>;
+}
+
+/** A presented token that exists but was refused (bad secret, revoked, expired): 401, logged to its access log. */
+export class TokenRejected extends Unauthenticated {
+  constructor(code: string, readonly token: TokenRecord) {
+    super(code);
+  }
+}
+
+/** What a resolved credential is, beyond the principal (for access logs and context). */
+export interface ResolvedCredential {
+  principal: Principal;
+  /** Set for gatehouse tokens: the record that was verified. */
+  token?: TokenRecord;
+}
+
+/**
+ * Turns a credential into a principal: a JWT (verified by `jose`) or a gatehouse
+ * token (format and checksum checked offline first, then the stored hash compared
+ * in constant time). Users and tokens are cached for at most `cacheTtlSeconds`.
+ */
+export class PrincipalResolver {
+  private readonly users: LruCache<string, UserRecord>;
+  private readonly tokens: LruCache<string, TokenRecord | null>;
+
+  constructor(
+    private readonly deps: {
+      store: AuthorizerStore;
+      jwt: JwtVerifierLike;
+      now: () => number;
+      cacheTtlSeconds: number;
+      maxEntries?: number;
+    },
+  ) {
+    const max = deps.maxEntries ?? 10_000;
+    this.users = new LruCache({ maxEntries: max, now: deps.now });
+    this.tokens = new LruCache({ maxEntries: max, now: deps.now });
+  }
+
+  /** Resolves or throws `Unauthenticated` (401) / `StoreError` / `KeySourceError` (fail closed). */
+  async resolve(credential: string): Promise<ResolvedCredential> {
+    if (credentialKind(credential) === 'gatehouse') return this.resolveToken(credential);
+    const jwt = await this.deps.jwt.verify(credential);
+    const user = await this.loadUser(jwt.userId);
+    return {
+      principal: {
+        id: jwt.userId,
+        kind: 'user',
+        siteRoles: user.siteRoles,
+        orgs: user.orgs,
+        ...(jwt.email !== undefined ? { email: jwt.email } : {}),
+        emailVerified: jwt.emailVerified,
+        ...(jwt.groups ? { groups: jwt.groups } : {}),
+        claims: jwt.claims,
+      },
+    };
+  }
+
+  /** A user's roles, cached for at most the cache TTL. */
+  async loadUser(userId: string): Promise<UserRecord> {
+    const cached = this.users.get(userId);
+    if (cached) return cached;
+    const user = await this.deps.store.loadUser(userId);
+    this.users.set(userId, user, this.deps.cacheTtlSeconds * 1000);
+    return user;
+  }
+
+  /**
+   * Re-resolves the caller of an admin function from the authorizer context API
+   * Gateway passed on (`principalId`, `kind`, `tokenId`, `userId`, `email`), reading
+   * roles and the token afresh so a revoked token or a demoted user is refused here too.
+   */
+  async fromContext(ctx: Record<string, unknown> | undefined): Promise<ResolvedCredential> {
+    if (!ctx || typeof ctx !== 'object') throw new Unauthenticated('no-authorizer-context');
+    const kind = ctx.kind;
+    if (kind === 'token') {
+      const tokenId = ctx.tokenId;
+      if (typeof tokenId !== 'string') throw new Unauthenticated('no-authorizer-context');
+      const record = await this.loadToken(tokenId);
+      if (!record) throw new Unauthenticated('token-unknown');
+      if (record.revokedAt !== undefined) throw new TokenRejected('token-revoked', record);
+      if (!(record.expiresAt > Math.floor(this.deps.now() / 1000))) throw new TokenRejected('token-expired', record);
+      return { principal: await this.tokenPrincipal(record), token: record };
+    }
+    if (kind === 'user') {
+      const userId = ctx.userId ?? ctx.principalId;
+      if (typeof userId !== 'string' || userId === '') throw new Unauthenticated('no-authorizer-context');
+      const user = await this.loadUser(userId);
+      // The authorizer only passes an email on when it was verified.
+      const email = typeof ctx.email === 'string' && ctx.email !== '' ? ctx.email : undefined;
+      return {
+        principal: { id: userId, kind: 'user', siteRoles: user.siteRoles, orgs: user.orgs, ...(email ? { email, emailVerified: true } : { emailVerified: false }) },
+      };
+    }
+    throw new Unauthenticated('no-authorizer-context');
+  }
+
+  private async loadToken(id: string): Promise<TokenRecord | undefined> {
+    const cached = this.tokens.get(id);
+    if (cached !== undefined) return cached ?? undefined;
+    const record = await this.deps.store.getToken(id);
+    // Unknown ids are cached too (briefly), so a flood of one forged id costs one read.
+    this.tokens.set(id, record ?? null, this.deps.cacheTtlSeconds * 1000);
+    return record;
+  }
+
+  private async resolveToken(credential: string): Promise<ResolvedCredential> {
+    const parsed = parseToken(credential);
+    // Malformed or bad checksum: rejected without touching DynamoDB.
+    if (!parsed) throw new Unauthenticated('token-malformed');
+    const record = await this.loadToken(parsed.id);
+    if (!record) throw new Unauthenticated('token-unknown');
+    const nowS = Math.floor(this.deps.now() / 1000);
+    const fail = (code: string): never => {
+      throw new TokenRejected(code, record);
+    };
+    const current = secretMatches(parsed.secret, record.secretHash);
+    const previous =
+      !current &&
+      record.previousSecretHash !== undefined &&
+      record.previousValidUntil !== undefined &&
+      record.previousValidUntil > nowS &&
+      secretMatches(parsed.secret, record.previousSecretHash);
+    if (!current && !previous) return fail('token-bad-secret');
+    if (record.revokedAt !== undefined) return fail('token-revoked');
+    // DynamoDB TTL deletes days late: expiry is checked on every read.
+    if (!(record.expiresAt > nowS)) return fail('token-expired');
+    return { principal: await this.tokenPrincipal(record), token: record };
+  }
+
+  private async tokenPrincipal(record: TokenRecord): Promise<Principal> {
+    let scopes: Permission[] | undefined;
+    if (record.scopes !== undefined) {
+      try {
+        scopes = record.scopes.map(parseScope);
+      } catch {
+        // A stored scope that no longer parses grants nothing (fail closed).
+        scopes = [];
+      }
+    }
+    const tokenInfo = { id: record.id, kind: record.kind, ...(scopes ? { scopes } : {}) };
+    switch (record.kind) {
+      case 'personal': {
+        if (!record.ownerId) throw new Unauthenticated('token-corrupt');
+        const owner = await this.loadUser(record.ownerId);
+        return { id: record.ownerId, kind: 'user', siteRoles: owner.siteRoles, orgs: owner.orgs, token: { ...tokenInfo, ownerId: record.ownerId } };
+      }
+      case 'org': {
+        if (!record.orgId) throw new Unauthenticated('token-corrupt');
+        const orgs = Object.create(null) as Record<string, string[]>;
+        orgs[record.orgId] = [];
+        return { id: `token:${record.id}`, kind: 'service', siteRoles: [], orgs, token: { ...tokenInfo, orgId: record.orgId } };
+      }
+      case 'site':
+        return { id: `token:${record.id}`, kind: 'service', siteRoles: [], orgs: Object.create(null), token: tokenInfo };
+    }
+  }
+}

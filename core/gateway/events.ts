@@ -1,0 +1,119 @@
+import { findAuthorization, findWebSocketProtocolCredential, parseBearer } from '../identity/credential';
+import type { AuthzRequest } from '../authorizer/context';
+import type { MethodArn } from './arn';
+
+/** Shapes of the API Gateway authorizer events we read (only the fields used). */
+export interface RestTokenEvent {
+  type: 'TOKEN';
+  authorizationToken?: unknown;
+  methodArn?: unknown;
+}
+export interface RestRequestEvent {
+  type: 'REQUEST';
+  methodArn?: unknown;
+  httpMethod?: unknown;
+  path?: unknown;
+  headers?: unknown;
+  multiValueHeaders?: unknown;
+  queryStringParameters?: unknown;
+  requestContext?: { identity?: { sourceIp?: unknown }; routeKey?: unknown; eventType?: unknown } | null;
+}
+export interface HttpRequestEventV2 {
+  version?: unknown;
+  type?: unknown;
+  routeArn?: unknown;
+  routeKey?: unknown;
+  rawPath?: unknown;
+  headers?: unknown;
+  queryStringParameters?: unknown;
+  requestContext?: { http?: { method?: unknown; path?: unknown; sourceIp?: unknown }; stage?: unknown } | null;
+}
+
+const MAX_HEADERS = 200;
+const MAX_VALUE = 16 * 1024;
+
+/** Copies string-valued entries of an untrusted map; names lower-cased when asked. */
+export function stringMap(value: unknown, lowerCase = false): Record<string, string> {
+  const out = Object.create(null) as Record<string, string>;
+  if (!value || typeof value !== 'object' || Array.isArray(value)) return out;
+  let n = 0;
+  for (const [k, v] of Object.entries(value as Record<string, unknown>)) {
+    if (typeof v !== 'string' || v.length > MAX_VALUE) continue;
+    if (++n > MAX_HEADERS) break;
+    const key = lowerCase ? k.toLowerCase() : k;
+    // Repeated names in different case: keep neither silently winning; join like HTTP APIs do.
+    out[key] = key in out ? `${out[key]},${v}` : v;
+  }
+  return out;
+}
+
+function hasHeader(headers: Record<string, unknown>, name: string): boolean {
+  return Object.keys(headers).some((k) => k.toLowerCase() === name);
+}
+
+/** The credential fields of a request: a credential, or a flag that one was sent but does not parse. */
+function credentialFields(credential: string | undefined, sent: boolean): Pick<AuthzRequest, 'credential' | 'malformedCredential'> {
+  if (credential !== undefined) return { credential };
+  return sent ? { malformedCredential: true } : {};
+}
+
+function sourceIpOf(v: unknown): { sourceIp?: string } {
+  return typeof v === 'string' && v.length <= 64 ? { sourceIp: v } : {};
+}
+
+/** REST TOKEN: the credential is `authorizationToken`; method and path come from `methodArn`. */
+export function fromRestToken(event: RestTokenEvent, arn: MethodArn): AuthzRequest {
+  const credential = parseBearer(event.authorizationToken);
+  return {
+    ...credentialFields(credential, event.authorizationToken !== undefined && event.authorizationToken !== null),
+    method: arn.method,
+    path: arn.path,
+    headers: Object.create(null),
+    query: Object.create(null),
+  };
+}
+
+/** REST REQUEST: headers (one Authorization header, any case), method and path from `methodArn`. */
+export function fromRestRequest(event: RestRequestEvent, arn: MethodArn): AuthzRequest {
+  const raw = (event.headers && typeof event.headers === 'object' ? event.headers : {}) as Record<string, string | undefined>;
+  const multi = (event.multiValueHeaders && typeof event.multiValueHeaders === 'object' ? event.multiValueHeaders : null) as Record<string, string[] | undefined> | null;
+  const credential = findAuthorization(raw, multi);
+  return {
+    ...credentialFields(credential, hasHeader(raw, 'authorization')),
+    method: arn.method,
+    path: arn.path,
+    headers: stringMap(event.headers, true),
+    query: stringMap(event.queryStringParameters),
+    ...sourceIpOf(event.requestContext?.identity?.sourceIp),
+  };
+}
+
+/** WebSocket `$connect`: `Authorization`, else a `Sec-WebSocket-Protocol` entry. Route `GET /$connect`. */
+export function fromWebSocketConnect(event: RestRequestEvent): AuthzRequest {
+  const raw = (event.headers && typeof event.headers === 'object' ? event.headers : {}) as Record<string, string | undefined>;
+  const multi = (event.multiValueHeaders && typeof event.multiValueHeaders === 'object' ? event.multiValueHeaders : null) as Record<string, string[] | undefined> | null;
+  const hasAuthorization = hasHeader(raw, 'authorization');
+  const credential = hasAuthorization ? findAuthorization(raw, multi) : findWebSocketProtocolCredential(raw);
+  return {
+    ...credentialFields(credential, hasAuthorization),
+    method: 'GET',
+    path: '/$connect',
+    headers: stringMap(event.headers, true),
+    query: stringMap(event.queryStringParameters),
+    ...sourceIpOf(event.requestContext?.identity?.sourceIp),
+  };
+}
+
+/** HTTP API payload 2.0: headers arrive lower-cased, repeated ones comma-joined. */
+export function fromHttpV2(event: HttpRequestEventV2, arn: MethodArn): AuthzRequest {
+  const headers = stringMap(event.headers, true);
+  const credential = findAuthorization(headers);
+  return {
+    ...credentialFields(credential, hasHeader(headers, 'authorization')),
+    method: arn.method,
+    path: arn.path,
+    headers,
+    query: stringMap(event.queryStringParameters),
+    ...sourceIpOf(event.requestContext?.http?.sourceIp),
+  };
+}

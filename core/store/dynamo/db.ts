@@ -1,0 +1,92 @@
+import {
+  ConditionalCheckFailedException,
+  DynamoDBClient,
+  TransactionCanceledException,
+  type AttributeValue,
+} from '@aws-sdk/client-dynamodb';
+import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
+import { GatehouseError, InvalidInput, StoreError } from '../../errors';
+
+/** The table an adapter works on. */
+export interface Db {
+  client: DynamoDBClient;
+  tableName: string;
+}
+
+export type Item = Record<string, unknown>;
+
+/** Marshalls a plain item, dropping undefined fields. */
+export function toItem(item: Item): Record<string, AttributeValue> {
+  return marshall(item, { removeUndefinedValues: true, convertClassInstanceToMap: false });
+}
+
+/** Unmarshalls an item from DynamoDB. */
+export function fromItem(item: Record<string, AttributeValue>): Item {
+  return unmarshall(item);
+}
+
+/** Marshalls expression attribute values. */
+export function values(v: Item): Record<string, AttributeValue> {
+  return marshall(v, { removeUndefinedValues: true });
+}
+
+/** True for a failed condition check (single write or inside a transaction). */
+export function isConditionFailure(err: unknown): boolean {
+  if (err instanceof ConditionalCheckFailedException) return true;
+  if (err instanceof TransactionCanceledException) {
+    return (err.CancellationReasons ?? []).some((r) => r.Code === 'ConditionalCheckFailed');
+  }
+  return false;
+}
+
+/** Index of the first transaction item whose condition failed, or -1. */
+export function failedConditionIndex(err: unknown): number {
+  if (!(err instanceof TransactionCanceledException)) return -1;
+  return (err.CancellationReasons ?? []).findIndex((r) => r.Code === 'ConditionalCheckFailed');
+}
+
+/** Wraps any non-domain failure as a StoreError so callers fail closed. */
+export async function guard<T>(what: string, fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    // Domain errors (a bad cursor, a failed condition mapped by the caller) pass through.
+    if (err instanceof GatehouseError) throw err;
+    const name = (err as { name?: string })?.name ?? 'Error';
+    throw new StoreError('store-unavailable', `DynamoDB ${what} failed: ${name}`, { cause: err });
+  }
+}
+
+/** Opaque pagination cursor from a LastEvaluatedKey (base64url JSON). */
+export function encodeCursor(key: Record<string, AttributeValue> | undefined): string | undefined {
+  if (!key) return undefined;
+  return Buffer.from(JSON.stringify(unmarshall(key)), 'utf8').toString('base64url');
+}
+
+/**
+ * Decodes a cursor. It is hostile input: only string-valued key attributes are
+ * accepted, and `expectPk` pins the partition so a cursor cannot jump to another one.
+ */
+export function decodeCursor(
+  cursor: string | undefined,
+  expect: { keys: readonly string[]; pin?: Record<string, string> },
+): Record<string, AttributeValue> | undefined {
+  if (cursor === undefined || cursor === '') return undefined;
+  let parsed: unknown;
+  try {
+    if (cursor.length > 2048 || !/^[A-Za-z0-9_-]+$/.test(cursor)) throw new Error('shape');
+    parsed = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
+  } catch {
+    return invalidCursor();
+  }
+  if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) return invalidCursor();
+  const obj = parsed as Record<string, unknown>;
+  const ks = Object.keys(obj);
+  if (ks.length !== expect.keys.length || !expect.keys.every((k) => typeof obj[k] === 'string')) return invalidCursor();
+  for (const [k, v] of Object.entries(expect.pin ?? {})) if (obj[k] !== v) return invalidCursor();
+  return marshall(obj);
+}
+
+function invalidCursor(): never {
+  throw new InvalidInput('invalid-cursor', 'invalid cursor');
+}

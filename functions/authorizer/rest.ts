@@ -1,0 +1,8 @@
+import { createRestAuthorizer } from '../../core/gateway/handlers';
+import { runtime } from '../runtime';
+
+// Built at module scope: configuration errors fail the cold start; caches live across warm invocations.
+const rt = runtime();
+
+/** REST API (v1) TOKEN and REQUEST authorizer. */
+export const handler = createRestAuthorizer({ authorizer: rt.authorizer, logger: rt.logger, now: rt.now, cacheTtlSeconds: rt.settings.cacheTtlSeconds });

@@ -1,0 +1,8 @@
+import { createWebSocketAuthorizer } from '../../core/gateway/handlers';
+import { runtime } from '../runtime';
+
+// Built at module scope: configuration errors fail the cold start; caches live across warm invocations.
+const rt = runtime();
+
+/** WebSocket `$connect` REQUEST authorizer (token also accepted from `Sec-WebSocket-Protocol`). */
+export const handler = createWebSocketAuthorizer({ authorizer: rt.authorizer, logger: rt.logger, now: rt.now, cacheTtlSeconds: rt.settings.cacheTtlSeconds });
