@@ -125,7 +125,8 @@ function codeFor(err: unknown): string {
   const claim = (err as { claim?: string })?.claim;
   switch (code) {
     case 'ERR_JWT_EXPIRED':
-      return 'jwt-expired';
+      // jose reports maxTokenAge (now - iat) as an expiry of the iat claim.
+      return claim === 'iat' ? 'jwt-too-old' : 'jwt-expired';
     case 'ERR_JWT_CLAIM_VALIDATION_FAILED':
       if (claim === 'nbf') return 'jwt-not-yet-valid';
       if (claim === 'typ') return 'jwt-typ';
