@@ -1,3 +1,4 @@
+import type { CryptoKey } from 'jose';
 import { createHmac, createPrivateKey, generateKeyPairSync, sign as nodeSign } from 'node:crypto';
 import { exportJWK, exportSPKI, generateKeyPair, SignJWT, type JWK } from 'jose';
 import { beforeAll, describe, expect, it } from 'vitest';
