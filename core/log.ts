@@ -8,6 +8,8 @@ export interface Logger {
   info(event: string, fields?: Record<string, unknown>): void;
   warn(event: string, fields?: Record<string, unknown>): void;
   error(event: string, fields?: Record<string, unknown>): void;
+  /** Whether a level is written (lets hot paths skip building fields). */
+  enabled?(level: LogLevel): boolean;
 }
 
 /** Parses a log level name; anything else is an error naming the value. */
@@ -40,7 +42,7 @@ export function createLogger(options: {
     }
     sink(line);
   };
-  return { debug: write('debug'), info: write('info'), warn: write('warn'), error: write('error') };
+  return { debug: write('debug'), info: write('info'), warn: write('warn'), error: write('error'), enabled: (level) => ORDER[level] >= min };
 }
 
 /** A logger that drops everything (tests that do not inspect logs). */

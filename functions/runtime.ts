@@ -33,7 +33,9 @@ export function createRuntime(
   const logger = createLogger({ level: settings.logLevel, now, ...(overrides.logSink ? { sink: overrides.logSink } : {}) });
   const client = overrides.client ?? new DynamoDBClient({ maxAttempts: 2 });
   const store = createDynamoStore({ client, tableName: settings.tableName });
-  const jwt = new JwtVerifier({ issuers: settings.issuers, now, ...(overrides.fetch ? { fetch: overrides.fetch } : {}) });
+  // The authorizer caches whole resolved principals (per credential, never past exp),
+  // so the verifier's own cache would only hold the same tokens twice.
+  const jwt = new JwtVerifier({ issuers: settings.issuers, now, cacheSize: 0, ...(overrides.fetch ? { fetch: overrides.fetch } : {}) });
   const authorizer = new Authorizer({ store, jwt, logger, now, cacheTtlSeconds: settings.cacheTtlSeconds });
   const callers = new PrincipalResolver({ store, jwt, now, cacheTtlSeconds: 0 });
   const audit = new AuditRepo(store.db);

@@ -35,6 +35,8 @@ export type AuthzResult =
       policy: CompiledPolicy;
       explanation: Explanation;
       context: GatewayContext;
+      /** Until when this same answer holds for the same credential and route (ms). */
+      validUntilMs: number;
     };
 
 export interface AuthorizerOptions {
@@ -110,10 +112,12 @@ export class Authorizer {
 
     let principal: Principal | undefined;
     let token: TokenRecord | undefined;
+    let validUntilMs = this.policies.freshUntilMs();
     if (request.credential !== undefined) {
       const resolved = await this.principals.resolve(request.credential);
       principal = resolved.principal;
       token = resolved.token;
+      validUntilMs = Math.min(validUntilMs, resolved.validUntilMs ?? 0);
     } else if (!match?.rule.public) {
       // No credential: only a public route may proceed (anonymously).
       return { effect: 'unauthorized', code: 'no-credential' };
@@ -132,6 +136,7 @@ export class Authorizer {
       policy,
       explanation: evaluation.explanation,
       context,
+      validUntilMs,
     };
     if (token) await this.recordUse(token, request, match, result.effect, result.code);
     return result;
@@ -161,7 +166,9 @@ export class Authorizer {
       ...optional('ownerId', resolveBinding(rule.owner, match.pathParameters)),
     };
     explanation.object = object;
-    const exprContext = expressionContext(principal, request, object, match.pathParameters, this.now());
+    // Built only when an expression needs it: most routes have none.
+    let ctx: ReturnType<typeof expressionContext> | undefined;
+    const exprContext = () => (ctx ??= expressionContext(principal, request, object, match.pathParameters, this.now()));
 
     if (rule.public === true) {
       explanation.public = true;
@@ -172,7 +179,7 @@ export class Authorizer {
         return { allowed: false, explanation };
       }
       if (policy.gate) {
-        const gate = runSlot(policy.gate, exprContext);
+        const gate = runSlot(policy.gate, exprContext());
         explanation.expressions.push({ name: 'gate', ...gate });
         if (!gate.result) {
           explanation.code = 'gate-denied';
@@ -191,7 +198,7 @@ export class Authorizer {
     }
     const condition = policy.conditions.get(rule);
     if (condition) {
-      const c = runSlot(condition, exprContext);
+      const c = runSlot(condition, exprContext());
       explanation.expressions.push({ name: 'condition', ...c });
       if (!c.result) {
         explanation.code = 'condition-false';

@@ -1,4 +1,4 @@
-import { globsIntersect, iamGlob, type GlobElement } from '../gateway/glob';
+import { atoms, atomsIntersect, iamGlob, leadingLiteral, type Atom, type GlobElement } from '../gateway/glob';
 import type { MethodArn } from '../gateway/arn';
 import { evaluateExpression } from '../policy/expression';
 import type { RouteRule, ParsedRoute } from '../policy/routes';
@@ -197,6 +197,71 @@ function ruleArnPath(parsed: ParsedRoute, bindings: Bindings, method: string): {
   return { path, wildcard };
 }
 
+interface IndexEntry {
+  rule: RouteRule;
+  parsed: ParsedRoute;
+  lead: string;
+  atoms: Atom[];
+  /** Params bound from org/owner specs. */
+  bound: string[];
+}
+
+/** Per-policy index of rule globs by leading literal, built once per policy version. */
+interface GlobIndex {
+  byRule: Map<RouteRule, IndexEntry>;
+  byLead: Map<string, IndexEntry[]>;
+  sortedLeads: string[];
+  /** Rules whose glob starts with a wildcard (`ANY` method): candidates for everything. */
+  unanchored: IndexEntry[];
+}
+
+const indexes = new WeakMap<CompiledPolicy, GlobIndex>();
+
+function globIndex(policy: CompiledPolicy): GlobIndex {
+  let idx = indexes.get(policy);
+  if (idx) return idx;
+  idx = { byRule: new Map(), byLead: new Map(), sortedLeads: [], unanchored: [] };
+  for (const { rule, parsed } of policy.table.entries) {
+    const glob = ruleGlob(parsed, {}, false);
+    const entry: IndexEntry = {
+      rule,
+      parsed,
+      lead: leadingLiteral(glob),
+      atoms: atoms(glob),
+      bound: [paramRef(rule.org), paramRef(rule.owner)].filter((p): p is string => p !== undefined),
+    };
+    idx.byRule.set(rule, entry);
+    if (entry.lead === '') idx.unanchored.push(entry);
+    else {
+      const list = idx.byLead.get(entry.lead);
+      if (list) list.push(entry);
+      else idx.byLead.set(entry.lead, [entry]);
+    }
+  }
+  idx.sortedLeads = [...idx.byLead.keys()].sort();
+  indexes.set(policy, idx);
+  return idx;
+}
+
+/** Rules whose paths could intersect a glob starting with `lead`: one leading literal must prefix the other. */
+function candidates(idx: GlobIndex, lead: string): IndexEntry[] {
+  const out: IndexEntry[] = [...idx.unanchored];
+  for (let i = 1; i < lead.length; i++) {
+    const list = idx.byLead.get(lead.slice(0, i));
+    if (list) out.push(...list);
+  }
+  // Leads that start with `lead` (including equal) sit in one sorted range.
+  let lo = 0;
+  let hi = idx.sortedLeads.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (idx.sortedLeads[mid]! < lead) lo = mid + 1;
+    else hi = mid;
+  }
+  for (let i = lo; i < idx.sortedLeads.length && idx.sortedLeads[i]!.startsWith(lead); i++) out.push(...idx.byLead.get(idx.sortedLeads[i]!)!);
+  return out;
+}
+
 /**
  * Turns entitlements into IAM resources that are correct under API Gateway's cache:
  * an exact ARN is listed only when the route table would pick that same rule for it;
@@ -210,12 +275,12 @@ export function entitledResources(
   arn: MethodArn,
 ): { resources: string[]; omitted: string[] } {
   const byRule = new Map(entitlements.map((e) => [e.rule, e]));
-  const entries = policy.table.entries;
+  const idx = globIndex(policy);
   const resources: string[] = [];
   const omitted: string[] = [];
   for (const e of entitlements) {
     if (e.bindings.length === 0) continue;
-    const parsed = entries.find((x) => x.rule === e.rule)?.parsed;
+    const parsed = idx.byRule.get(e.rule)?.parsed;
     if (!parsed) continue;
     for (const b of e.bindings) {
       const paths = ruleArnPaths(parsed, b);
@@ -231,7 +296,7 @@ export function entitledResources(
             omitted.push(e.rule.route);
             continue;
           }
-        } else if (!wildcardSafe(iamGlob(built.path), e.rule, entries, byRule)) {
+        } else if (!wildcardSafe(iamGlob(built.path), e.rule, idx, byRule)) {
           omitted.push(e.rule.route);
           continue;
         }
@@ -242,24 +307,19 @@ export function entitledResources(
   return { resources: [...new Set(resources)], omitted: [...new Set(omitted)] };
 }
 
-function wildcardSafe(
-  glob: GlobElement[],
-  self: RouteRule,
-  entries: readonly { rule: RouteRule; parsed: ParsedRoute }[],
-  byRule: Map<RouteRule, Entitlement>,
-): boolean {
-  for (const { rule, parsed } of entries) {
-    if (rule === self) continue;
-    const ent = byRule.get(rule);
+function wildcardSafe(glob: GlobElement[], self: RouteRule, idx: GlobIndex, byRule: Map<RouteRule, Entitlement>): boolean {
+  const a = atoms(glob);
+  for (const entry of candidates(idx, leadingLiteral(glob))) {
+    if (entry.rule === self) continue;
+    const ent = byRule.get(entry.rule);
     if (ent?.full) continue;
-    if (!globsIntersect(glob, ruleGlob(parsed, {}, false))) continue;
+    if (!atomsIntersect(a, entry.atoms)) continue;
     if (!ent || ent.bindings.length === 0) return false;
     // Partially entitled: the glob may only reach bindings the principal holds.
-    const bound = [paramRef(rule.org), paramRef(rule.owner)].filter((p): p is string => p !== undefined);
-    for (const p of bound) {
-      if (globsIntersect(glob, ruleGlob(parsed, { [p]: SENTINEL }, false))) return false;
+    for (const p of entry.bound) {
+      if (atomsIntersect(a, atoms(ruleGlob(entry.parsed, { [p]: SENTINEL }, false)))) return false;
     }
-    if (!ent.bindings.some((b) => globsIntersect(glob, ruleGlob(parsed, b, false)))) return false;
+    if (!ent.bindings.some((b) => atomsIntersect(a, atoms(ruleGlob(entry.parsed, b, false))))) return false;
   }
   return true;
 }

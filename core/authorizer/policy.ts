@@ -15,6 +15,15 @@ export interface CompiledPolicy {
   gate?: ExpressionSlot;
   /** Compiled route conditions, by rule object. */
   conditions: Map<RouteRule, ExpressionSlot>;
+  /** True when some expression reads `principal.claims` (or `principal` whole): claims then shape decisions. */
+  readsClaims: boolean;
+  /** True when some expression reads the Authorization header itself. */
+  readsCredential: boolean;
+  /**
+   * True when no expression depends on time or on request data outside the cache key:
+   * a decision is then a pure function of (credential, method, path) for the TTL.
+   */
+  requestIndependent: boolean;
 }
 
 function slot(text: string): ExpressionSlot {
@@ -61,7 +70,11 @@ export function compilePolicy(snapshot: PolicySnapshot, logger?: Logger): Compil
   }
   const gate = snapshot.gate !== undefined ? slot(snapshot.gate) : undefined;
   if (gate && !gate.ok) logger?.warn('policy.gate-invalid', { version: snapshot.version, message: gate.error });
-  return { version: snapshot.version, table, catalog: new RoleCatalog(snapshot.roles), ...(gate ? { gate } : {}), conditions };
+  const slots = [...conditions.values(), ...(gate ? [gate] : [])];
+  const readsClaims = slots.some((x) => !x.ok || x.compiled.reads.some((r) => r === 'principal' || r.startsWith('principal.claims')));
+  const readsCredential = slots.some((x) => !x.ok || x.compiled.reads.some((r) => r === 'request.headers.authorization'));
+  const requestIndependent = slots.every((x) => x.ok && !x.compiled.timeDependent && !x.compiled.readsUncachedRequestData);
+  return { version: snapshot.version, table, catalog: new RoleCatalog(snapshot.roles), ...(gate ? { gate } : {}), conditions, readsClaims, readsCredential, requestIndependent };
 }
 
 /**
@@ -99,6 +112,11 @@ export class PolicyCache {
     const policy = compilePolicy(snapshot, this.deps.logger);
     this.current = { policy, checkedAtMs: this.deps.now() };
     return policy;
+  }
+
+  /** Until when the policy now in memory may be served without a check (ms). */
+  freshUntilMs(): number {
+    return this.current ? this.current.checkedAtMs + this.deps.ttlSeconds * 1000 : 0;
   }
 
   /** Drops the cached policy (tests, and after a local write). */

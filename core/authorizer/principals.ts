@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { LruCache } from '../cache/lru';
 import { Unauthenticated } from '../errors';
 import { credentialKind } from '../identity/credential';
@@ -9,7 +10,7 @@ import type { AuthorizerStore, TokenRecord, UserRecord } from '../store/types';
 
 /** Verifies JWTs; the real one is `JwtVerifier`, tests may pass their own. */
 export interface JwtVerifierLike {
-  verify(token: string): Promise<VerifiedJwt>;
+  verify(token: string, tokenHash?: string): Promise<VerifiedJwt>;
 }
 
 /** A presented token that exists but was refused (bad secret, revoked, expired): 401, logged to its access log. */
@@ -24,6 +25,8 @@ export interface ResolvedCredential {
   principal: Principal;
   /** Set for gatehouse tokens: the record that was verified. */
   token?: TokenRecord;
+  /** Until when this resolution may be reused (cache TTL, never past the credential's expiry). */
+  validUntilMs?: number;
 }
 
 /**
@@ -34,6 +37,7 @@ export interface ResolvedCredential {
 export class PrincipalResolver {
   private readonly users: LruCache<string, UserRecord>;
   private readonly tokens: LruCache<string, TokenRecord | null>;
+  private readonly resolved: LruCache<string, { value: ResolvedCredential & { expMs?: number }; validUntilMs: number }>;
 
   constructor(
     private readonly deps: {
@@ -47,14 +51,30 @@ export class PrincipalResolver {
     const max = deps.maxEntries ?? 10_000;
     this.users = new LruCache({ maxEntries: max, now: deps.now });
     this.tokens = new LruCache({ maxEntries: max, now: deps.now });
+    this.resolved = new LruCache({ maxEntries: max, now: deps.now });
   }
 
   /** Resolves or throws `Unauthenticated` (401) / `StoreError` / `KeySourceError` (fail closed). */
   async resolve(credential: string): Promise<ResolvedCredential> {
-    if (credentialKind(credential) === 'gatehouse') return this.resolveToken(credential);
-    const jwt = await this.deps.jwt.verify(credential);
+    // Warm path: the same credential within the cache TTL (and never past its own expiry)
+    // resolves to the same principal object without hashing twice or re-verifying.
+    const key = createHash('sha256').update(credential).digest('base64url');
+    const nowMs = this.deps.now();
+    const hit = this.resolved.get(key);
+    if (hit && hit.validUntilMs > nowMs) return hit.value;
+    const value: ResolvedCredential & { expMs?: number } = credentialKind(credential) === 'gatehouse' ? await this.resolveToken(credential) : await this.resolveJwt(credential, key);
+    const expiry = value.token ? value.token.expiresAt * 1000 : value.expMs ?? nowMs;
+    const validUntilMs = Math.min(expiry, nowMs + this.deps.cacheTtlSeconds * 1000);
+    value.validUntilMs = validUntilMs;
+    if (validUntilMs > nowMs) this.resolved.set(key, { value, validUntilMs }, validUntilMs - nowMs);
+    return value;
+  }
+
+  private async resolveJwt(credential: string, hash: string): Promise<ResolvedCredential & { expMs?: number }> {
+    const jwt = await this.deps.jwt.verify(credential, hash);
     const user = await this.loadUser(jwt.userId);
     return {
+      expMs: jwt.exp * 1000,
       principal: {
         id: jwt.userId,
         kind: 'user',

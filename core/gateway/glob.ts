@@ -8,9 +8,10 @@
  */
 export type GlobElement = { lit: string } | { seg: true } | { any: true } | { plus: true };
 
-type Atom = { cls: 'lit'; ch: string; star: boolean } | { cls: 'ns' | 'all'; star: boolean };
+export type Atom = { cls: 'lit'; ch: string; star: boolean } | { cls: 'ns' | 'all'; star: boolean };
 
-function atoms(pattern: readonly GlobElement[]): Atom[] {
+/** Compiles elements once for repeated intersection tests. */
+export function atoms(pattern: readonly GlobElement[]): Atom[] {
   const out: Atom[] = [];
   for (const e of pattern) {
     if ('lit' in e) for (const ch of e.lit) out.push({ cls: 'lit', ch, star: false });
@@ -30,8 +31,11 @@ function compatible(a: Atom, b: Atom): boolean {
 
 /** True when some string matches both patterns. Exact: a product-automaton search. */
 export function globsIntersect(p: readonly GlobElement[], q: readonly GlobElement[]): boolean {
-  const a = atoms(p);
-  const b = atoms(q);
+  return atomsIntersect(atoms(p), atoms(q));
+}
+
+/** `globsIntersect` on compiled atoms. */
+export function atomsIntersect(a: readonly Atom[], b: readonly Atom[]): boolean {
   const seen = new Set<number>();
   const stack: [number, number][] = [[0, 0]];
   const width = b.length + 1;
@@ -49,6 +53,16 @@ export function globsIntersect(p: readonly GlobElement[], q: readonly GlobElemen
     if (ai && bj && compatible(ai, bj)) stack.push([ai.star ? i : i + 1, bj.star ? j : j + 1]);
   }
   return false;
+}
+
+/** The literal text a pattern starts with (up to its first wildcard). */
+export function leadingLiteral(pattern: readonly GlobElement[]): string {
+  let out = '';
+  for (const e of pattern) {
+    if (!('lit' in e)) break;
+    out += e.lit;
+  }
+  return out;
 }
 
 /** Parses an IAM resource path pattern (`*` = any run of characters) into elements. */

@@ -4,9 +4,10 @@ import type { Authorizer, AuthzResult } from '../authorizer/authorize';
 import { computeEntitlements, entitledResources } from '../authorizer/entitlements';
 import { LruCache } from '../cache/lru';
 import type { Logger } from '../log';
+import type { Principal } from '../rbac/types';
 import { parseMethodArn, type MethodArn } from './arn';
 import { fromHttpV2, fromRestRequest, fromRestToken, fromWebSocketConnect, type HttpRequestEventV2, type RestRequestEvent, type RestTokenEvent } from './events';
-import { buildIamPolicy, fitPolicy, flattenContext, type IamAuthorizerResponse } from './iam';
+import { buildIamPolicy, flattenContext, MAX_POLICY_BYTES, type IamAuthorizerResponse } from './iam';
 
 /** A result that carries a decision (allow or deny). */
 type Decided = Extract<AuthzResult, { explanation: unknown }>;
@@ -33,7 +34,11 @@ export interface HttpSimpleResponse {
  * credential), and for an Allow compute the cache-correct resource list.
  */
 class Decider {
-  private readonly lists: LruCache<string, { resources: string[]; omitted: string[]; perRequest: boolean }>;
+  /** Answers for repeated identical requests, never past the principal's and policy's own freshness. */
+  private readonly memo: LruCache<string, object>;
+  private readonly lists: LruCache<string, { resources: string[]; bytes: number; omitted: number }>;
+  private readonly keys = new WeakMap<Principal, string>();
+  private readonly roleKeys = new WeakMap<object, string>();
   private readonly now: () => number;
   private readonly ttlMs: number;
 
@@ -41,35 +46,90 @@ class Decider {
     this.now = deps.now ?? Date.now;
     this.ttlMs = (deps.cacheTtlSeconds ?? 30) * 1000;
     this.lists = new LruCache({ maxEntries: 5000, now: this.now });
+    this.memo = new LruCache({ maxEntries: 5000, now: this.now });
+  }
+
+  /** A remembered answer for `key`, or undefined. */
+  recall<T>(key: string | undefined, flavour: string): T | undefined {
+    if (key === undefined) return undefined;
+    const hit = this.memo.get(key) as T | undefined;
+    if (hit !== undefined && (!this.deps.logger.enabled || this.deps.logger.enabled('debug'))) {
+      this.deps.logger.debug('authorizer.decision', { flavour, cached: true });
+    }
+    return hit;
+  }
+
+  /**
+   * Remembers an answer when it is a pure function of the key: a decided (allow/deny)
+   * answer for a JWT or anonymous-free principal, under a policy whose expressions read
+   * neither time nor request data outside the key. Gatehouse tokens are not remembered,
+   * so every use still reaches their access log.
+   */
+  remember(key: string | undefined, result: AuthzResult, answer: object): void {
+    if (key === undefined || (result.effect !== 'allow' && result.effect !== 'deny')) return;
+    if (result.token || !result.principal || !result.policy.requestIndependent) return;
+    const ttl = result.validUntilMs - this.now();
+    if (ttl > 0) this.memo.set(key, answer, ttl);
   }
 
   async run(flavour: string, request: AuthzRequest, arn: MethodArn | undefined): Promise<AuthzResult> {
     const result = await this.deps.authorizer.authorize(request);
-    const fields: Record<string, unknown> = { flavour, effect: result.effect, reason: result.code, method: request.method, path: request.path.slice(0, 256) };
-    if (result.effect === 'allow' || result.effect === 'deny') {
-      fields.principalId = result.context.principalId;
-      if (result.token) fields.tokenId = result.token.id;
-      if (result.match) fields.route = result.match.rule.route;
-      fields.policyVersion = result.policy.version;
+    const level = result.effect === 'error' ? 'error' : 'info';
+    if (!this.deps.logger.enabled || this.deps.logger.enabled(level)) {
+      const fields: Record<string, unknown> = { flavour, effect: result.effect, reason: result.code, method: request.method, path: request.path.slice(0, 256) };
+      if (result.effect === 'allow' || result.effect === 'deny') {
+        fields.principalId = result.context.principalId;
+        if (result.token) fields.tokenId = result.token.id;
+        if (result.match) fields.route = result.match.rule.route;
+        fields.policyVersion = result.policy.version;
+      }
+      if (arn) fields.apiId = arn.apiId;
+      this.deps.logger[level]('authorizer.decision', fields);
     }
-    if (arn) fields.apiId = arn.apiId;
-    if (result.effect === 'error') this.deps.logger.error('authorizer.decision', fields);
-    else this.deps.logger.info('authorizer.decision', fields);
     return result;
   }
 
-  /** Every ARN the principal may use on this API and stage (cached per credential and policy version). */
-  allowList(result: Decided, request: AuthzRequest, arn: MethodArn, currentArn: string): string[] {
-    const key = `${result.policy.version}|${arn.prefix}|${request.credential ? createHash('sha256').update(request.credential).digest('base64url') : 'anonymous'}`;
+  /**
+   * What the allow-list depends on: the principal's identity, roles, scopes and the
+   * attributes expressions may read. Principals are cached objects on the warm path,
+   * so the key is computed once per principal object.
+   */
+  private principalKey(p: Principal | undefined, withClaims: boolean): string {
+    if (!p) return 'anonymous';
+    let k = this.keys.get(p);
+    if (k === undefined) {
+      // Roles come from the cached user record shared by all of a user's credentials:
+      // serialise them once per record, not once per credential.
+      let roles = this.roleKeys.get(p.orgs);
+      if (roles === undefined) {
+        roles = JSON.stringify([p.siteRoles, p.orgs]);
+        this.roleKeys.set(p.orgs, roles);
+      }
+      k = `${p.id}\u0000${p.kind}\u0000${roles}\u0000${p.email ?? ''}\u0000${p.emailVerified === true}\u0000${p.groups ? JSON.stringify(p.groups) : ''}\u0000${p.token ? JSON.stringify(p.token) : ''}`;
+      this.keys.set(p, k);
+    }
+    // Claims differ per token (iat, jti): they join the key only when an expression reads them.
+    return withClaims ? `${k}|${createHash('sha256').update(JSON.stringify(p.claims ?? null)).digest('base64url')}` : k;
+  }
+
+  /** Every ARN the principal may use on this API and stage (cached per principal and policy version). */
+  allowList(result: Decided, request: AuthzRequest, arn: MethodArn, currentArn: string): { resources: string[]; truncated: boolean } {
+    let key = `${result.policy.version}|${arn.prefix}|${this.principalKey(result.principal, result.policy.readsClaims)}`;
+    if (result.policy.readsCredential && request.credential) key += `|${createHash('sha256').update(request.credential).digest('base64url')}`;
     let cached = this.lists.get(key);
     if (!cached) {
       const { entitlements, perRequest } = computeEntitlements(result.policy, result.principal, request, this.now());
       const { resources, omitted } = perRequest ? { resources: [], omitted: [] } : entitledResources(result.policy, entitlements, arn);
-      cached = { resources, omitted, perRequest };
+      // JSON bytes of the list, computed once: the warm path never serialises it again.
+      const bytes = resources.reduce((n, r) => n + JSON.stringify(r).length + 1, 0);
+      cached = { resources, bytes, omitted: omitted.length };
       this.lists.set(key, cached, this.ttlMs);
       if (omitted.length > 0) this.deps.logger.info('authorizer.entitlements-omitted', { principalId: result.context.principalId, routes: omitted.slice(0, 20), count: omitted.length });
     }
-    return [currentArn, ...cached.resources.filter((r) => r !== currentArn)];
+    const others = cached.resources.includes(currentArn) ? cached.resources.filter((r) => r !== currentArn) : cached.resources;
+    const total = cached.bytes + JSON.stringify(currentArn).length + POLICY_OVERHEAD_BYTES + contextBytes(result.context);
+    if (total > MAX_POLICY_BYTES) return { resources: [currentArn], truncated: true };
+    return { resources: [currentArn, ...others], truncated: false };
   }
 
   iam(result: AuthzResult, request: AuthzRequest, arn: MethodArn, currentArn: string): IamAuthorizerResponse {
@@ -80,13 +140,19 @@ class Decider {
       // A Deny names the current ARN only, so a cached Deny never blocks other routes.
       return buildIamPolicy({ principalId, effect: 'Deny', resources: [currentArn], context });
     }
-    const resources = this.allowList(result, request, arn, currentArn);
-    const fitted = fitPolicy(resources, currentArn, (r: string[]) => buildIamPolicy({ principalId, effect: 'Allow', resources: r, context }));
-    if (fitted.truncated) {
-      this.deps.logger.warn('authorizer.policy-too-large', { principalId, routes: resources.length });
-    }
-    return fitted.response;
+    const { resources, truncated } = this.allowList(result, request, arn, currentArn);
+    if (truncated) this.deps.logger.warn('authorizer.policy-too-large', { principalId });
+    return buildIamPolicy({ principalId, effect: 'Allow', resources, context });
   }
+}
+
+/** Bytes of the policy answer besides its resource list (principal, statement, context), generously. */
+const POLICY_OVERHEAD_BYTES = 512;
+
+function contextBytes(ctx: Record<string, unknown>): number {
+  let n = 0;
+  for (const [k, v] of Object.entries(ctx)) n += k.length + String(v).length + 8;
+  return n;
 }
 
 function fail(result: AuthzResult): never {
@@ -106,11 +172,23 @@ function arnOrFail(logger: Logger, value: unknown): MethodArn {
 export function createRestAuthorizer(deps: GatewayDeps) {
   const decider = new Decider(deps);
   return async (event: RestTokenEvent | RestRequestEvent): Promise<IamAuthorizerResponse> => {
+    const flavour = event?.type === 'TOKEN' ? 'rest-token' : 'rest-request';
+    // A TOKEN event is nothing but (token, methodArn): the raw pair is the memo key.
+    const tokenKey = event?.type === 'TOKEN' && typeof event.authorizationToken === 'string' && typeof event.methodArn === 'string' ? `T\u0000${event.methodArn}\u0000${event.authorizationToken}` : undefined;
+    const hit = decider.recall<IamAuthorizerResponse>(tokenKey, flavour);
+    if (hit) return hit;
     const arn = arnOrFail(deps.logger, event?.methodArn);
     const request = event.type === 'TOKEN' ? fromRestToken(event, arn) : fromRestRequest(event as RestRequestEvent, arn);
-    const result = await decider.run(event.type === 'TOKEN' ? 'rest-token' : 'rest-request', request, arn);
+    const key = tokenKey ?? (request.credential !== undefined ? `R\u0000${event.methodArn as string}\u0000${request.credential}` : undefined);
+    if (!tokenKey) {
+      const again = decider.recall<IamAuthorizerResponse>(key, flavour);
+      if (again) return again;
+    }
+    const result = await decider.run(flavour, request, arn);
     if (result.effect !== 'allow' && result.effect !== 'deny') fail(result);
-    return decider.iam(result, request, arn, event.methodArn as string);
+    const answer = decider.iam(result, request, arn, event.methodArn as string);
+    decider.remember(key, result, answer);
+    return answer;
   };
 }
 
@@ -143,12 +221,19 @@ export function createHttpAuthorizer(deps: GatewayDeps & { mode: 'simple' | 'iam
       throw new Error(AUTHORIZER_FAILURE);
     }
     const request = fromHttpV2(event, arn);
+    const key = request.credential !== undefined ? `H${deps.mode}\u0000${event.routeArn as string}\u0000${request.credential}` : undefined;
+    const hit = decider.recall<HttpSimpleResponse | IamAuthorizerResponse>(key, 'http');
+    if (hit) return hit;
     const result = await decider.run('http', request, arn);
     if (deps.mode === 'simple') {
       if (result.effect !== 'allow' && result.effect !== 'deny') return { isAuthorized: false };
-      return { isAuthorized: result.effect === 'allow', context: flattenContext(result.context) };
+      const answer = { isAuthorized: result.effect === 'allow', context: flattenContext(result.context) };
+      decider.remember(key, result, answer);
+      return answer;
     }
     if (result.effect !== 'allow' && result.effect !== 'deny') fail(result);
-    return decider.iam(result, request, arn, event.routeArn as string);
+    const answer = decider.iam(result, request, arn, event.routeArn as string);
+    decider.remember(key, result, answer);
+    return answer;
   };
 }

@@ -31,12 +31,13 @@ const CACHE_MAX_MS = 10 * 60_000;
  */
 export class JwtVerifier {
   private readonly issuers = new Map<string, { config: IssuerConfig; getKey: JWTVerifyGetKey; remote?: RemoteJwks }>();
-  private readonly cache: LruCache<string, VerifiedJwt>;
+  private readonly cache: LruCache<string, VerifiedJwt> | undefined;
   private readonly now: () => number;
 
   constructor(opts: { issuers: IssuerConfig[]; fetch?: typeof fetch; now?: () => number; cacheSize?: number; jwksTimeoutMs?: number }) {
     this.now = opts.now ?? Date.now;
-    this.cache = new LruCache({ maxEntries: opts.cacheSize ?? 10_000, now: this.now });
+    // cacheSize 0: no cache (a caller that caches resolved principals itself, like the authorizer).
+    this.cache = opts.cacheSize === 0 ? undefined : new LruCache({ maxEntries: opts.cacheSize ?? 10_000, now: this.now });
     for (const config of opts.issuers) {
       if (config.jwks) {
         this.issuers.set(config.issuer, { config, getKey: createLocalJWKSet(config.jwks as never) });
@@ -52,13 +53,16 @@ export class JwtVerifier {
     return this.issuers.get(issuer)?.remote;
   }
 
-  /** Verifies or throws `Unauthenticated` (401, stable code) or `KeySourceError` (fail closed). */
-  async verify(token: string): Promise<VerifiedJwt> {
+  /**
+   * Verifies or throws `Unauthenticated` (401, stable code) or `KeySourceError` (fail closed).
+   * `tokenHash` lets a caller that already hashed the token skip hashing it again.
+   */
+  async verify(token: string, tokenHash?: string): Promise<VerifiedJwt> {
     if (typeof token !== 'string' || token.length === 0) throw new Unauthenticated('jwt-malformed');
     if (token.length > MAX_JWT_LENGTH) throw new Unauthenticated('jwt-too-large');
-    const key = createHash('sha256').update(token).digest('base64url');
     const nowMs = this.now();
-    const hit = this.cache.get(key);
+    const key = this.cache ? tokenHash ?? createHash('sha256').update(token).digest('base64url') : '';
+    const hit = this.cache?.get(key);
     if (hit && hit.exp * 1000 > nowMs) return hit;
 
     let header: ReturnType<typeof decodeProtectedHeader>;
@@ -115,7 +119,7 @@ export class JwtVerifier {
       claims,
       exp,
     };
-    this.cache.set(key, result, Math.min(CACHE_MAX_MS, exp * 1000 - nowMs));
+    this.cache?.set(key, result, Math.min(CACHE_MAX_MS, exp * 1000 - nowMs));
     return result;
   }
 }

@@ -212,3 +212,37 @@ describe('policy propagation and revocation bounds', () => {
     expect(res.policyDocument.Statement[0]!.Effect).toBe('Deny');
   });
 });
+
+describe('in-Lambda answer memo', () => {
+  it('never serves an answer past the JWT exp, even within the cache TTL', async () => {
+    const clock = new TestClock();
+    const w = await world({ clock, cacheTtlSeconds: 300 });
+    const short = await w.idp.sign('alice', clock.seconds); // valid one hour
+    const ev = w.tokenEvent(short, 'GET', '/orgs/acme/projects');
+    expect((await w.rest(ev)).policyDocument.Statement[0]!.Effect).toBe('Allow');
+    clock.advance(3599);
+    expect((await w.rest(ev)).policyDocument.Statement[0]!.Effect).toBe('Allow');
+    clock.advance(2 + 30); // past exp and the issuer's clock tolerance
+    await expect(w.rest(ev)).rejects.toThrow(/^Unauthorized$/);
+  });
+
+  it('time-dependent conditions are decided afresh every time', async () => {
+    const clock = new TestClock();
+    const until = clock.seconds + 10;
+    const w = await world({ clock, cacheTtlSeconds: 300, routes: [{ route: 'GET /promo', resource: 'promo', action: 'read', public: true, condition: `now < ${until}` }] });
+    const jwt = await w.jwtFor('alice');
+    const ev = w.tokenEvent(jwt, 'GET', '/promo');
+    expect((await w.rest(ev)).policyDocument.Statement[0]!.Effect).toBe('Allow');
+    clock.advance(11);
+    expect((await w.rest(ev)).policyDocument.Statement[0]!.Effect).toBe('Deny');
+  });
+
+  it('a remembered answer is not shared across credentials or routes', async () => {
+    const w = await world();
+    const alice = await w.jwtFor('alice');
+    const bob = await w.jwtFor('bob');
+    expect((await w.rest(w.tokenEvent(bob, 'DELETE', '/orgs/acme/projects/p1'))).policyDocument.Statement[0]!.Effect).toBe('Allow');
+    expect((await w.rest(w.tokenEvent(alice, 'DELETE', '/orgs/acme/projects/p1'))).policyDocument.Statement[0]!.Effect).toBe('Deny');
+    expect((await w.rest(w.tokenEvent(bob, 'DELETE', '/orgs/globex/projects/p1'))).policyDocument.Statement[0]!.Effect).toBe('Deny');
+  });
+});

@@ -1,0 +1,60 @@
+import { describe, expect, it } from 'vitest';
+import { LruCache } from '../../core/cache/lru';
+
+describe('LruCache', () => {
+  it('evicts the least recently used entry', () => {
+    const c = new LruCache<string, number>({ maxEntries: 2 });
+    c.set('a', 1, 1000);
+    c.set('b', 2, 1000);
+    expect(c.get('a')).toBe(1);
+    c.set('c', 3, 1000);
+    expect(c.get('b')).toBeUndefined();
+    expect(c.get('a')).toBe(1);
+    expect(c.get('c')).toBe(3);
+    expect(c.size).toBe(2);
+  });
+
+  it('expires entries by the injected clock and never serves them', () => {
+    let now = 1000;
+    const c = new LruCache<string, string>({ maxEntries: 10, now: () => now });
+    c.set('k', 'v', 500);
+    now = 1499;
+    expect(c.get('k')).toBe('v');
+    now = 1500;
+    expect(c.get('k')).toBeUndefined();
+    expect(c.size).toBe(0);
+  });
+
+  it('a non-positive TTL stores nothing and removes an old value', () => {
+    const c = new LruCache<string, number>({ maxEntries: 10 });
+    c.set('k', 1, 1000);
+    c.set('k', 2, 0);
+    expect(c.get('k')).toBeUndefined();
+    c.set('x', 1, NaN);
+    expect(c.size).toBe(0);
+  });
+
+  it('stays bounded under churn', () => {
+    const c = new LruCache<number, number>({ maxEntries: 100 });
+    for (let i = 0; i < 100_000; i++) {
+      c.set(i, i, 1000);
+      c.get(i - 50);
+    }
+    expect(c.size).toBe(100);
+    expect(c.get(99_999)).toBe(99_999);
+    expect(c.get(0)).toBeUndefined();
+  });
+
+  it('updates in place and deletes', () => {
+    const c = new LruCache<string, number>({ maxEntries: 2 });
+    c.set('a', 1, 1000);
+    c.set('a', 2, 1000);
+    expect(c.size).toBe(1);
+    expect(c.get('a')).toBe(2);
+    c.delete('a');
+    expect(c.get('a')).toBeUndefined();
+    c.clear();
+    expect(c.size).toBe(0);
+    expect(() => new LruCache({ maxEntries: 0 })).toThrow();
+  });
+});
