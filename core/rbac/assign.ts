@@ -2,7 +2,7 @@ import { Forbidden, InvalidInput } from '../errors';
 import { ORG_BUILTIN_ROLES, SITE_BUILTIN_ROLES } from './builtin';
 import type { RoleCatalog } from './catalog';
 import { decide } from './decide';
-import type { Principal, Role } from './types';
+import type { Permission, Principal, Role } from './types';
 
 /** Where a role is assigned: site-wide, or in one org's membership. */
 export type AssignmentScope = { scope: 'site' } | { scope: 'org'; orgId: string };
@@ -53,11 +53,15 @@ export function checkAssignment(
   for (const name of [...change.added, ...change.removed]) {
     const role = assignableRole(catalog, where, name);
     if (!role) throw new InvalidInput('unknown-role', `unknown ${where.scope} role ${JSON.stringify(name)}`);
-    const levels = where.scope === 'site' ? [role.site, role.org, role.member, role.user] : [role.org, role.member];
-    for (const perms of levels) {
+    // Member and user permissions apply to what the holder owns: the actor must hold
+    // them over its own objects; site and org permissions, outright.
+    const levels: [Permission[], boolean][] =
+      where.scope === 'site' ? [[role.site, false], [role.org, false], [role.member, true], [role.user, true]] : [[role.org, false], [role.member, true]];
+    for (const [perms, owned] of levels) {
       for (const p of perms) {
         if (p.negate) continue;
-        if (!decide(actor, { type: p.resource, action: p.action, ...(orgId ? { orgId } : {}) }, catalog).allowed) {
+        const object = { type: p.resource, action: p.action, ...(orgId ? { orgId } : {}), ...(owned && actor.kind === 'user' ? { ownerId: actor.id } : {}) };
+        if (!decide(actor, object, catalog).allowed) {
           throw new Forbidden('role-ceiling', `role ${name} grants ${p.resource}:${p.action}, which you do not hold`);
         }
       }

@@ -1,0 +1,220 @@
+import { randomBytes } from 'node:crypto';
+import { z } from 'zod';
+import { type AdminDeps, audited, freshCatalog, nowSeconds } from '../admin/deps';
+import { Conflict, Forbidden, Gone, NotFound } from '../errors';
+import { parseBody, parseQuery, type ApiRequest, type ApiResponse, type Endpoint } from '../http/api';
+import { checkAssignment, validateRoleNames } from '../rbac/assign';
+import type { RoleCatalog } from '../rbac/catalog';
+import { decide } from '../rbac/decide';
+import type { Principal } from '../rbac/types';
+import { ORG_ID_RE } from '../store/dynamo/orgs';
+import { InvitationRepo, type InvitationRecord, type InvitationStatus } from '../store/dynamo/invitations';
+
+const DAY = 86400;
+const ID_RE = /^[A-Za-z0-9_-]{22}$/;
+// Pragmatic address check: one @, no spaces or control characters, a dot in the domain.
+const EMAIL_RE = /^[^\s@<>()[\]\\,;:"\u0000-\u001f]{1,64}@[a-z0-9-]+(\.[a-z0-9-]+)+$/;
+
+const createSchema = z.strictObject({
+  email: z.string().max(254).transform((e) => e.trim().toLowerCase()).refine((e) => EMAIL_RE.test(e), 'not a valid email address'),
+  role: z.string().min(1).max(64),
+  expiresInDays: z.number().int('must be an integer').min(1, 'at least 1').max(30, 'at most 30').optional(),
+});
+const listQuery = z.strictObject({
+  status: z.enum(['pending', 'accepted', 'declined', 'revoked', 'expired']).optional(),
+  limit: z.string().regex(/^\d{1,3}$/, 'an integer 1..100').transform(Number).pipe(z.number().int().min(1).max(100)).optional(),
+  cursor: z.string().max(2048).optional(),
+});
+
+/** Invitation ids carry 128 bits of randomness. */
+export function newInvitationId(): string {
+  return randomBytes(16).toString('base64url');
+}
+
+function statusOf(r: InvitationRecord, nowS: number): InvitationStatus {
+  return r.status === 'pending' && r.expiresAt <= nowS ? 'expired' : r.status;
+}
+
+function view(r: InvitationRecord, nowS: number) {
+  return { id: r.id, orgId: r.orgId, email: r.email, role: r.role, status: statusOf(r, nowS), senderId: r.senderId, createdAt: r.createdAt, expiresAt: r.expiresAt };
+}
+
+/**
+ * Organization invitations (DESIGN §6): org admins invite into their org, site admins
+ * and site tokens into any org; nobody invites with a role they could not assign; the
+ * invitee accepts with their own verified email, atomically and once.
+ */
+export class InvitationService {
+  private readonly repo: InvitationRepo;
+
+  constructor(private readonly deps: AdminDeps) {
+    this.repo = new InvitationRepo(deps.store.db);
+  }
+
+  routes(): Record<string, Endpoint> {
+    return {
+      'POST /orgs/{orgId}/invitations': (r) => this.create(r),
+      'GET /orgs/{orgId}/invitations': (r) => this.listOrg(r),
+      'DELETE /orgs/{orgId}/invitations/{id}': (r) => this.revoke(r),
+      'GET /invitations': (r) => this.listMine(r),
+      'POST /invitations/{id}/accept': (r) => this.accept(r),
+      'POST /invitations/{id}/decline': (r) => this.decline(r),
+    };
+  }
+
+  /** The org, if it exists and the caller may see it; 404 otherwise. */
+  private async visibleOrg(req: ApiRequest, catalog: RoleCatalog): Promise<string> {
+    const orgId = req.params.orgId ?? '';
+    if (!ORG_ID_RE.test(orgId) || !(await this.deps.store.orgs.getOrg(orgId))) throw new NotFound();
+    return orgId;
+  }
+
+  private denyOrHide(caller: Principal, orgId: string, catalog: RoleCatalog, code: string): never {
+    // Someone who cannot even read the org learns nothing about it.
+    if (decide(caller, { type: 'org', action: 'read', orgId }, catalog).allowed) throw new Forbidden(code);
+    throw new NotFound();
+  }
+
+  async create(req: ApiRequest): Promise<ApiResponse> {
+    const caller = req.caller.principal;
+    return audited(this.deps, { actor: caller, action: 'invitation.create', target: `org:${String(req.params.orgId).slice(0, 64)}` }, async () => {
+      const catalog = await freshCatalog(this.deps);
+      const orgId = await this.visibleOrg(req, catalog);
+      if (!decide(caller, { type: 'invitation', action: 'create', orgId }, catalog).allowed) this.denyOrHide(caller, orgId, catalog, 'cannot-invite');
+      const body = parseBody(createSchema, req.body);
+      validateRoleNames(catalog, { scope: 'org', orgId }, [body.role]);
+      // The role ceiling: nobody invites with a role they could not assign themselves.
+      checkAssignment(caller, catalog, { scope: 'org', orgId }, { added: [body.role], removed: [] });
+      const nowS = nowSeconds(this.deps);
+      const record: InvitationRecord = {
+        id: newInvitationId(),
+        orgId,
+        email: body.email,
+        role: body.role,
+        status: 'pending',
+        senderId: caller.kind === 'user' ? caller.id : null,
+        ...(caller.token ? { senderTokenId: caller.token.id } : {}),
+        createdAt: nowS,
+        expiresAt: nowS + (body.expiresInDays ?? 7) * DAY,
+      };
+      const failed = await this.repo.create(record, nowS);
+      if (failed) throw new Conflict('invitation-pending', `a pending invitation for ${body.email} to ${orgId} exists`);
+      this.deps.logger.info('invitation.created', { invitationId: record.id, orgId, role: record.role, senderId: record.senderId, senderTokenId: record.senderTokenId, expiresAt: record.expiresAt });
+      return { status: 201, body: view(record, nowS) };
+    });
+  }
+
+  async listOrg(req: ApiRequest): Promise<ApiResponse> {
+    const caller = req.caller.principal;
+    const catalog = await freshCatalog(this.deps);
+    const orgId = await this.visibleOrg(req, catalog);
+    if (!decide(caller, { type: 'invitation', action: 'list', orgId }, catalog).allowed) this.denyOrHide(caller, orgId, catalog, 'cannot-list-invitations');
+    const q = parseQuery(listQuery, req.query);
+    const nowS = nowSeconds(this.deps);
+    const page = await this.repo.list({ orgId }, { limit: q.limit ?? 50, ...(q.cursor ? { cursor: q.cursor } : {}) });
+    const items = page.items.map((r) => view(r, nowS)).filter((v) => !q.status || v.status === q.status);
+    return { status: 200, body: { items, ...(page.nextCursor ? { nextCursor: page.nextCursor } : {}) } };
+  }
+
+  async revoke(req: ApiRequest): Promise<ApiResponse> {
+    const caller = req.caller.principal;
+    return audited(this.deps, { actor: caller, action: 'invitation.revoke', target: `invitation:${String(req.params.id).slice(0, 40)}` }, async () => {
+      const catalog = await freshCatalog(this.deps);
+      const orgId = await this.visibleOrg(req, catalog);
+      if (!decide(caller, { type: 'invitation', action: 'delete', orgId }, catalog).allowed) this.denyOrHide(caller, orgId, catalog, 'cannot-revoke');
+      const id = req.params.id ?? '';
+      const r = ID_RE.test(id) ? await this.repo.get(id) : undefined;
+      if (!r || r.orgId !== orgId) throw new NotFound();
+      const nowS = nowSeconds(this.deps);
+      if (statusOf(r, nowS) !== 'pending') throw new Conflict('invitation-not-pending', `the invitation is ${statusOf(r, nowS)}`);
+      if (await this.repo.close(r, 'revoked', nowS, caller.id)) throw new Conflict('invitation-not-pending', 'the invitation changed meanwhile');
+      this.deps.logger.info('invitation.revoked', { invitationId: r.id, orgId, actor: caller.id });
+      return { status: 204 };
+    });
+  }
+
+  /** The caller's verified email; invitations are matched on it, case-insensitively. */
+  private verifiedEmail(caller: Principal): string | undefined {
+    return caller.kind === 'user' && !caller.token && caller.emailVerified && caller.email ? caller.email.trim().toLowerCase() : undefined;
+  }
+
+  async listMine(req: ApiRequest): Promise<ApiResponse> {
+    const q = parseQuery(listQuery, req.query);
+    const email = this.verifiedEmail(req.caller.principal);
+    // No verified email, no invitations: nothing can be matched to the caller.
+    if (!email) return { status: 200, body: { items: [] } };
+    const nowS = nowSeconds(this.deps);
+    const page = await this.repo.list({ email }, { limit: q.limit ?? 50, ...(q.cursor ? { cursor: q.cursor } : {}) });
+    const wanted = q.status ?? 'pending';
+    const items = page.items.map((r) => view(r, nowS)).filter((v) => v.status === wanted);
+    return { status: 200, body: { items, ...(page.nextCursor ? { nextCursor: page.nextCursor } : {}) } };
+  }
+
+  /** Loads an invitation addressed to the caller, or explains why not (404/403). */
+  private async mine(req: ApiRequest): Promise<{ r: InvitationRecord; email: string }> {
+    const id = req.params.id ?? '';
+    const r = ID_RE.test(id) ? await this.repo.get(id) : undefined;
+    if (!r || r.status === 'revoked') throw new NotFound();
+    const caller = req.caller.principal;
+    if (caller.kind !== 'user' || caller.token) throw new Forbidden('invitee-must-be-user', 'invitations are accepted by a person signed in with their own identity');
+    const email = this.verifiedEmail(caller);
+    if (!email) throw new Forbidden('email-not-verified', 'a verified email is required');
+    if (email !== r.email) throw new Forbidden('wrong-invitee', 'this invitation is for someone else');
+    return { r, email };
+  }
+
+  /** Whether whoever sent the invitation could still grant its role now. */
+  private async senderStillMay(r: InvitationRecord, catalog: RoleCatalog): Promise<boolean> {
+    try {
+      let sender: Principal;
+      if (r.senderTokenId) {
+        const resolved = await this.deps.callers.fromContext({ kind: 'token', tokenId: r.senderTokenId });
+        sender = resolved.principal;
+      } else if (r.senderId) {
+        const user = await this.deps.store.users.loadUser(r.senderId);
+        sender = { id: r.senderId, kind: 'user', siteRoles: user.siteRoles, orgs: user.orgs };
+      } else return false;
+      if (!decide(sender, { type: 'invitation', action: 'create', orgId: r.orgId }, catalog).allowed) return false;
+      checkAssignment(sender, catalog, { scope: 'org', orgId: r.orgId }, { added: [r.role], removed: [] });
+      return true;
+    } catch (err) {
+      if ((err as { status?: number }).status !== undefined && (err as { status: number }).status < 500) return false;
+      throw err;
+    }
+  }
+
+  async accept(req: ApiRequest): Promise<ApiResponse> {
+    const caller = req.caller.principal;
+    return audited(this.deps, { actor: caller, action: 'invitation.accept', target: `invitation:${String(req.params.id).slice(0, 40)}` }, async () => {
+      const { r } = await this.mine(req);
+      const nowS = nowSeconds(this.deps);
+      const status = statusOf(r, nowS);
+      if (status === 'expired') throw new Gone('invitation-expired', 'the invitation has expired');
+      if (status !== 'pending') throw new Conflict('invitation-not-pending', `the invitation is ${status}`);
+      const catalog = await freshCatalog(this.deps);
+      if (!(await this.senderStillMay(r, catalog))) throw new Forbidden('sender-lost-right', 'whoever sent this invitation may no longer grant its role');
+      const failed = await this.repo.accept(r, caller.id, nowS);
+      if (failed === 'already-member') throw new Conflict('already-member', `you are already a member of ${r.orgId}`);
+      if (failed === 'expired') throw new Gone('invitation-expired', 'the invitation has expired');
+      if (failed === 'not-found') throw new NotFound();
+      if (failed) throw new Conflict('invitation-not-pending', 'the invitation was already used');
+      this.deps.logger.info('invitation.accepted', { invitationId: r.id, orgId: r.orgId, userId: caller.id, role: r.role });
+      return { status: 200, body: { ...view({ ...r, status: 'accepted' }, nowS), membership: { orgId: r.orgId, userId: caller.id, roles: [r.role] } } };
+    });
+  }
+
+  async decline(req: ApiRequest): Promise<ApiResponse> {
+    const caller = req.caller.principal;
+    return audited(this.deps, { actor: caller, action: 'invitation.decline', target: `invitation:${String(req.params.id).slice(0, 40)}` }, async () => {
+      const { r } = await this.mine(req);
+      const nowS = nowSeconds(this.deps);
+      const status = statusOf(r, nowS);
+      if (status === 'expired') throw new Gone('invitation-expired', 'the invitation has expired');
+      if (status !== 'pending') throw new Conflict('invitation-not-pending', `the invitation is ${status}`);
+      if (await this.repo.close(r, 'declined', nowS, caller.id)) throw new Conflict('invitation-not-pending', 'the invitation changed meanwhile');
+      this.deps.logger.info('invitation.declined', { invitationId: r.id, orgId: r.orgId, userId: caller.id });
+      return { status: 204 };
+    });
+  }
+}
+

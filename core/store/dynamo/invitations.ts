@@ -1,0 +1,220 @@
+import {
+  GetItemCommand,
+  QueryCommand,
+  TransactWriteItemsCommand,
+  TransactionCanceledException,
+  type TransactWriteItem,
+} from '@aws-sdk/client-dynamodb';
+import { keys } from '../schema';
+import { type Db, decodeCursor, encodeCursor, fromItem, guard, toItem, values } from './db';
+import { membershipItem } from './users';
+
+export type InvitationStatus = 'pending' | 'accepted' | 'declined' | 'revoked' | 'expired';
+
+/** A stored invitation. `status` is what was written; `expired` is derived on read. */
+export interface InvitationRecord {
+  id: string;
+  orgId: string;
+  email: string;
+  role: string;
+  status: Exclude<InvitationStatus, 'expired'>;
+  senderId: string | null;
+  senderTokenId?: string;
+  createdAt: number;
+  expiresAt: number;
+  decidedAt?: number;
+  acceptedBy?: string;
+}
+
+/** Why a conditional invitation write failed. */
+export type InvitationWriteFailure = 'pending-exists' | 'not-pending' | 'expired' | 'already-member' | 'not-found';
+
+/**
+ * Invitations: `INVITE#<id>`/`INVITE`, listed by org (GSI1 `ORGINVITES#<org>`) and by
+ * email (GSI2 `EMAILINVITES#<email>`). A guard item `ORG#<org>`/`PENDINGINVITE#<email>`
+ * makes "one pending invitation per (org, email)" a condition DynamoDB enforces.
+ */
+export class InvitationRepo {
+  constructor(private readonly db: Db) {}
+
+  private item(r: InvitationRecord) {
+    const order = `${String(r.createdAt).padStart(12, '0')}#${r.id}`;
+    return {
+      pk: keys.invitation(r.id),
+      sk: keys.invitationSk(),
+      type: 'invitation',
+      gsi1pk: keys.orgInvitations(r.orgId),
+      gsi1sk: order,
+      gsi2pk: keys.emailInvitations(r.email),
+      gsi2sk: order,
+      ...r,
+    };
+  }
+
+  private guardKey(orgId: string, email: string) {
+    return toItem({ pk: keys.org(orgId), sk: keys.pendingInviteSk(email) });
+  }
+
+  /** Creates a pending invitation and its guard atomically; `pending-exists` when a live one is there. */
+  async create(r: InvitationRecord, now: number): Promise<InvitationWriteFailure | undefined> {
+    try {
+      await guard('TransactWriteItems invitation', () =>
+        this.db.client.send(
+          new TransactWriteItemsCommand({
+            TransactItems: [
+              {
+                Put: {
+                  TableName: this.db.tableName,
+                  Item: toItem({ pk: keys.org(r.orgId), sk: keys.pendingInviteSk(r.email), type: 'pending-invite', invitationId: r.id, orgId: r.orgId, email: r.email, expiresAt: r.expiresAt }),
+                  // One pending invitation per (org, email); an expired guard no longer blocks.
+                  ConditionExpression: 'attribute_not_exists(pk) OR expiresAt <= :now',
+                  ExpressionAttributeValues: values({ ':now': now }),
+                },
+              },
+              // Ids are random; never overwrite one.
+              { Put: { TableName: this.db.tableName, Item: toItem(this.item(r)), ConditionExpression: 'attribute_not_exists(pk)' } },
+            ],
+          }),
+        ),
+      );
+      return undefined;
+    } catch (err) {
+      if (cancelled(err, 0)) return 'pending-exists';
+      throw err;
+    }
+  }
+
+  async get(id: string): Promise<InvitationRecord | undefined> {
+    const out = await guard('GetItem invitation', () =>
+      this.db.client.send(new GetItemCommand({ TableName: this.db.tableName, Key: toItem({ pk: keys.invitation(id), sk: keys.invitationSk() }), ConsistentRead: true })),
+    );
+    return out.Item ? fromInvitation(fromItem(out.Item)) : undefined;
+  }
+
+  /** Lists by org (GSI1) or by email (GSI2), newest first. */
+  async list(by: { orgId: string } | { email: string }, options: { limit: number; cursor?: string }): Promise<{ items: InvitationRecord[]; nextCursor?: string }> {
+    const [index, pkName, skName, key] = 'orgId' in by ? ['gsi1', 'gsi1pk', 'gsi1sk', keys.orgInvitations(by.orgId)] : ['gsi2', 'gsi2pk', 'gsi2sk', keys.emailInvitations(by.email)];
+    const out = await guard('Query invitations', () =>
+      this.db.client.send(
+        new QueryCommand({
+          TableName: this.db.tableName,
+          IndexName: index,
+          KeyConditionExpression: `${pkName} = :k`,
+          ExpressionAttributeValues: values({ ':k': key }),
+          ScanIndexForward: false,
+          Limit: options.limit,
+          ExclusiveStartKey: decodeCursor(options.cursor, { keys: ['pk', 'sk', pkName!, skName!], pin: { [pkName!]: key! } }),
+        }),
+      ),
+    );
+    const items = (out.Items ?? []).map((i) => fromInvitation(fromItem(i))).filter((x): x is InvitationRecord => x !== undefined);
+    const nextCursor = encodeCursor(out.LastEvaluatedKey);
+    return nextCursor ? { items, nextCursor } : { items };
+  }
+
+  /**
+   * Accepts atomically: the invitation must still be pending and unexpired, the user
+   * must not be a member yet (the membership is created with the stored role, never
+   * one from the request), and the guard is released. One transaction, so ten racing
+   * accepts yield exactly one membership.
+   */
+  async accept(r: InvitationRecord, userId: string, now: number): Promise<InvitationWriteFailure | undefined> {
+    const items: TransactWriteItem[] = [
+      {
+        Update: {
+          TableName: this.db.tableName,
+          Key: toItem({ pk: keys.invitation(r.id), sk: keys.invitationSk() }),
+          UpdateExpression: 'SET #s = :accepted, decidedAt = :now, acceptedBy = :user',
+          // Single use, and never after expiry even while the item still exists.
+          ConditionExpression: '#s = :pending AND expiresAt > :now',
+          ExpressionAttributeNames: { '#s': 'status' },
+          ExpressionAttributeValues: values({ ':accepted': 'accepted', ':pending': 'pending', ':now': now, ':user': userId }),
+        },
+      },
+      {
+        Put: {
+          TableName: this.db.tableName,
+          Item: toItem(membershipItem(r.orgId, userId, [r.role], now)),
+          // An existing member keeps their roles: accepting is not a way to change them.
+          ConditionExpression: 'attribute_not_exists(pk)',
+        },
+      },
+      { Delete: { TableName: this.db.tableName, Key: this.guardKey(r.orgId, r.email) } },
+    ];
+    try {
+      await guard('TransactWriteItems accept', () => this.db.client.send(new TransactWriteItemsCommand({ TransactItems: items })));
+      return undefined;
+    } catch (err) {
+      if (cancelled(err, 0)) {
+        const now2 = await this.get(r.id);
+        if (!now2) return 'not-found';
+        if (now2.status === 'pending' && now2.expiresAt <= now) return 'expired';
+        return 'not-pending';
+      }
+      if (cancelled(err, 1)) return 'already-member';
+      throw err;
+    }
+  }
+
+  /** Moves a pending invitation to `declined` or `revoked` and releases its guard. */
+  async close(r: InvitationRecord, status: 'declined' | 'revoked', now: number, by: string): Promise<InvitationWriteFailure | undefined> {
+    try {
+      await guard('TransactWriteItems close invitation', () =>
+        this.db.client.send(
+          new TransactWriteItemsCommand({
+            TransactItems: [
+              {
+                Update: {
+                  TableName: this.db.tableName,
+                  Key: toItem({ pk: keys.invitation(r.id), sk: keys.invitationSk() }),
+                  UpdateExpression: 'SET #s = :status, decidedAt = :now, decidedBy = :by',
+                  ConditionExpression: '#s = :pending',
+                  ExpressionAttributeNames: { '#s': 'status' },
+                  ExpressionAttributeValues: values({ ':status': status, ':pending': 'pending', ':now': now, ':by': by }),
+                },
+              },
+              {
+                Delete: {
+                  TableName: this.db.tableName,
+                  Key: this.guardKey(r.orgId, r.email),
+                  // Only release the guard that belongs to this invitation.
+                  ConditionExpression: 'attribute_not_exists(pk) OR invitationId = :id',
+                  ExpressionAttributeValues: values({ ':id': r.id }),
+                },
+              },
+            ],
+          }),
+        ),
+      );
+      return undefined;
+    } catch (err) {
+      if (cancelled(err, 0)) return 'not-pending';
+      throw err;
+    }
+  }
+}
+
+function cancelled(err: unknown, index: number): boolean {
+  const e = (err as { cause?: unknown }).cause ?? err;
+  if (!(e instanceof TransactionCanceledException)) return false;
+  return e.CancellationReasons?.[index]?.Code === 'ConditionalCheckFailed';
+}
+
+function fromInvitation(i: Record<string, unknown>): InvitationRecord | undefined {
+  if (i.type !== 'invitation' || typeof i.id !== 'string' || typeof i.orgId !== 'string' || typeof i.email !== 'string') return undefined;
+  const status = i.status;
+  if (status !== 'pending' && status !== 'accepted' && status !== 'declined' && status !== 'revoked') return undefined;
+  return {
+    id: i.id,
+    orgId: i.orgId,
+    email: i.email,
+    role: String(i.role),
+    status,
+    senderId: typeof i.senderId === 'string' ? i.senderId : null,
+    ...(typeof i.senderTokenId === 'string' ? { senderTokenId: i.senderTokenId } : {}),
+    createdAt: Number(i.createdAt),
+    expiresAt: Number(i.expiresAt),
+    ...(typeof i.decidedAt === 'number' ? { decidedAt: i.decidedAt } : {}),
+    ...(typeof i.acceptedBy === 'string' ? { acceptedBy: i.acceptedBy } : {}),
+  };
+}
