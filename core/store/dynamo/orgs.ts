@@ -1,6 +1,6 @@
-import { GetItemCommand, TransactWriteItemsCommand, type TransactWriteItem } from '@aws-sdk/client-dynamodb';
+import { DeleteItemCommand, GetItemCommand, QueryCommand, TransactWriteItemsCommand, type TransactWriteItem } from '@aws-sdk/client-dynamodb';
 import { keys } from '../schema';
-import { type Db, fromItem, guard, toItem } from './db';
+import { type Db, decodeCursor, encodeCursor, fromItem, guard, toItem, values } from './db';
 import { membershipItem } from './users';
 
 /** An organization. */
@@ -45,5 +45,50 @@ export class OrgRepo {
     const items: TransactWriteItem[] = [this.createOrgItem(org)];
     if (firstMember) items.push({ Put: { TableName: this.db.tableName, Item: toItem(membershipItem(org.id, firstMember.userId, firstMember.roles, org.createdAt)) } });
     await guard('TransactWriteItems org', () => this.db.client.send(new TransactWriteItemsCommand({ TransactItems: items })));
+  }
+
+  /** All orgs (GSI1 `ORGS`), by id, paginated. */
+  async listOrgs(options: { limit: number; cursor?: string }): Promise<{ items: OrgRecord[]; nextCursor?: string }> {
+    const out = await guard('Query orgs', () =>
+      this.db.client.send(
+        new QueryCommand({
+          TableName: this.db.tableName,
+          IndexName: 'gsi1',
+          KeyConditionExpression: 'gsi1pk = :k',
+          ExpressionAttributeValues: values({ ':k': keys.allOrgs() }),
+          Limit: options.limit,
+          ExclusiveStartKey: decodeCursor(options.cursor, { keys: ['pk', 'sk', 'gsi1pk', 'gsi1sk'], pin: { gsi1pk: keys.allOrgs() } }),
+        }),
+      ),
+    );
+    const items = (out.Items ?? []).map((raw) => {
+      const i = fromItem(raw);
+      return { id: String(i.id), name: String(i.name), createdAt: Number(i.createdAt), ...(typeof i.createdBy === 'string' ? { createdBy: i.createdBy } : {}) };
+    });
+    const nextCursor = encodeCursor(out.LastEvaluatedKey);
+    return nextCursor ? { items, nextCursor } : { items };
+  }
+
+  /** Every item key in a GSI1 partition (used by the org-deletion cascade). */
+  async gsi1Items(partition: string): Promise<Record<string, unknown>[]> {
+    const out: Record<string, unknown>[] = [];
+    let startKey: Record<string, import('@aws-sdk/client-dynamodb').AttributeValue> | undefined;
+    do {
+      const page = await guard('Query cascade', () =>
+        this.db.client.send(
+          new QueryCommand({ TableName: this.db.tableName, IndexName: 'gsi1', KeyConditionExpression: 'gsi1pk = :k', ExpressionAttributeValues: values({ ':k': partition }), ExclusiveStartKey: startKey }),
+        ),
+      );
+      for (const raw of page.Items ?? []) out.push(fromItem(raw));
+      startKey = page.LastEvaluatedKey;
+    } while (startKey);
+    return out;
+  }
+
+  /** Deletes the org item itself (the last step of the cascade, so a retry can resume). */
+  async deleteOrgItem(orgId: string): Promise<void> {
+    await guard('DeleteItem org', () =>
+      this.db.client.send(new DeleteItemCommand({ TableName: this.db.tableName, Key: toItem({ pk: keys.org(orgId), sk: keys.orgSk() }) })),
+    );
   }
 }

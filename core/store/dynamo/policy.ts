@@ -9,7 +9,7 @@ import type { RouteRule } from '../../policy/routes';
 import type { Permission, Role } from '../../rbac/types';
 import { keys } from '../schema';
 import type { PolicySnapshot } from '../types';
-import { type Db, fromItem, guard, toItem, values } from './db';
+import { type Db, fromItem, guard, isConditionFailure, toItem, values } from './db';
 
 /**
  * The policy partition (`POLICY`): the route table (`ROUTES`), the gate (`GATE`),
@@ -78,6 +78,28 @@ export class PolicyRepo {
   /** Creates or replaces a custom role. Extra transaction items (e.g. conditions) may be added. */
   async putRole(role: Role, now: number, extra: TransactWriteItem[] = []): Promise<string> {
     return this.write([{ Put: { TableName: this.db.tableName, Item: toItem(roleItem(role, now)) } }, ...extra], now);
+  }
+
+  /** Deletes a custom role (and bumps the version); false when it did not exist. */
+  async deleteRole(name: string, orgId: string | undefined, now: number): Promise<boolean> {
+    try {
+      await this.write(
+        [
+          {
+            Delete: {
+              TableName: this.db.tableName,
+              Key: toItem({ pk: keys.policy(), sk: orgId ? keys.orgRoleSk(orgId, name) : keys.siteRoleSk(name) }),
+              ConditionExpression: 'attribute_exists(pk)',
+            },
+          },
+        ],
+        now,
+      );
+      return true;
+    } catch (err) {
+      if (isConditionFailure((err as { cause?: unknown }).cause)) return false;
+      throw err;
+    }
   }
 
   /** The transaction items that write `items` and bump the version. */

@@ -1,7 +1,15 @@
-import { GetItemCommand, QueryCommand, TransactWriteItemsCommand, type QueryCommandOutput } from '@aws-sdk/client-dynamodb';
+import { DeleteItemCommand, GetItemCommand, QueryCommand, TransactWriteItemsCommand, type QueryCommandOutput, type TransactWriteItem } from '@aws-sdk/client-dynamodb';
+import { Conflict } from '../../errors';
 import { keys } from '../schema';
 import type { UserRecord } from '../types';
-import { type Db, fromItem, guard, toItem, values } from './db';
+import { type Db, decodeCursor, encodeCursor, failedConditionIndex, fromItem, guard, isConditionFailure, toItem, values } from './db';
+
+const SITE_ADMIN = 'site-admin';
+/** GSI1 partition of every profile that holds a site role. */
+const SITE_ROLE_HOLDERS = 'SITEROLEHOLDERS';
+/** The counter of site admins, kept in the same transactions as profile changes. */
+const SITE_ADMIN_COUNTER_PK = 'SITE';
+const SITE_ADMIN_COUNTER_SK = 'ADMINCOUNT';
 
 /**
  * Users: one partition per user holds the site-role profile (`PROFILE`) and one
@@ -49,25 +57,157 @@ export class UserRepo {
     return out.Item ? stringList(fromItem(out.Item).siteRoles) : [];
   }
 
-  /** Replaces a user's site roles (test and bootstrap helper; the admin API adds its own guards). */
-  async putSiteRoles(userId: string, roles: string[], now: number): Promise<void> {
-    await guard('PutItem profile', () =>
+  /**
+   * Replaces a user's site roles. Race-safe on two counts: the profile is written only
+   * if it is still the version that was read (optimistic lock), and a counter of site
+   * admins is updated in the same transaction, with a condition that it stays >= 1 when
+   * an admin is removed — so two concurrent demotions can never remove the last admin.
+   * Returns false when the profile changed meanwhile; throws Conflict for the last admin.
+   */
+  async putSiteRoles(userId: string, roles: string[], now: number): Promise<boolean> {
+    const current = await guard('GetItem profile', () =>
+      this.db.client.send(new GetItemCommand({ TableName: this.db.tableName, Key: toItem({ pk: keys.user(userId), sk: keys.userProfile() }), ConsistentRead: true })),
+    );
+    const old = current.Item ? fromItem(current.Item) : undefined;
+    const oldRoles = stringList(old?.siteRoles);
+    const oldVersion = typeof old?.version === 'number' ? old.version : 0;
+    const wasAdmin = oldRoles.includes(SITE_ADMIN);
+    const isAdmin = roles.includes(SITE_ADMIN);
+    const items: TransactWriteItem[] = [
+      {
+        Put: {
+          TableName: this.db.tableName,
+          Item: toItem({
+            pk: keys.user(userId), sk: keys.userProfile(), type: 'profile', userId, siteRoles: roles, updatedAt: now, version: oldVersion + 1,
+            ...(roles.length > 0 ? { gsi1pk: SITE_ROLE_HOLDERS, gsi1sk: keys.user(userId) } : {}),
+          }),
+          // Optimistic lock: nobody changed this profile since it was read.
+          ConditionExpression: old ? '#v = :v' : 'attribute_not_exists(pk)',
+          ...(old ? { ExpressionAttributeNames: { '#v': 'version' }, ExpressionAttributeValues: values({ ':v': oldVersion }) } : {}),
+        },
+      },
+    ];
+    if (isAdmin !== wasAdmin) {
+      items.push({
+        Update: {
+          TableName: this.db.tableName,
+          Key: toItem({ pk: SITE_ADMIN_COUNTER_PK, sk: SITE_ADMIN_COUNTER_SK }),
+          UpdateExpression: 'ADD #n :d',
+          // Removing an admin must leave at least one (lock-out protection).
+          ...(wasAdmin ? { ConditionExpression: '#n > :one' } : {}),
+          ExpressionAttributeNames: { '#n': 'count' },
+          ExpressionAttributeValues: values(wasAdmin ? { ':d': -1, ':one': 1 } : { ':d': 1 }),
+        },
+      });
+    }
+    try {
+      await guard('TransactWriteItems profile', () => this.db.client.send(new TransactWriteItemsCommand({ TransactItems: items })));
+      return true;
+    } catch (err) {
+      const idx = failedConditionIndex((err as { cause?: unknown }).cause);
+      if (idx === 1) throw new Conflict('last-site-admin', 'the last site admin cannot be removed or demoted');
+      if (idx === 0) return false;
+      throw err;
+    }
+  }
+
+  /** Users holding any site role (GSI1), paginated. */
+  async listSiteRoleHolders(cursor?: string): Promise<{ items: { userId: string; siteRoles: string[] }[]; nextCursor?: string }> {
+    const out = await guard('Query site role holders', () =>
       this.db.client.send(
-        new TransactWriteItemsCommand({
-          TransactItems: [
-            {
-              Put: {
-                TableName: this.db.tableName,
-                Item: toItem({
-                  pk: keys.user(userId), sk: keys.userProfile(), type: 'profile', userId, siteRoles: roles, updatedAt: now,
-                  ...(roles.includes('site-admin') ? { gsi2pk: 'SITEADMINS', gsi2sk: keys.user(userId) } : {}),
-                }),
-              },
-            },
-          ],
+        new QueryCommand({
+          TableName: this.db.tableName,
+          IndexName: 'gsi1',
+          KeyConditionExpression: 'gsi1pk = :k',
+          ExpressionAttributeValues: values({ ':k': SITE_ROLE_HOLDERS }),
+          ExclusiveStartKey: decodeCursor(cursor, { keys: ['pk', 'sk', 'gsi1pk', 'gsi1sk'], pin: { gsi1pk: SITE_ROLE_HOLDERS } }),
         }),
       ),
     );
+    const items = (out.Items ?? []).map((raw) => {
+      const i = fromItem(raw);
+      return { userId: String(i.userId), siteRoles: stringList(i.siteRoles) };
+    });
+    const nextCursor = encodeCursor(out.LastEvaluatedKey);
+    return nextCursor ? { items, nextCursor } : { items };
+  }
+
+  /** Members of an org (GSI1), paginated, ordered by user id. */
+  async listMembers(orgId: string, options: { limit: number; cursor?: string }): Promise<{ items: { userId: string; roles: string[]; createdAt: number; updatedAt: number }[]; nextCursor?: string }> {
+    const key = keys.orgMembers(orgId);
+    const out = await guard('Query members', () =>
+      this.db.client.send(
+        new QueryCommand({
+          TableName: this.db.tableName,
+          IndexName: 'gsi1',
+          KeyConditionExpression: 'gsi1pk = :k',
+          ExpressionAttributeValues: values({ ':k': key }),
+          Limit: options.limit,
+          ExclusiveStartKey: decodeCursor(options.cursor, { keys: ['pk', 'sk', 'gsi1pk', 'gsi1sk'], pin: { gsi1pk: key } }),
+        }),
+      ),
+    );
+    const items = (out.Items ?? []).map((raw) => {
+      const i = fromItem(raw);
+      return { userId: String(i.userId), roles: stringList(i.roles), createdAt: Number(i.createdAt), updatedAt: Number(i.updatedAt) };
+    });
+    const nextCursor = encodeCursor(out.LastEvaluatedKey);
+    return nextCursor ? { items, nextCursor } : { items };
+  }
+
+  /**
+   * Creates or replaces a membership, only while the org exists (a condition on the org
+   * item in the same transaction) and only if the membership is still what was read.
+   * Returns 'no-org' or 'changed' when a condition failed.
+   */
+  async writeMembership(orgId: string, userId: string, roles: string[], now: number, expected: string[] | undefined): Promise<'ok' | 'no-org' | 'changed'> {
+    const item = membershipItem(orgId, userId, roles, now);
+    try {
+      await guard('TransactWriteItems membership', () =>
+        this.db.client.send(
+          new TransactWriteItemsCommand({
+            TransactItems: [
+              // The org must exist: no memberships in deleted or never-created orgs.
+              { ConditionCheck: { TableName: this.db.tableName, Key: toItem({ pk: keys.org(orgId), sk: keys.orgSk() }), ConditionExpression: 'attribute_exists(pk)' } },
+              {
+                Put: {
+                  TableName: this.db.tableName,
+                  Item: toItem(item),
+                  // No lost update: the roles are still those the caller decided on.
+                  ConditionExpression: expected === undefined ? 'attribute_not_exists(pk)' : '#r = :r',
+                  ...(expected === undefined ? {} : { ExpressionAttributeNames: { '#r': 'roles' }, ExpressionAttributeValues: values({ ':r': expected }) }),
+                },
+              },
+            ],
+          }),
+        ),
+      );
+      return 'ok';
+    } catch (err) {
+      const idx = failedConditionIndex((err as { cause?: unknown }).cause);
+      if (idx === 0) return 'no-org';
+      if (idx === 1) return 'changed';
+      throw err;
+    }
+  }
+
+  /** Deletes a membership; false when there was none. */
+  async deleteMembership(orgId: string, userId: string): Promise<boolean> {
+    try {
+      await guard('DeleteItem membership', () =>
+        this.db.client.send(
+          new DeleteItemCommand({
+            TableName: this.db.tableName,
+            Key: toItem({ pk: keys.user(userId), sk: keys.membershipSk(orgId) }),
+            ConditionExpression: 'attribute_exists(pk)',
+          }),
+        ),
+      );
+      return true;
+    } catch (err) {
+      if (isConditionFailure((err as { cause?: unknown }).cause)) return false;
+      throw err;
+    }
   }
 
   /** Creates or replaces a membership (test and bootstrap helper). */

@@ -1,0 +1,285 @@
+import { z } from 'zod';
+import type { Authorizer } from '../authorizer/authorize';
+import { compilePolicy } from '../authorizer/policy';
+import { Conflict, Forbidden, InvalidInput, NotFound } from '../errors';
+import { parseBody, parseQuery, type ApiRequest, type ApiResponse, type Endpoint } from '../http/api';
+import { validateExpression } from '../policy/expression';
+import { validateRouteRules, type RouteRule } from '../policy/routes';
+import { BUILTIN_ROLES, isBuiltinRoleName, ORG_BUILTIN_ROLES, SITE_BUILTIN_ROLES } from '../rbac/builtin';
+import type { RoleCatalog } from '../rbac/catalog';
+import { decide } from '../rbac/decide';
+import { parsePermission } from '../rbac/permissions';
+import type { Permission, Principal, Role } from '../rbac/types';
+import { ORG_ID_RE } from '../store/dynamo/orgs';
+import { keys } from '../store/schema';
+import { type AdminDeps, audited, freshCatalog, nowSeconds } from './deps';
+
+const ROLE_NAME_RE = /^[a-z][a-z0-9-]{1,62}$/;
+const permList = z.array(z.unknown()).max(100, 'at most 100 permissions');
+const siteRoleBody = z.strictObject({ displayName: z.string().max(100).optional(), site: permList.optional(), org: permList.optional(), member: permList.optional(), user: permList.optional() });
+const orgRoleBody = z.strictObject({ displayName: z.string().max(100).optional(), org: permList.optional(), member: permList.optional() });
+const routesBody = z.strictObject({ routes: z.array(z.unknown()) });
+const gateBody = z.strictObject({ expression: z.string().nullable() });
+const explainBody = z.strictObject({
+  credential: z.string().min(1).max(8192).optional(),
+  userId: z.string().regex(/^[A-Za-z0-9._:@|+-]{1,256}$/).optional(),
+  method: z.string().regex(/^[A-Z]{1,10}$/, 'an upper-case HTTP method'),
+  path: z.string().min(1).max(2048).regex(/^\//, 'must start with /'),
+});
+const auditQuery = z.strictObject({
+  since: z.string().regex(/^\d{1,12}$/, 'epoch seconds').transform(Number).optional(),
+  until: z.string().regex(/^\d{1,12}$/, 'epoch seconds').transform(Number).optional(),
+  actor: z.string().max(300).optional(),
+  limit: z.string().regex(/^\d{1,3}$/, 'an integer 1..100').transform(Number).pipe(z.number().int().min(1).max(100)).optional(),
+  cursor: z.string().max(4096).optional(),
+});
+const DAY = 86400;
+
+/** Warnings for an expression: what a cached authorizer answer cannot honour. */
+function expressionWarnings(route: string, text: string): { route: string; code: string; message: string }[] {
+  const v = validateExpression(text);
+  const out: { route: string; code: string; message: string }[] = [];
+  if (v.readsUncachedRequestData) {
+    out.push({ route, code: 'condition-not-cacheable', message: `reads ${v.reads.filter((r) => r.startsWith('request')).join(', ')}, which is not in the authorizer cache key: such requests are decided live only; use an authorizer TTL of 0 for this route` });
+  }
+  if (v.timeDependent) out.push({ route, code: 'condition-time-dependent', message: 'reads now: a cached answer may outlive the condition by the authorizer TTL' });
+  return out;
+}
+
+function routeWarnings(routes: RouteRule[]) {
+  return routes.flatMap((r) => (r.condition ? expressionWarnings(r.route, r.condition) : []));
+}
+
+/** Custom roles, route policies and the gate, explain, and the audit log (DESIGN §6, Admin). */
+export class PolicyAdmin {
+  constructor(private readonly deps: AdminDeps & { authorizer: Authorizer }) {}
+
+  routes(): Record<string, Endpoint> {
+    return {
+      'GET /roles': (r) => this.listSiteRoles(r),
+      'PUT /roles/{name}': (r) => this.putRole(r, undefined),
+      'DELETE /roles/{name}': (r) => this.deleteRole(r, undefined),
+      'GET /orgs/{orgId}/roles': (r) => this.listOrgRoles(r),
+      'PUT /orgs/{orgId}/roles/{name}': (r) => this.putRole(r, r.params.orgId ?? ''),
+      'DELETE /orgs/{orgId}/roles/{name}': (r) => this.deleteRole(r, r.params.orgId ?? ''),
+      'GET /policies/routes': (r) => this.getRoutes(r),
+      'PUT /policies/routes': (r) => this.putRoutes(r),
+      'GET /policies/gate': (r) => this.getGate(r),
+      'PUT /policies/gate': (r) => this.putGate(r),
+      'POST /authz/explain': (r) => this.explain(r),
+      'GET /audit': (r) => this.audit(r),
+    };
+  }
+
+  private siteLevel(caller: Principal, catalog: RoleCatalog, type: string, action: string): boolean {
+    const d = decide(caller, { type, action }, catalog);
+    return d.allowed && d.level === 'site';
+  }
+
+  private roleView(r: Role) {
+    return { name: r.name, displayName: r.displayName ?? null, builtIn: r.builtIn === true, ...(r.orgId ? { orgId: r.orgId } : {}), site: r.site, org: r.org, member: r.member, user: r.user };
+  }
+
+  async listSiteRoles(_req: ApiRequest): Promise<ApiResponse> {
+    const catalog = await freshCatalog(this.deps);
+    const builtIn = [...SITE_BUILTIN_ROLES, ...ORG_BUILTIN_ROLES].map((n) => this.roleView(BUILTIN_ROLES[n]!));
+    return { status: 200, body: { items: [...builtIn, ...catalog.siteRoles().map((r) => this.roleView(r))] } };
+  }
+
+  async listOrgRoles(req: ApiRequest): Promise<ApiResponse> {
+    const catalog = await freshCatalog(this.deps);
+    const orgId = req.params.orgId ?? '';
+    if (!ORG_ID_RE.test(orgId) || !decide(req.caller.principal, { type: 'role', action: 'list', orgId }, catalog).allowed) throw new NotFound();
+    if (!(await this.deps.store.orgs.getOrg(orgId))) throw new NotFound();
+    const builtIn = ORG_BUILTIN_ROLES.map((n) => this.roleView(BUILTIN_ROLES[n]!));
+    return { status: 200, body: { items: [...builtIn, ...catalog.orgRoles(orgId).map((r) => this.roleView(r))] } };
+  }
+
+  /**
+   * Creates or replaces a custom role. Site roles: site admins. Org roles: whoever may
+   * update roles in that org; without site-level rights, no wildcards and only
+   * permissions the caller holds there (negations are free: they only take away).
+   */
+  async putRole(req: ApiRequest, orgId: string | undefined): Promise<ApiResponse> {
+    const caller = req.caller.principal;
+    const name = req.params.name ?? '';
+    return audited(this.deps, { actor: caller, action: orgId ? 'role.put.org' : 'role.put.site', target: `${orgId ? `org:${orgId.slice(0, 64)}/` : ''}role:${name.slice(0, 64)}` }, async () => {
+      const catalog = await freshCatalog(this.deps);
+      if (orgId !== undefined) {
+        if (!ORG_ID_RE.test(orgId) || !(await this.deps.store.orgs.getOrg(orgId))) throw new NotFound();
+        if (!decide(caller, { type: 'role', action: 'update', orgId }, catalog).allowed) {
+          if (decide(caller, { type: 'org', action: 'read', orgId }, catalog).allowed) throw new Forbidden('cannot-manage-roles');
+          throw new NotFound();
+        }
+      } else if (!this.siteLevel(caller, catalog, 'role', 'update')) throw new Forbidden('cannot-manage-roles', 'site roles are managed by site admins');
+      if (!ROLE_NAME_RE.test(name)) throw new InvalidInput('invalid-role-name', 'role names are lower-case letters, digits and dashes, 2..63 characters');
+      if (isBuiltinRoleName(name)) throw new Conflict('reserved-role-name', `${name} is a built-in role`);
+      const body = orgId !== undefined ? parseBody(orgRoleBody, req.body) : parseBody(siteRoleBody, req.body);
+      const level = (k: 'site' | 'org' | 'member' | 'user'): Permission[] =>
+        ((body as Record<string, unknown[] | undefined>)[k] ?? []).map((p, i) => parsePermission(p, `${k}[${i}]`));
+      const role: Role = { name, ...(body.displayName ? { displayName: body.displayName } : {}), site: level('site'), org: level('org'), member: level('member'), user: level('user'), ...(orgId ? { orgId } : {}) };
+      if (orgId !== undefined && !this.siteLevel(caller, catalog, 'role', 'update')) {
+        for (const [lvl, perms] of [['org', role.org], ['member', role.member]] as const) {
+          perms.forEach((p, i) => {
+            if (p.negate) return;
+            if (p.resource === '*' || p.action === '*') throw new InvalidInput('wildcard-not-allowed', `${lvl}[${i}]: org admins may not grant wildcards`);
+            const object = { type: p.resource, action: p.action, orgId, ...(lvl === 'member' && caller.kind === 'user' ? { ownerId: caller.id } : {}) };
+            if (!decide(caller, object, catalog).allowed) throw new Forbidden('role-ceiling', `${lvl}[${i}]: you do not hold ${p.resource}:${p.action} in ${orgId}`);
+          });
+        }
+      }
+      const version = await this.deps.store.policy.putRole(role, nowSeconds(this.deps));
+      return { status: 200, body: { ...this.roleView(role), version } };
+    });
+  }
+
+  /** Deletes a custom role, then takes it from every member who had it. */
+  async deleteRole(req: ApiRequest, orgId: string | undefined): Promise<ApiResponse> {
+    const caller = req.caller.principal;
+    const name = req.params.name ?? '';
+    return audited(this.deps, { actor: caller, action: orgId ? 'role.delete.org' : 'role.delete.site', target: `${orgId ? `org:${orgId.slice(0, 64)}/` : ''}role:${name.slice(0, 64)}` }, async () => {
+      const catalog = await freshCatalog(this.deps);
+      if (orgId !== undefined) {
+        if (!ORG_ID_RE.test(orgId) || !(await this.deps.store.orgs.getOrg(orgId))) throw new NotFound();
+        if (!decide(caller, { type: 'role', action: 'delete', orgId }, catalog).allowed) throw new NotFound();
+      } else if (!this.siteLevel(caller, catalog, 'role', 'delete')) throw new Forbidden('cannot-manage-roles');
+      if (isBuiltinRoleName(name)) throw new Conflict('reserved-role-name', `${name} is a built-in role`);
+      if (!ROLE_NAME_RE.test(name)) throw new NotFound();
+      const now = nowSeconds(this.deps);
+      // The role goes first: from the next policy version on, it grants nothing.
+      if (!(await this.deps.store.policy.deleteRole(name, orgId, now))) throw new NotFound();
+      const users = this.deps.store.users;
+      if (orgId !== undefined) {
+        for (const m of await this.deps.store.orgs.gsi1Items(keys.orgMembers(orgId))) {
+          const roles = Array.isArray(m.roles) ? (m.roles as string[]) : [];
+          if (roles.includes(name)) await users.writeMembership(orgId, String(m.userId), roles.filter((r) => r !== name), now, roles);
+        }
+      } else {
+        let cursor: string | undefined;
+        do {
+          const page = await users.listSiteRoleHolders(cursor);
+          for (const h of page.items) if (h.siteRoles.includes(name)) await users.putSiteRoles(h.userId, h.siteRoles.filter((r) => r !== name), now);
+          cursor = page.nextCursor;
+        } while (cursor);
+      }
+      return { status: 204 };
+    });
+  }
+
+  async getRoutes(req: ApiRequest): Promise<ApiResponse> {
+    const catalog = await freshCatalog(this.deps);
+    if (!this.siteLevel(req.caller.principal, catalog, 'policy', 'read')) throw new Forbidden('cannot-read-policy');
+    const snapshot = await this.deps.store.loadPolicy();
+    return { status: 200, body: { routes: snapshot.routes, version: snapshot.version, warnings: routeWarnings(snapshot.routes) } };
+  }
+
+  async putRoutes(req: ApiRequest): Promise<ApiResponse> {
+    const caller = req.caller.principal;
+    return audited(this.deps, { actor: caller, action: 'policy.routes.put', target: 'policies/routes' }, async () => {
+      const catalog = await freshCatalog(this.deps);
+      if (!this.siteLevel(caller, catalog, 'policy', 'update')) throw new Forbidden('cannot-update-policy');
+      const body = parseBody(routesBody, req.body);
+      // Every route and condition is validated before anything is written.
+      const routes = validateRouteRules(body.routes, { validateCondition: (t) => void validateExpression(t) });
+      const version = await this.deps.store.policy.putRoutes(routes, nowSeconds(this.deps), caller.id);
+      return { status: 200, body: { routes, version, warnings: routeWarnings(routes) } };
+    });
+  }
+
+  async getGate(req: ApiRequest): Promise<ApiResponse> {
+    const catalog = await freshCatalog(this.deps);
+    if (!this.siteLevel(req.caller.principal, catalog, 'policy', 'read')) throw new Forbidden('cannot-read-policy');
+    const snapshot = await this.deps.store.loadPolicy();
+    return { status: 200, body: { expression: snapshot.gate ?? null, version: snapshot.version, warnings: snapshot.gate ? expressionWarnings('gate', snapshot.gate) : [] } };
+  }
+
+  async putGate(req: ApiRequest): Promise<ApiResponse> {
+    const caller = req.caller.principal;
+    return audited(this.deps, { actor: caller, action: 'policy.gate.put', target: 'policies/gate' }, async () => {
+      const catalog = await freshCatalog(this.deps);
+      if (!this.siteLevel(caller, catalog, 'policy', 'update')) throw new Forbidden('cannot-update-policy');
+      const body = parseBody(gateBody, req.body);
+      if (body.expression !== null) validateExpression(body.expression);
+      const version = await this.deps.store.policy.putGate(body.expression, nowSeconds(this.deps), caller.id);
+      return { status: 200, body: { expression: body.expression, version, warnings: body.expression ? expressionWarnings('gate', body.expression) : [] } };
+    });
+  }
+
+  /** The decision the authorizer would make, and why. Reads only: no access-log writes. */
+  async explain(req: ApiRequest): Promise<ApiResponse> {
+    const caller = req.caller.principal;
+    const body = parseBody(explainBody, req.body);
+    if (body.credential !== undefined && body.userId !== undefined) throw new InvalidInput('invalid-field', 'give credential or userId, not both');
+    const catalog = await freshCatalog(this.deps);
+    const admin = this.siteLevel(caller, catalog, 'policy', 'read');
+    let principal: Principal;
+    if (body.credential !== undefined) {
+      let resolved;
+      try {
+        resolved = await this.deps.callers.resolve(body.credential);
+      } catch (err) {
+        const code = (err as { code?: string }).code ?? 'unauthenticated';
+        if ((err as { status?: number }).status === 401) return { status: 200, body: { allowed: false, code, status: 401, reasons: [{ step: 'credential', detail: code }] } };
+        throw err;
+      }
+      principal = resolved.principal;
+    } else if (body.userId !== undefined) {
+      const user = await this.deps.store.users.loadUser(body.userId);
+      principal = { id: body.userId, kind: 'user', siteRoles: user.siteRoles, orgs: user.orgs };
+    } else principal = caller;
+    const self = principal.id === caller.id && principal.kind === caller.kind;
+    if (!admin && !self) throw new Forbidden('explain-others', 'only site admins may explain decisions for others');
+    const policy = compilePolicy(await this.deps.store.loadPolicy());
+    const match = policy.table.match(body.method, body.path);
+    const request = { method: body.method, path: body.path, headers: Object.create(null) as Record<string, string>, query: Object.create(null) as Record<string, string> };
+    const { allowed, explanation } = this.deps.authorizer.evaluate(policy, principal, request, match);
+    return { status: 200, body: { allowed, principalId: principal.id, ...explanation } };
+  }
+
+  /** Audit records, newest first, across the day partitions of [since, until]. */
+  async audit(req: ApiRequest): Promise<ApiResponse> {
+    const catalog = await freshCatalog(this.deps);
+    if (!this.siteLevel(req.caller.principal, catalog, 'audit', 'read')) throw new Forbidden('cannot-read-audit');
+    const q = parseQuery(auditQuery, req.query);
+    const now = nowSeconds(this.deps);
+    const until = q.until ?? now;
+    const since = q.since ?? until - 7 * DAY;
+    if (since > until) throw new InvalidInput('invalid-query', 'since must not be after until');
+    if (until - since > 31 * DAY) throw new InvalidInput('invalid-query', 'at most 31 days at a time');
+    const limit = q.limit ?? 50;
+    let day = new Date(until * 1000).toISOString().slice(0, 10);
+    let inner: string | undefined;
+    if (q.cursor) {
+      try {
+        const c = JSON.parse(Buffer.from(q.cursor, 'base64url').toString('utf8')) as { d?: unknown; c?: unknown };
+        if (typeof c.d !== 'string' || !/^\d{4}-\d{2}-\d{2}$/.test(c.d) || (c.c !== undefined && typeof c.c !== 'string')) throw new Error('shape');
+        day = c.d;
+        inner = c.c as string | undefined;
+      } catch {
+        throw new InvalidInput('invalid-cursor', 'invalid cursor');
+      }
+    }
+    const firstDay = new Date(since * 1000).toISOString().slice(0, 10);
+    const items: unknown[] = [];
+    let next: string | undefined;
+    while (day >= firstDay) {
+      const page = await this.deps.audit.listDay(day, { since, until, limit: limit - items.length, ...(inner ? { cursor: inner } : {}) });
+      items.push(...page.items.filter((i) => !q.actor || i.actor === q.actor || i.actor.startsWith(`${q.actor} `)));
+      if (page.nextCursor) {
+        if (items.length >= limit) {
+          next = Buffer.from(JSON.stringify({ d: day, c: page.nextCursor })).toString('base64url');
+          break;
+        }
+        inner = page.nextCursor;
+        continue;
+      }
+      inner = undefined;
+      day = new Date(Date.parse(`${day}T00:00:00Z`) - DAY * 1000).toISOString().slice(0, 10);
+      if (items.length >= limit) {
+        if (day >= firstDay) next = Buffer.from(JSON.stringify({ d: day })).toString('base64url');
+        break;
+      }
+    }
+    return { status: 200, body: { items, ...(next ? { nextCursor: next } : {}) } };
+  }
+}
