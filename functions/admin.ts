@@ -1,14 +1,5 @@
-import { OrgAdmin } from '../core/admin/orgs';
-import { PolicyAdmin } from '../core/admin/policies';
-import { createApi } from '../core/http/api';
+import { buildHandlers } from './apps';
 import { runtime } from './runtime';
 
-const rt = runtime();
-
-/** Organizations, members, roles, policies, explain, audit, me: see DESIGN §6, Admin. */
-export const handler = createApi({
-  name: 'admin',
-  routes: { ...new OrgAdmin(rt).routes(), ...new PolicyAdmin(rt).routes() },
-  resolveCaller: (ctx) => rt.callers.fromContext(ctx),
-  logger: rt.logger,
-});
+/** admin over the HTTP API (v2): see DESIGN §6. Built at module scope, once per container. */
+export const handler = buildHandlers(runtime()).admin;

@@ -1,13 +1,5 @@
-import { createApi } from '../core/http/api';
-import { InvitationService } from '../core/invitations/service';
+import { buildHandlers } from './apps';
 import { runtime } from './runtime';
 
-const rt = runtime();
-
-/** Organization invitations over the HTTP API (v2): see DESIGN §6, Invitations. */
-export const handler = createApi({
-  name: 'invitations',
-  routes: new InvitationService(rt).routes(),
-  resolveCaller: (ctx) => rt.callers.fromContext(ctx),
-  logger: rt.logger,
-});
+/** invitations over the HTTP API (v2): see DESIGN §6. Built at module scope, once per container. */
+export const handler = buildHandlers(runtime()).invitations;

@@ -137,8 +137,16 @@ class Decider {
     const context = flattenContext(result.context);
     const principalId = String(result.context.principalId);
     if (result.effect === 'deny') {
-      // A Deny names the current ARN only, so a cached Deny never blocks other routes.
-      return buildIamPolicy({ principalId, effect: 'Deny', resources: [currentArn], context });
+      // API Gateway applies a cached answer to every route: the Deny names the current
+      // ARN only, and the same answer allows everything else the principal may use, so a
+      // cached Deny never blocks other routes (an explicit Deny wins where both match).
+      const denied = buildIamPolicy({ principalId, effect: 'Deny', resources: [currentArn], context });
+      if (!result.principal) return denied;
+      const { resources, truncated } = this.allowList(result, request, arn, currentArn);
+      const others = resources.filter((r) => r !== currentArn);
+      if (truncated || others.length === 0) return denied;
+      denied.policyDocument.Statement.push({ Action: 'execute-api:Invoke', Effect: 'Allow', Resource: others });
+      return denied;
     }
     const { resources, truncated } = this.allowList(result, request, arn, currentArn);
     if (truncated) this.deps.logger.warn('authorizer.policy-too-large', { principalId });

@@ -1,0 +1,55 @@
+/**
+ * The admin HTTP API: route key -> the function that serves it. One list, read by
+ * `sst.config.ts` (API routes), the local gateway, and a test that checks it against
+ * the services' own route tables.
+ */
+export const ADMIN_ROUTES = {
+  'POST /tokens': 'tokens',
+  'POST /orgs/{orgId}/tokens': 'tokens',
+  'POST /site/tokens': 'tokens',
+  'GET /tokens': 'tokens',
+  'GET /orgs/{orgId}/tokens': 'tokens',
+  'GET /site/tokens': 'tokens',
+  'GET /tokens/{id}': 'tokens',
+  'DELETE /tokens/{id}': 'tokens',
+  'POST /tokens/{id}/rotate': 'tokens',
+  'GET /tokens/{id}/access-log': 'tokens',
+  'POST /orgs/{orgId}/invitations': 'invitations',
+  'GET /orgs/{orgId}/invitations': 'invitations',
+  'DELETE /orgs/{orgId}/invitations/{id}': 'invitations',
+  'GET /invitations': 'invitations',
+  'POST /invitations/{id}/accept': 'invitations',
+  'POST /invitations/{id}/decline': 'invitations',
+  'GET /me': 'admin',
+  'POST /orgs': 'admin',
+  'GET /orgs': 'admin',
+  'GET /orgs/{orgId}': 'admin',
+  'DELETE /orgs/{orgId}': 'admin',
+  'GET /orgs/{orgId}/members': 'admin',
+  'PUT /orgs/{orgId}/members/{userId}': 'admin',
+  'DELETE /orgs/{orgId}/members/{userId}': 'admin',
+  'PUT /users/{userId}/site-roles': 'admin',
+  'GET /roles': 'admin',
+  'PUT /roles/{name}': 'admin',
+  'DELETE /roles/{name}': 'admin',
+  'GET /orgs/{orgId}/roles': 'admin',
+  'PUT /orgs/{orgId}/roles/{name}': 'admin',
+  'DELETE /orgs/{orgId}/roles/{name}': 'admin',
+  'GET /policies/routes': 'admin',
+  'PUT /policies/routes': 'admin',
+  'GET /policies/gate': 'admin',
+  'PUT /policies/gate': 'admin',
+  'POST /authz/explain': 'admin',
+  'GET /audit': 'admin',
+} as const satisfies Record<string, 'tokens' | 'invitations' | 'admin'>;
+
+export type AdminFunction = (typeof ADMIN_ROUTES)[keyof typeof ADMIN_ROUTES];
+
+/**
+ * The route policies that put the admin API behind the gatehouse authorizer: any
+ * authenticated caller reaches the functions, which re-check permissions themselves
+ * (`public` skips the role decision; the condition keeps anonymous callers out).
+ */
+export function adminRoutePolicies() {
+  return Object.keys(ADMIN_ROUTES).map((route) => ({ route, resource: 'api', action: 'call', public: true, condition: 'principal.kind != "anonymous"' }));
+}

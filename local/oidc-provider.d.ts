@@ -1,0 +1,2 @@
+// oidc-provider ships no types; the local issuer uses a small, explicit slice of it.
+declare module 'oidc-provider';

@@ -1,0 +1,51 @@
+import { startStack, StackError } from './stack';
+
+/** `npm start`: the whole of gatehouse on one machine. */
+async function main() {
+  const inMemory = process.argv.includes('--in-memory');
+  const port = Number(process.env.PORT ?? 3000);
+  const dynamoPort = Number(process.env.GATEHOUSE_DYNAMODB_PORT ?? 8000);
+  const ttl = Number(process.env.GATEHOUSE_LOCAL_AUTH_TTL_SECONDS ?? 5);
+  const dataDir = process.env.GATEHOUSE_DATA_DIR ?? '.gatehouse';
+  let stack;
+  try {
+    // A fixed issuer port keeps issued tokens valid across restarts.
+    const env = { GATEHOUSE_OIDC_PORT: String(port + 1), ...process.env } as Record<string, string>;
+    stack = await startStack({ port, dynamoPort, dataDir, inMemory, authTtlSeconds: ttl, env });
+  } catch (err) {
+    if (err instanceof StackError) {
+      console.error(`gatehouse: ${err.message}`);
+      process.exit(1);
+    }
+    throw err;
+  }
+  console.log('gatehouse local stack');
+  console.log(`  DynamoDB Local   http://127.0.0.1:${stack.dynamoPort}  (${inMemory ? 'in memory' : `data in ${stack.dataDir}`})`);
+  if (stack.issuer) console.log(`  OIDC issuer      ${stack.issuer.issuer}  (trusted; get a token: npm run token -- --user alice --email alice@example.com)`);
+  console.log(`  API Gateway      ${stack.url}  (admin API at /, demo upstream at /demo/…, authorizer cache ${ttl}s)`);
+  if (stack.bootstrapToken) {
+    console.log('');
+    console.log('Bootstrap site-admin token (shown once' + (stack.dataDir ? `, also in ${stack.dataDir}/bootstrap-token` : '') + '):');
+    console.log(`  ${stack.bootstrapToken}`);
+  } else if (stack.dataDir) {
+    console.log(`  bootstrap token  in ${stack.dataDir}/bootstrap-token`);
+  }
+  console.log('');
+  console.log(`Try: curl -H "Authorization: Bearer $(cat ${stack.dataDir ?? '.gatehouse'}/bootstrap-token)" ${stack.url}/me`);
+  console.log(`ready ${stack.url}`);
+  let stopping = false;
+  const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    console.log(`gatehouse: ${signal}, stopping`);
+    await stack.stop();
+    process.exit(0);
+  };
+  process.on('SIGINT', () => void stop('SIGINT'));
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+}
+
+main().catch((err) => {
+  console.error(`gatehouse: ${(err as Error).message}`);
+  process.exit(1);
+});
