@@ -93,7 +93,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     stops.push(() => dynamo.stop());
     const client = new DynamoDBClient({ endpoint: dynamo.endpoint, region: 'local', credentials: { accessKeyId: 'local', secretAccessKey: 'local' } });
     // Locally, role and token changes should show quickly: 5 s unless told otherwise.
-    const env = { GATEHOUSE_CACHE_TTL_SECONDS: '5', ...options.env };
+    const env: Record<string, string | undefined> = { GATEHOUSE_CACHE_TTL_SECONDS: '5', ...options.env };
     const tableName = env.GATEHOUSE_TABLE || 'gatehouse';
     await ensureTable(client, tableName);
 
