@@ -1,0 +1,43 @@
+/// <reference path="./.sst/platform/config.d.ts" />
+
+/**
+ * gatehouse on AWS, per stage: one DynamoDB table (from the one schema), the three
+ * authorizers, the token / invitation / admin functions, and an HTTP API for the
+ * admin endpoints with the gatehouse HTTP authorizer on every route.
+ * `npx sst deploy --stage <name>`; `production` retains and protects its data.
+ */
+export default $config({
+  app(input) {
+    const production = input?.stage === 'production';
+    return {
+      name: 'gatehouse',
+      home: 'aws',
+      removal: production ? 'retain' : 'remove',
+      protect: production,
+    };
+  },
+  async run() {
+    const { table } = await import('./infra/table');
+    const { functions } = await import('./infra/functions');
+    const { adminApi } = await import('./infra/api');
+
+    const production = $app.stage === 'production';
+    const data = table(production);
+    const fns = functions(data);
+    const api = adminApi(fns);
+
+    return {
+      tableName: data.name,
+      adminApiUrl: api.url,
+      restAuthorizerArn: fns.rest.arn,
+      restAuthorizerName: fns.rest.name,
+      httpAuthorizerArn: fns.http.arn,
+      httpAuthorizerName: fns.http.name,
+      websocketAuthorizerArn: fns.websocket.arn,
+      websocketAuthorizerName: fns.websocket.name,
+      tokensFunctionArn: fns.tokens.arn,
+      invitationsFunctionArn: fns.invitations.arn,
+      adminFunctionArn: fns.admin.arn,
+    };
+  },
+});
