@@ -1,7 +1,7 @@
-import { PutItemCommand, QueryCommand } from '@aws-sdk/client-dynamodb';
+import { PutItemCommand } from '@aws-sdk/client-dynamodb';
 import { randomBytes } from 'node:crypto';
 import { keys } from '../schema';
-import { type Db, decodeCursor, encodeCursor, fromItem, guard, toItem, values } from './db';
+import { type Db, guard, queryPage, toItem } from './db';
 
 /** Audit records live 365 days (DynamoDB TTL). */
 export const AUDIT_TTL_SECONDS = 365 * 24 * 3600;
@@ -44,33 +44,20 @@ export class AuditRepo {
 
   /** Records of one UTC day (`yyyy-mm-dd`), newest first, between `since` and `until` (epoch s). */
   async listDay(day: string, options: { since?: number; until?: number; limit?: number; cursor?: string }): Promise<{ items: AuditRecord[]; nextCursor?: string }> {
-    const pk = keys.audit(day);
     const from = options.since !== undefined ? new Date(options.since * 1000).toISOString() : '0';
     const to = options.until !== undefined ? new Date(options.until * 1000).toISOString() + '~' : '~';
-    const out = await guard('Query audit', () =>
-      this.db.client.send(
-        new QueryCommand({
-          TableName: this.db.tableName,
-          KeyConditionExpression: 'pk = :pk AND sk BETWEEN :from AND :to',
-          ExpressionAttributeValues: values({ ':pk': pk, ':from': from, ':to': to }),
-          ScanIndexForward: false,
-          Limit: options.limit ?? 50,
-          ExclusiveStartKey: decodeCursor(options.cursor, { keys: ['pk', 'sk'], pin: { pk } }),
-        }),
-      ),
-    );
-    const items = (out.Items ?? []).map((raw) => {
-      const i = fromItem(raw);
-      return {
+    return queryPage(
+      this.db,
+      'Query audit',
+      { partition: { name: 'pk', value: keys.audit(day) }, sortCondition: 'sk BETWEEN :from AND :to', values: { ':from': from, ':to': to }, newestFirst: true, limit: options.limit ?? 50, ...(options.cursor ? { cursor: options.cursor } : {}) },
+      (i) => ({
         at: Number(i.at),
         actor: String(i.actor),
         action: String(i.action),
         target: String(i.target),
         outcome: i.outcome as AuditRecord['outcome'],
         ...(typeof i.reason === 'string' ? { reason: i.reason } : {}),
-      };
-    });
-    const nextCursor = encodeCursor(out.LastEvaluatedKey);
-    return nextCursor ? { items, nextCursor } : { items };
+      }),
+    );
   }
 }

@@ -1,6 +1,7 @@
 import {
   ConditionalCheckFailedException,
   DynamoDBClient,
+  QueryCommand,
   TransactionCanceledException,
   type AttributeValue,
 } from '@aws-sdk/client-dynamodb';
@@ -89,4 +90,43 @@ export function decodeCursor(
 
 function invalidCursor(): never {
   throw new InvalidInput('invalid-cursor', 'invalid cursor');
+}
+
+/**
+ * One page of a Query on a table or index partition: `partition` names the key
+ * attribute and value, the cursor is pinned to that partition, items are mapped
+ * (undefined drops one). The shared shape of every paginated listing.
+ */
+export async function queryPage<T>(
+  db: Db,
+  what: string,
+  q: {
+    index?: 'gsi1' | 'gsi2';
+    partition: { name: string; value: string };
+    sortKey?: string;
+    sortCondition?: string;
+    values?: Record<string, unknown>;
+    newestFirst?: boolean;
+    limit?: number;
+    cursor?: string;
+  },
+  map: (item: Item) => T | undefined,
+): Promise<{ items: T[]; nextCursor?: string }> {
+  const cursorKeys = q.index ? ['pk', 'sk', q.partition.name, q.sortKey ?? `${q.index}sk`] : ['pk', 'sk'];
+  const out = await guard(what, () =>
+    db.client.send(
+      new QueryCommand({
+        TableName: db.tableName,
+        ...(q.index ? { IndexName: q.index } : {}),
+        KeyConditionExpression: `${q.partition.name} = :partition${q.sortCondition ? ` AND ${q.sortCondition}` : ''}`,
+        ExpressionAttributeValues: values({ ':partition': q.partition.value, ...q.values }),
+        ScanIndexForward: !q.newestFirst,
+        ...(q.limit ? { Limit: q.limit } : {}),
+        ExclusiveStartKey: decodeCursor(q.cursor, { keys: cursorKeys, pin: { [q.partition.name]: q.partition.value } }),
+      }),
+    ),
+  );
+  const items = (out.Items ?? []).map((raw) => map(fromItem(raw))).filter((x): x is T => x !== undefined);
+  const nextCursor = encodeCursor(out.LastEvaluatedKey);
+  return nextCursor ? { items, nextCursor } : { items };
 }

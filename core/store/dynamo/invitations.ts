@@ -1,12 +1,11 @@
 import {
   GetItemCommand,
-  QueryCommand,
   TransactWriteItemsCommand,
   TransactionCanceledException,
   type TransactWriteItem,
 } from '@aws-sdk/client-dynamodb';
 import { keys } from '../schema';
-import { type Db, decodeCursor, encodeCursor, fromItem, guard, toItem, values } from './db';
+import { type Db, fromItem, guard, queryPage, toItem, values } from './db';
 import { membershipItem } from './users';
 
 export type InvitationStatus = 'pending' | 'accepted' | 'declined' | 'revoked' | 'expired';
@@ -93,23 +92,13 @@ export class InvitationRepo {
 
   /** Lists by org (GSI1) or by email (GSI2), newest first. */
   async list(by: { orgId: string } | { email: string }, options: { limit: number; cursor?: string }): Promise<{ items: InvitationRecord[]; nextCursor?: string }> {
-    const [index, pkName, skName, key] = 'orgId' in by ? ['gsi1', 'gsi1pk', 'gsi1sk', keys.orgInvitations(by.orgId)] : ['gsi2', 'gsi2pk', 'gsi2sk', keys.emailInvitations(by.email)];
-    const out = await guard('Query invitations', () =>
-      this.db.client.send(
-        new QueryCommand({
-          TableName: this.db.tableName,
-          IndexName: index,
-          KeyConditionExpression: `${pkName} = :k`,
-          ExpressionAttributeValues: values({ ':k': key }),
-          ScanIndexForward: false,
-          Limit: options.limit,
-          ExclusiveStartKey: decodeCursor(options.cursor, { keys: ['pk', 'sk', pkName!, skName!], pin: { [pkName!]: key! } }),
-        }),
-      ),
+    const [index, value] = 'orgId' in by ? (['gsi1', keys.orgInvitations(by.orgId)] as const) : (['gsi2', keys.emailInvitations(by.email)] as const);
+    return queryPage(
+      this.db,
+      'Query invitations',
+      { index, partition: { name: `${index}pk`, value }, newestFirst: true, limit: options.limit, ...(options.cursor ? { cursor: options.cursor } : {}) },
+      fromInvitation,
     );
-    const items = (out.Items ?? []).map((i) => fromInvitation(fromItem(i))).filter((x): x is InvitationRecord => x !== undefined);
-    const nextCursor = encodeCursor(out.LastEvaluatedKey);
-    return nextCursor ? { items, nextCursor } : { items };
   }
 
   /**

@@ -1,6 +1,6 @@
 import { DeleteItemCommand, GetItemCommand, QueryCommand, TransactWriteItemsCommand, type TransactWriteItem } from '@aws-sdk/client-dynamodb';
 import { keys } from '../schema';
-import { type Db, decodeCursor, encodeCursor, fromItem, guard, toItem, values } from './db';
+import { type Db, fromItem, guard, queryPage, toItem, values } from './db';
 import { membershipItem } from './users';
 
 /** An organization. */
@@ -23,9 +23,7 @@ export class OrgRepo {
     const out = await guard('GetItem org', () =>
       this.db.client.send(new GetItemCommand({ TableName: this.db.tableName, Key: toItem({ pk: keys.org(orgId), sk: keys.orgSk() }), ConsistentRead: true })),
     );
-    if (!out.Item) return undefined;
-    const i = fromItem(out.Item);
-    return { id: String(i.id), name: String(i.name), createdAt: Number(i.createdAt), ...(typeof i.createdBy === 'string' ? { createdBy: i.createdBy } : {}) };
+    return out.Item ? orgFromItem(fromItem(out.Item)) : undefined;
   }
 
   /** The transaction item that creates an org (fails if it exists). */
@@ -49,24 +47,12 @@ export class OrgRepo {
 
   /** All orgs (GSI1 `ORGS`), by id, paginated. */
   async listOrgs(options: { limit: number; cursor?: string }): Promise<{ items: OrgRecord[]; nextCursor?: string }> {
-    const out = await guard('Query orgs', () =>
-      this.db.client.send(
-        new QueryCommand({
-          TableName: this.db.tableName,
-          IndexName: 'gsi1',
-          KeyConditionExpression: 'gsi1pk = :k',
-          ExpressionAttributeValues: values({ ':k': keys.allOrgs() }),
-          Limit: options.limit,
-          ExclusiveStartKey: decodeCursor(options.cursor, { keys: ['pk', 'sk', 'gsi1pk', 'gsi1sk'], pin: { gsi1pk: keys.allOrgs() } }),
-        }),
-      ),
+    return queryPage(
+      this.db,
+      'Query orgs',
+      { index: 'gsi1', partition: { name: 'gsi1pk', value: keys.allOrgs() }, limit: options.limit, ...(options.cursor ? { cursor: options.cursor } : {}) },
+      orgFromItem,
     );
-    const items = (out.Items ?? []).map((raw) => {
-      const i = fromItem(raw);
-      return { id: String(i.id), name: String(i.name), createdAt: Number(i.createdAt), ...(typeof i.createdBy === 'string' ? { createdBy: i.createdBy } : {}) };
-    });
-    const nextCursor = encodeCursor(out.LastEvaluatedKey);
-    return nextCursor ? { items, nextCursor } : { items };
   }
 
   /** Every item key in a GSI1 partition (used by the org-deletion cascade). */
@@ -91,4 +77,8 @@ export class OrgRepo {
       this.db.client.send(new DeleteItemCommand({ TableName: this.db.tableName, Key: toItem({ pk: keys.org(orgId), sk: keys.orgSk() }) })),
     );
   }
+}
+
+function orgFromItem(i: Record<string, unknown>): OrgRecord {
+  return { id: String(i.id), name: String(i.name), createdAt: Number(i.createdAt), ...(typeof i.createdBy === 'string' ? { createdBy: i.createdBy } : {}) };
 }

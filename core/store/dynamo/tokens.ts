@@ -1,8 +1,8 @@
-import { GetItemCommand, PutItemCommand, QueryCommand, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
+import { GetItemCommand, PutItemCommand, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
 import { randomBytes } from 'node:crypto';
 import { keys } from '../schema';
 import type { AccessLogEntry, TokenRecord } from '../types';
-import { type Db, decodeCursor, encodeCursor, fromItem, guard, isConditionFailure, toItem, values } from './db';
+import { type Db, fromItem, guard, isConditionFailure, queryPage, toItem, values } from './db';
 
 /** Access-log entries live 90 days (DynamoDB TTL). */
 export const ACCESS_LOG_TTL_SECONDS = 90 * 24 * 3600;
@@ -71,24 +71,12 @@ export class TokenRepo {
     by: { index: 'gsi1' | 'gsi2'; key: string },
     options: { limit: number; cursor?: string },
   ): Promise<{ items: TokenRecord[]; nextCursor?: string }> {
-    const pkName = by.index === 'gsi1' ? 'gsi1pk' : 'gsi2pk';
-    const skName = by.index === 'gsi1' ? 'gsi1sk' : 'gsi2sk';
-    const out = await guard('Query tokens', () =>
-      this.db.client.send(
-        new QueryCommand({
-          TableName: this.db.tableName,
-          IndexName: by.index,
-          KeyConditionExpression: `${pkName} = :k`,
-          ExpressionAttributeValues: values({ ':k': by.key }),
-          ScanIndexForward: false,
-          Limit: options.limit,
-          ExclusiveStartKey: decodeCursor(options.cursor, { keys: ['pk', 'sk', pkName, skName], pin: { [pkName]: by.key } }),
-        }),
-      ),
+    return queryPage(
+      this.db,
+      'Query tokens',
+      { index: by.index, partition: { name: `${by.index}pk`, value: by.key }, newestFirst: true, limit: options.limit, ...(options.cursor ? { cursor: options.cursor } : {}) },
+      tokenFromItem,
     );
-    const items = (out.Items ?? []).map((i) => tokenFromItem(fromItem(i))).filter((t): t is TokenRecord => t !== undefined);
-    const nextCursor = encodeCursor(out.LastEvaluatedKey);
-    return nextCursor ? { items, nextCursor } : { items };
   }
 
   /** Marks a token revoked. Conditional: it exists and is not revoked yet. Returns false otherwise. */
@@ -143,31 +131,18 @@ export class TokenRepo {
 
   /** A token's access log, newest first. */
   async listAccessLog(tokenId: string, options: { limit: number; cursor?: string }): Promise<{ items: AccessLogEntry[]; nextCursor?: string }> {
-    const pk = keys.token(tokenId);
-    const out = await guard('Query access log', () =>
-      this.db.client.send(
-        new QueryCommand({
-          TableName: this.db.tableName,
-          KeyConditionExpression: 'pk = :pk AND begins_with(sk, :log)',
-          ExpressionAttributeValues: values({ ':pk': pk, ':log': 'LOG#' }),
-          ScanIndexForward: false,
-          Limit: options.limit,
-          ExclusiveStartKey: decodeCursor(options.cursor, { keys: ['pk', 'sk'], pin: { pk } }),
-        }),
-      ),
-    );
-    const items = (out.Items ?? []).map((raw) => {
-      const i = fromItem(raw);
-      return {
+    return queryPage(
+      this.db,
+      'Query access log',
+      { partition: { name: 'pk', value: keys.token(tokenId) }, sortCondition: 'begins_with(sk, :log)', values: { ':log': 'LOG#' }, newestFirst: true, limit: options.limit, ...(options.cursor ? { cursor: options.cursor } : {}) },
+      (i) => ({
         at: Number(i.at),
         route: String(i.route ?? ''),
         ...(typeof i.sourceIp === 'string' ? { sourceIp: i.sourceIp } : {}),
         outcome: i.outcome as AccessLogEntry['outcome'],
         reason: String(i.reason ?? ''),
-      };
-    });
-    const nextCursor = encodeCursor(out.LastEvaluatedKey);
-    return nextCursor ? { items, nextCursor } : { items };
+      }),
+    );
   }
 
   /** Sets lastUsedAt only when it is absent or older than `olderThan`: at most one write per window. */

@@ -2,7 +2,7 @@ import { DeleteItemCommand, GetItemCommand, QueryCommand, TransactWriteItemsComm
 import { Conflict } from '../../errors';
 import { keys } from '../schema';
 import type { UserRecord } from '../types';
-import { type Db, decodeCursor, encodeCursor, failedConditionIndex, fromItem, guard, isConditionFailure, toItem, values } from './db';
+import { type Db, failedConditionIndex, fromItem, guard, isConditionFailure, queryPage, toItem, values } from './db';
 
 const SITE_ADMIN = 'site-admin';
 /** GSI1 partition of every profile that holds a site role. */
@@ -113,46 +113,22 @@ export class UserRepo {
 
   /** Users holding any site role (GSI1), paginated. */
   async listSiteRoleHolders(cursor?: string): Promise<{ items: { userId: string; siteRoles: string[] }[]; nextCursor?: string }> {
-    const out = await guard('Query site role holders', () =>
-      this.db.client.send(
-        new QueryCommand({
-          TableName: this.db.tableName,
-          IndexName: 'gsi1',
-          KeyConditionExpression: 'gsi1pk = :k',
-          ExpressionAttributeValues: values({ ':k': SITE_ROLE_HOLDERS }),
-          ExclusiveStartKey: decodeCursor(cursor, { keys: ['pk', 'sk', 'gsi1pk', 'gsi1sk'], pin: { gsi1pk: SITE_ROLE_HOLDERS } }),
-        }),
-      ),
+    return queryPage(
+      this.db,
+      'Query site role holders',
+      { index: 'gsi1', partition: { name: 'gsi1pk', value: SITE_ROLE_HOLDERS }, ...(cursor ? { cursor } : {}) },
+      (i) => ({ userId: String(i.userId), siteRoles: stringList(i.siteRoles) }),
     );
-    const items = (out.Items ?? []).map((raw) => {
-      const i = fromItem(raw);
-      return { userId: String(i.userId), siteRoles: stringList(i.siteRoles) };
-    });
-    const nextCursor = encodeCursor(out.LastEvaluatedKey);
-    return nextCursor ? { items, nextCursor } : { items };
   }
 
   /** Members of an org (GSI1), paginated, ordered by user id. */
   async listMembers(orgId: string, options: { limit: number; cursor?: string }): Promise<{ items: { userId: string; roles: string[]; createdAt: number; updatedAt: number }[]; nextCursor?: string }> {
-    const key = keys.orgMembers(orgId);
-    const out = await guard('Query members', () =>
-      this.db.client.send(
-        new QueryCommand({
-          TableName: this.db.tableName,
-          IndexName: 'gsi1',
-          KeyConditionExpression: 'gsi1pk = :k',
-          ExpressionAttributeValues: values({ ':k': key }),
-          Limit: options.limit,
-          ExclusiveStartKey: decodeCursor(options.cursor, { keys: ['pk', 'sk', 'gsi1pk', 'gsi1sk'], pin: { gsi1pk: key } }),
-        }),
-      ),
+    return queryPage(
+      this.db,
+      'Query members',
+      { index: 'gsi1', partition: { name: 'gsi1pk', value: keys.orgMembers(orgId) }, limit: options.limit, ...(options.cursor ? { cursor: options.cursor } : {}) },
+      (i) => ({ userId: String(i.userId), roles: stringList(i.roles), createdAt: Number(i.createdAt), updatedAt: Number(i.updatedAt) }),
     );
-    const items = (out.Items ?? []).map((raw) => {
-      const i = fromItem(raw);
-      return { userId: String(i.userId), roles: stringList(i.roles), createdAt: Number(i.createdAt), updatedAt: Number(i.updatedAt) };
-    });
-    const nextCursor = encodeCursor(out.LastEvaluatedKey);
-    return nextCursor ? { items, nextCursor } : { items };
   }
 
   /**
