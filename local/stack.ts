@@ -25,6 +25,8 @@ export interface StackOptions {
   /** Extra environment for the runtime (GATEHOUSE_ISSUERS, GATEHOUSE_CACHE_TTL_SECONDS, …). */
   env?: Record<string, string | undefined>;
   log?: (line: string) => void;
+  /** The Java launcher to look for (tests point it at a missing one). */
+  javaCommand?: string;
 }
 
 export interface Stack {
@@ -44,8 +46,8 @@ export const DEMO_ROUTE_POLICIES = [
   { route: 'ANY /demo/orgs/{orgId}/{proxy+}', resource: 'demo', action: 'write', org: '{orgId}' },
 ];
 
-function javaAvailable(): boolean {
-  const r = spawnSync('java', ['-version'], { stdio: 'ignore' });
+function javaAvailable(command: string): boolean {
+  const r = spawnSync(command, ['-version'], { stdio: 'ignore' });
   return !r.error && r.status === 0;
 }
 
@@ -79,7 +81,7 @@ async function portFree(port: number): Promise<boolean> {
  */
 export async function startStack(options: StackOptions = {}): Promise<Stack> {
   const log = options.log ?? ((l: string) => console.log(l));
-  if (!javaAvailable()) throw new StackError('Java is not installed: DynamoDB Local needs a Java runtime (e.g. `apt-get install default-jre-headless`, or any JDK 17+).');
+  if (!javaAvailable(options.javaCommand ?? 'java')) throw new StackError('Java is not installed: DynamoDB Local needs a Java runtime (e.g. `apt-get install default-jre-headless`, or any JDK 17+).');
   const dataDir = options.inMemory ? undefined : resolve(options.dataDir ?? '.gatehouse');
   if (dataDir) mkdirSync(join(dataDir, 'dynamodb'), { recursive: true });
   const dynamoPort = options.dynamoPort ?? 8000;

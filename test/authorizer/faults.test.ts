@@ -73,3 +73,21 @@ describe('fail closed', () => {
     }
   });
 });
+
+describe('key-source failure at the authorizer', () => {
+  it('a JWKS endpoint that is down fails closed (500), never an Allow', async () => {
+    const { generateKeyPair, SignJWT } = await import('jose');
+    const clock = new TestClock();
+    const port = await freePort();
+    const issuer = 'https://idp.remote.test/';
+    const w = await world({ clock });
+    const rt = createRuntime(
+      { GATEHOUSE_TABLE: w.rt.tableName, GATEHOUSE_ISSUERS: JSON.stringify([{ issuer, audience: 'api', jwksUri: `http://127.0.0.1:${port}/jwks` }]) },
+      { client: w.rt.store.db.client, now: clock.now, logSink: () => {} },
+    );
+    const rest = createRestAuthorizer({ authorizer: rt.authorizer, logger: rt.logger, now: rt.now });
+    const { privateKey } = await generateKeyPair('RS256');
+    const jwt = await new SignJWT({ iss: issuer, aud: 'api', sub: 'root', exp: clock.seconds + 600 }).setProtectedHeader({ alg: 'RS256', kid: 'k' }).sign(privateKey);
+    await expect(rest({ type: 'TOKEN', authorizationToken: `Bearer ${jwt}`, methodArn: arn('GET', '/health') })).rejects.toThrow('Authorizer failure');
+  });
+});

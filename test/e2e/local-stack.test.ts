@@ -105,3 +105,22 @@ describe('restart with the same data directory', () => {
     }
   });
 });
+
+describe('clear messages instead of stack traces', () => {
+  it('when Java is missing', async () => {
+    await expect(startStack({ inMemory: true, port: 0, dynamoPort: await freePort(), javaCommand: 'java-that-is-not-installed', log: quiet })).rejects.toThrow(/Java is not installed/);
+  });
+
+  it('when a port is taken', async () => {
+    const { createServer } = await import('node:net');
+    const blocker = createServer();
+    const port = await freePort();
+    await new Promise<void>((r) => blocker.listen(port, '127.0.0.1', () => r()));
+    try {
+      await expect(startStack({ inMemory: true, port: 0, dynamoPort: port, log: quiet })).rejects.toThrow(new RegExp(`port ${port} for DynamoDB Local is already in use`));
+      await expect(startStack({ inMemory: true, port, dynamoPort: await freePort(), env: { GATEHOUSE_LOG_LEVEL: 'error' }, log: quiet })).rejects.toThrow(new RegExp(`port ${port} for the API is already in use`));
+    } finally {
+      blocker.close();
+    }
+  }, 60_000);
+});
