@@ -1,7 +1,7 @@
 import { isGatehouseError, KeySourceError, StoreError, Unauthenticated } from '../errors';
 import type { Logger } from '../log';
 import { evaluateExpression } from '../policy/expression';
-import { resolveBinding, type RouteMatch, type RouteRule } from '../policy/routes';
+import { resolveBinding, type RouteMatch } from '../policy/routes';
 import { decide } from '../rbac/decide';
 import type { AuthzObject, Decision, Principal, Reason } from '../rbac/types';
 import type { AuthorizerStore, TokenRecord } from '../store/types';
@@ -284,4 +284,3 @@ function shortHash(s: string): string {
   return h.toString(36);
 }
 
-export type { RouteRule };
