@@ -265,3 +265,41 @@ describe('revocation and rotation reach the authorizer', () => {
 });
 
 void QueryCommand;
+
+describe('races and faults', () => {
+  it('two concurrent rotations: one wins, the other is a 409, and only the winner works', async () => {
+    const s = await setup();
+    const t = (await s.call(httpEvent('POST', '/tokens', { body: { name: 'x' }, context: userContext('alice') }))).body;
+    const [a, b] = await Promise.all([
+      s.call(httpEvent('POST', `/tokens/${t.id}/rotate`, { context: userContext('alice') })),
+      s.call(httpEvent('POST', `/tokens/${t.id}/rotate`, { context: userContext('alice') })),
+    ]);
+    expect([a.status, b.status].sort()).toEqual([200, 409]);
+    const winner = a.status === 200 ? a.body.token : b.body.token;
+    const { parseToken, secretMatches } = await import('../../core/identity/token-format');
+    const stored = await s.rt.store.tokens.getToken(t.id);
+    expect(secretMatches(parseToken(winner)!.secret, stored!.secretHash)).toBe(true);
+  });
+
+  it('a DynamoDB failure is a 503 with no detail and leaves nothing half-written', async () => {
+    const s = await setup();
+    const client = s.rt.store.db.client;
+    const before = (await allItems(s.rt)).filter((i) => i.type === 'token').length;
+    client.middlewareStack.add(
+      (next, context) => async (args) => {
+        if (context.commandName === 'PutItemCommand') throw Object.assign(new Error('Rate exceeded'), { name: 'ProvisionedThroughputExceededException', $metadata: {} });
+        return next(args);
+      },
+      { step: 'initialize', name: 'fail-puts' },
+    );
+    try {
+      const res = await s.call(httpEvent('POST', '/tokens', { body: { name: 'x' }, context: userContext('alice') }));
+      expect(res.status).toBe(503);
+      expect(res.body.error).toEqual({ code: 'unavailable', message: 'service unavailable, try again' });
+      expect(res.raw).not.toMatch(/Rate exceeded|Provisioned/);
+    } finally {
+      client.middlewareStack.remove('fail-puts');
+    }
+    expect((await allItems(s.rt)).filter((i) => i.type === 'token').length).toBe(before);
+  });
+});
