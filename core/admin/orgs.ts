@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
 import { Conflict, Forbidden, NotFound } from '../errors';
-import { parseBody, parseQuery, type ApiRequest, type ApiResponse, type Endpoint } from '../http/api';
+import { parseBody, parseQuery, pageFields, type ApiRequest, type ApiResponse, type Endpoint } from '../http/api';
 import { assignableRole, checkAssignment, validateRoleNames } from '../rbac/assign';
 import type { RoleCatalog } from '../rbac/catalog';
 import { decide } from '../rbac/decide';
@@ -16,10 +16,7 @@ const createOrgBody = z.strictObject({
   id: z.string().regex(ORG_ID_RE, 'lower-case letters, digits and dashes, 2..64 characters').optional(),
   name: z.string().trim().min(1, 'must not be empty').max(100, 'at most 100 characters').regex(/^[^\u0000-\u001f\u007f]*$/, 'no control characters'),
 });
-const pageQuery = z.strictObject({
-  limit: z.string().regex(/^\d{1,3}$/, 'an integer 1..100').transform(Number).pipe(z.number().int().min(1).max(100)).optional(),
-  cursor: z.string().max(2048).optional(),
-});
+const pageQuery = z.strictObject(pageFields);
 
 function slug(name: string): string {
   const base = name.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-+|-+$/g, '').slice(0, 40) || 'org';

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import type { Authorizer } from '../authorizer/authorize';
 import { compilePolicy } from '../authorizer/policy';
 import { Conflict, Forbidden, InvalidInput, NotFound } from '../errors';
-import { parseBody, parseQuery, type ApiRequest, type ApiResponse, type Endpoint } from '../http/api';
+import { parseBody, parseQuery, pageFields, type ApiRequest, type ApiResponse, type Endpoint } from '../http/api';
 import { validateExpression } from '../policy/expression';
 import { validateRouteRules, type RouteRule } from '../policy/routes';
 import { BUILTIN_ROLES, isBuiltinRoleName, ORG_BUILTIN_ROLES, SITE_BUILTIN_ROLES } from '../rbac/builtin';
@@ -30,8 +30,7 @@ const auditQuery = z.strictObject({
   since: z.string().regex(/^\d{1,12}$/, 'epoch seconds').transform(Number).optional(),
   until: z.string().regex(/^\d{1,12}$/, 'epoch seconds').transform(Number).optional(),
   actor: z.string().max(300).optional(),
-  limit: z.string().regex(/^\d{1,3}$/, 'an integer 1..100').transform(Number).pipe(z.number().int().min(1).max(100)).optional(),
-  cursor: z.string().max(4096).optional(),
+  ...pageFields,
 });
 const DAY = 86400;
 

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { z } from 'zod';
+import { z } from 'zod';
 import { isGatehouseError, InvalidInput, NotFound, GatehouseError } from '../errors';
 import type { Logger } from '../log';
 import type { ResolvedCredential } from '../authorizer/principals';
@@ -75,6 +75,12 @@ export function parseBody<T extends z.ZodType>(schema: T, body: unknown): z.infe
   }
   return r.data;
 }
+
+/** The pagination query every listing takes: `limit` (1..100) and an opaque `cursor`. */
+export const pageFields = {
+  limit: z.string().regex(/^\d{1,3}$/, 'an integer 1..100').transform(Number).pipe(z.number().int().min(1).max(100)).optional(),
+  cursor: z.string().max(4096).optional(),
+};
 
 /** Validates query parameters with a zod schema (400 on failure). */
 export function parseQuery<T extends z.ZodType>(schema: T, query: Record<string, string>): z.infer<T> {

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
 import { type AdminDeps, audited, freshCatalog, nowSeconds } from '../admin/deps';
 import { Conflict, Forbidden, Gone, NotFound } from '../errors';
-import { parseBody, parseQuery, type ApiRequest, type ApiResponse, type Endpoint } from '../http/api';
+import { parseBody, parseQuery, pageFields, type ApiRequest, type ApiResponse, type Endpoint } from '../http/api';
 import { checkAssignment, validateRoleNames } from '../rbac/assign';
 import type { RoleCatalog } from '../rbac/catalog';
 import { decide } from '../rbac/decide';
@@ -22,8 +22,7 @@ const createSchema = z.strictObject({
 });
 const listQuery = z.strictObject({
   status: z.enum(['pending', 'accepted', 'declined', 'revoked', 'expired']).optional(),
-  limit: z.string().regex(/^\d{1,3}$/, 'an integer 1..100').transform(Number).pipe(z.number().int().min(1).max(100)).optional(),
-  cursor: z.string().max(2048).optional(),
+  ...pageFields,
 });
 
 /** Invitation ids carry 128 bits of randomness. */

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { type AdminDeps, audited, freshCatalog, nowSeconds } from '../admin/deps';
 import { Conflict, Forbidden, Gone, InvalidInput, NotFound } from '../errors';
-import { parseBody, parseQuery, type ApiRequest, type ApiResponse, type Endpoint } from '../http/api';
+import { parseBody, parseQuery, pageFields, type ApiRequest, type ApiResponse, type Endpoint } from '../http/api';
 import { generateToken, hashSecret, isTokenId } from '../identity/token-format';
 import type { RoleCatalog } from '../rbac/catalog';
 import { decide } from '../rbac/decide';
@@ -24,8 +24,7 @@ const rotateSchema = z.strictObject({
   graceSeconds: z.number().int('must be an integer').min(0).max(MAX_ROTATION_GRACE_SECONDS, `at most ${MAX_ROTATION_GRACE_SECONDS}`).optional(),
 });
 const listQuery = z.strictObject({
-  limit: z.string().regex(/^\d{1,3}$/, 'an integer 1..100').transform(Number).pipe(z.number().int().min(1).max(100)).optional(),
-  cursor: z.string().max(2048).optional(),
+  ...pageFields,
 });
 
 /** The public view of a token: never the secret or its hash. */
