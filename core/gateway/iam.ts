@@ -9,9 +9,10 @@ export interface IamAuthorizerResponse {
 }
 
 /**
- * API Gateway refuses authorizer answers over its policy size limit (8 KB for the
- * policy document of a Lambda authorizer's answer, per the API Gateway quotas
- * page); we keep a margin below it.
+ * API Gateway's quotas list 8 KB for a Lambda authorizer's result (stated for
+ * WebSocket APIs; REST APIs are reported to accept more). One limit for every
+ * flavour, with a margin below the strictest: larger answers cover the current
+ * route only.
  */
 export const MAX_POLICY_BYTES = 7 * 1024;
 const MAX_CONTEXT_STRING = 1024;
