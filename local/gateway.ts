@@ -98,7 +98,7 @@ export function createLocalGateway(options: { handlers: Handlers; authTtlSeconds
       res.writeHead(result.statusCode, result.headers);
       res.end(result.body);
     } catch (err) {
-      if ((err as { status?: number }).status === 413) return send(res, 413, { message: 'Request Entity Too Large' });
+      if ((err as { status?: number }).status === 413) return send(res, 413, { message: 'Request Entity Too Large' }, { connection: 'close' });
       options.log?.(JSON.stringify({ level: 'error', event: 'local.gateway-error', error: (err as Error).message }));
       return send(res, 500, { message: 'Internal Server Error' });
     }

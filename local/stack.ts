@@ -7,11 +7,11 @@ import { join, resolve } from 'node:path';
 import { generateToken, hashSecret } from '../core/identity/token-format';
 import { ensureTable } from '../core/store/dynamo/table';
 import { buildHandlers } from '../functions/apps';
-import { adminRoutePolicies } from '../functions/routes';
 import { createRuntime } from '../functions/runtime';
 import { startDynamoLocal, type RunningDynamo } from './dynamodb-local';
 import { createLocalGateway } from './gateway';
 import { startLocalIssuer, type LocalIssuer } from './oidc';
+import { seedRoutes } from './seed-routes';
 
 /** A problem the newcomer can fix, printed as one line (no stack trace). */
 export class StackError extends Error {}
@@ -40,11 +40,6 @@ export interface Stack {
   stop(): Promise<void>;
 }
 
-/** The demo routes' policies: any signed-in caller may GET; org routes need rights in that org. */
-export const DEMO_ROUTE_POLICIES = [
-  { route: 'GET /demo/{proxy+}', resource: 'demo', action: 'read', public: true, condition: 'principal.kind != "anonymous"' },
-  { route: 'ANY /demo/orgs/{orgId}/{proxy+}', resource: 'demo', action: 'write', org: '{orgId}' },
-];
 
 function javaAvailable(command: string): boolean {
   const r = spawnSync(command, ['-version'], { stdio: 'ignore' });
@@ -110,7 +105,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     const now = Math.floor(Date.now() / 1000);
     const policy = await rt.store.loadPolicy();
     if (policy.routes.length === 0) {
-      await rt.store.policy.putRoutes([...adminRoutePolicies(), ...DEMO_ROUTE_POLICIES], now, 'local-seed');
+      await rt.store.policy.putRoutes(seedRoutes(), now, 'local-seed');
     }
     let bootstrapToken: string | undefined;
     const tokenFile = dataDir ? join(dataDir, 'bootstrap-token') : undefined;
