@@ -6,6 +6,7 @@ import { assignableRole, checkAssignment, validateRoleNames } from '../rbac/assi
 import type { RoleCatalog } from '../rbac/catalog';
 import { decide } from '../rbac/decide';
 import { keys } from '../store/schema';
+import { failedConditionIndex } from '../store/dynamo/db';
 import { InvitationRepo } from '../store/dynamo/invitations';
 import { ORG_ID_RE } from '../store/dynamo/orgs';
 import { type AdminDeps, audited, freshCatalog, nowSeconds } from './deps';
@@ -76,7 +77,9 @@ export class OrgAdmin {
         // The creator, if a user, becomes org-admin in the same transaction.
         await this.deps.store.orgs.createOrg(org, caller.kind === 'user' && !caller.token ? { userId: caller.id, roles: ['org-admin'] } : undefined);
       } catch (err) {
-        if ((err as { cause?: { name?: string } }).cause?.name === 'TransactionCanceledException') throw new Conflict('org-exists', `organization ${org.id} exists`);
+        // Only the org item's own condition (attribute_not_exists) means the id is taken;
+        // anything else (a transaction conflict, throttling) stays a 503.
+        if (failedConditionIndex((err as { cause?: unknown }).cause) === 0) throw new Conflict('org-exists', `organization ${org.id} exists`);
         throw err;
       }
       return { status: 201, body: org };

@@ -15,9 +15,10 @@ import { keys } from '../store/schema';
 import { type AdminDeps, audited, freshCatalog, nowSeconds } from './deps';
 
 const ROLE_NAME_RE = /^[a-z][a-z0-9-]{1,62}$/;
+const displayName = z.string().trim().min(1).max(100, 'at most 100 characters').regex(/^[^\u0000-\u001f\u007f]*$/, 'no control characters');
 const permList = z.array(z.unknown()).max(100, 'at most 100 permissions');
-const siteRoleBody = z.strictObject({ displayName: z.string().max(100).optional(), site: permList.optional(), org: permList.optional(), member: permList.optional(), user: permList.optional() });
-const orgRoleBody = z.strictObject({ displayName: z.string().max(100).optional(), org: permList.optional(), member: permList.optional() });
+const siteRoleBody = z.strictObject({ displayName: displayName.optional(), site: permList.optional(), org: permList.optional(), member: permList.optional(), user: permList.optional() });
+const orgRoleBody = z.strictObject({ displayName: displayName.optional(), org: permList.optional(), member: permList.optional() });
 const routesBody = z.strictObject({ routes: z.array(z.unknown()) });
 const gateBody = z.strictObject({ expression: z.string().nullable() });
 const explainBody = z.strictObject({
@@ -75,6 +76,20 @@ export class PolicyAdmin {
     return d.allowed && d.level === 'site';
   }
 
+  /**
+   * Whether `caller` holds `p` where a role defining it at `lvl` would grant it: in the org
+   * for org roles (member permissions over its own objects there); site-wide for site roles
+   * (user permissions may also be held over its own objects).
+   */
+  private holds(caller: Principal, catalog: RoleCatalog, p: Permission, lvl: 'site' | 'org' | 'member' | 'user', orgId: string | undefined): boolean {
+    const obj = { type: p.resource, action: p.action };
+    const own = caller.kind === 'user' ? { ownerId: caller.id } : {};
+    if (orgId !== undefined) return decide(caller, { ...obj, orgId, ...(lvl === 'member' ? own : {}) }, catalog).allowed;
+    const site = decide(caller, obj, catalog);
+    if (site.allowed && site.level === 'site') return true;
+    return lvl === 'user' && caller.kind === 'user' && decide(caller, { ...obj, ...own }, catalog).allowed;
+  }
+
   private roleView(r: Role) {
     return { name: r.name, displayName: r.displayName ?? null, builtIn: r.builtIn === true, ...(r.orgId ? { orgId: r.orgId } : {}), site: r.site, org: r.org, member: r.member, user: r.user };
   }
@@ -117,18 +132,28 @@ export class PolicyAdmin {
       const level = (k: 'site' | 'org' | 'member' | 'user'): Permission[] =>
         ((body as Record<string, unknown[] | undefined>)[k] ?? []).map((p, i) => parsePermission(p, `${k}[${i}]`));
       const role: Role = { name, ...(body.displayName ? { displayName: body.displayName } : {}), site: level('site'), org: level('org'), member: level('member'), user: level('user'), ...(orgId ? { orgId } : {}) };
-      if (orgId !== undefined && !this.siteLevel(caller, catalog, 'role', 'update')) {
-        for (const [lvl, perms] of [['org', role.org], ['member', role.member]] as const) {
-          perms.forEach((p, i) => {
-            if (p.negate) return;
-            if (p.resource === '*' || p.action === '*') throw new InvalidInput('wildcard-not-allowed', `${lvl}[${i}]: org admins may not grant wildcards`);
-            const object = { type: p.resource, action: p.action, orgId, ...(lvl === 'member' && caller.kind === 'user' ? { ownerId: caller.id } : {}) };
-            if (!decide(caller, object, catalog).allowed) throw new Forbidden('role-ceiling', `${lvl}[${i}]: you do not hold ${p.resource}:${p.action} in ${orgId}`);
-          });
-        }
+      // The ceiling applies to everyone, site admins included (who pass it by holding
+      // everything): nobody defines a role granting more than they hold, so nobody can
+      // raise their own rights by redefining a role they already hold.
+      const orgAdminOnly = orgId !== undefined && !this.siteLevel(caller, catalog, 'role', 'update');
+      const levels: ['site' | 'org' | 'member' | 'user', Permission[]][] =
+        orgId !== undefined ? [['org', role.org], ['member', role.member]] : [['site', role.site], ['org', role.org], ['member', role.member], ['user', role.user]];
+      for (const [lvl, perms] of levels) {
+        perms.forEach((p, i) => {
+          if (p.negate) return; // negations only take away
+          if (orgAdminOnly && (p.resource === '*' || p.action === '*')) throw new InvalidInput('wildcard-not-allowed', `${lvl}[${i}]: org admins may not grant wildcards`);
+          if (!this.holds(caller, catalog, p, lvl, orgId)) {
+            throw new Forbidden('role-ceiling', `${lvl}[${i}]: you do not hold ${p.resource}:${p.action}${orgId ? ` in ${orgId}` : ' site-wide'}`);
+          }
+        });
       }
-      const version = await this.deps.store.policy.putRole(role, nowSeconds(this.deps));
-      return { status: 200, body: { ...this.roleView(role), version } };
+      const now = nowSeconds(this.deps);
+      const exists = orgId !== undefined ? catalog.orgRoles(orgId).some((r) => r.name === name) : catalog.siteRoles().some((r) => r.name === name);
+      // A new role must not be inherited by stale holders of a deleted namesake (a role
+      // deletion whose clean-up was interrupted): strip the name first.
+      if (!exists) await this.stripHolders(name, orgId, now);
+      const version = await this.deps.store.policy.putRole(role, now);
+      return { status: exists ? 200 : 201, body: { ...this.roleView(role), version } };
     });
   }
 
@@ -140,29 +165,56 @@ export class PolicyAdmin {
       const catalog = await freshCatalog(this.deps);
       if (orgId !== undefined) {
         if (!ORG_ID_RE.test(orgId) || !(await this.deps.store.orgs.getOrg(orgId))) throw new NotFound();
-        if (!decide(caller, { type: 'role', action: 'delete', orgId }, catalog).allowed) throw new NotFound();
+        if (!decide(caller, { type: 'role', action: 'delete', orgId }, catalog).allowed) {
+          if (decide(caller, { type: 'org', action: 'read', orgId }, catalog).allowed) throw new Forbidden('cannot-manage-roles');
+          throw new NotFound();
+        }
       } else if (!this.siteLevel(caller, catalog, 'role', 'delete')) throw new Forbidden('cannot-manage-roles');
       if (isBuiltinRoleName(name)) throw new Conflict('reserved-role-name', `${name} is a built-in role`);
       if (!ROLE_NAME_RE.test(name)) throw new NotFound();
       const now = nowSeconds(this.deps);
       // The role goes first: from the next policy version on, it grants nothing.
       if (!(await this.deps.store.policy.deleteRole(name, orgId, now))) throw new NotFound();
-      const users = this.deps.store.users;
-      if (orgId !== undefined) {
-        for (const m of await this.deps.store.orgs.gsi1Items(keys.orgMembers(orgId))) {
-          const roles = Array.isArray(m.roles) ? (m.roles as string[]) : [];
-          if (roles.includes(name)) await users.writeMembership(orgId, String(m.userId), roles.filter((r) => r !== name), now, roles);
-        }
-      } else {
-        let cursor: string | undefined;
-        do {
-          const page = await users.listSiteRoleHolders(cursor);
-          for (const h of page.items) if (h.siteRoles.includes(name)) await users.putSiteRoles(h.userId, h.siteRoles.filter((r) => r !== name), now);
-          cursor = page.nextCursor;
-        } while (cursor);
-      }
+      await this.stripHolders(name, orgId, now);
       return { status: 204 };
     });
+  }
+
+  /** Takes role `name` from everyone holding it (members of `orgId`, or site-role holders). */
+  private async stripHolders(name: string, orgId: string | undefined, now: number): Promise<void> {
+    if (orgId !== undefined) {
+      for (const m of await this.deps.store.orgs.gsi1Items(keys.orgMembers(orgId))) {
+        if (Array.isArray(m.roles) && (m.roles as unknown[]).includes(name)) await this.dropMemberRole(orgId, String(m.userId), name, now);
+      }
+      return;
+    }
+    let cursor: string | undefined;
+    do {
+      const page = await this.deps.store.users.listSiteRoleHolders(cursor);
+      for (const h of page.items) if (h.siteRoles.includes(name)) await this.dropSiteRole(h.userId, name, now);
+      cursor = page.nextCursor;
+    } while (cursor);
+  }
+
+  /** Takes role `name` from one membership; re-reads and retries when it changed meanwhile. */
+  private async dropMemberRole(orgId: string, userId: string, name: string, now: number): Promise<void> {
+    for (let attempt = 0; attempt < 5; attempt++) {
+      const current = (await this.deps.store.users.loadUser(userId)).orgs[orgId];
+      if (!current || !current.includes(name)) return;
+      const outcome = await this.deps.store.users.writeMembership(orgId, userId, current.filter((r) => r !== name), now, current);
+      if (outcome !== 'changed') return;
+    }
+    throw new Conflict('membership-changed', `could not remove ${name} from ${userId}: it keeps changing; delete the role again`);
+  }
+
+  /** Takes site role `name` from one profile; re-reads and retries when it changed meanwhile. */
+  private async dropSiteRole(userId: string, name: string, now: number): Promise<void> {
+    for (let attempt = 0; attempt < 5; attempt++) {
+      const current = await this.deps.store.users.getSiteRoles(userId);
+      if (!current.includes(name)) return;
+      if (await this.deps.store.users.putSiteRoles(userId, current.filter((r) => r !== name), now)) return;
+    }
+    throw new Conflict('site-roles-changed', `could not remove ${name} from ${userId}: it keeps changing; delete the role again`);
   }
 
   async getRoutes(req: ApiRequest): Promise<ApiResponse> {
@@ -218,7 +270,10 @@ export class PolicyAdmin {
         resolved = await this.deps.callers.resolve(body.credential);
       } catch (err) {
         const code = (err as { code?: string }).code ?? 'unauthenticated';
-        if ((err as { status?: number }).status === 401) return { status: 200, body: { allowed: false, code, status: 401, reasons: [{ step: 'credential', detail: code }] } };
+        if ((err as { status?: number }).status === 401) {
+          const policyVersion = (await this.deps.store.loadPolicy()).version;
+          return { status: 200, body: { allowed: false, code, status: 401, principalId: null, route: null, level: null, role: null, permission: null, expressions: [], reasons: [{ step: 'credential', detail: code }], policyVersion } };
+        }
         throw err;
       }
       principal = resolved.principal;
@@ -229,10 +284,16 @@ export class PolicyAdmin {
     const self = principal.id === caller.id && principal.kind === caller.kind;
     if (!admin && !self) throw new Forbidden('explain-others', 'only site admins may explain decisions for others');
     const policy = compilePolicy(await this.deps.store.loadPolicy());
-    const match = policy.table.match(body.method, body.path);
-    const request = { method: body.method, path: body.path, headers: Object.create(null) as Record<string, string>, query: Object.create(null) as Record<string, string> };
+    // A query string in `path` becomes the request's query (conditions may read it).
+    const q = body.path.indexOf('?');
+    const path = q < 0 ? body.path : body.path.slice(0, q);
+    const query = Object.create(null) as Record<string, string>;
+    if (q >= 0) for (const [k, v] of new URLSearchParams(body.path.slice(q + 1))) query[k] = v;
+    const match = policy.table.match(body.method, path);
+    const request = { method: body.method, path, headers: Object.create(null) as Record<string, string>, query };
     const { allowed, explanation } = this.deps.authorizer.evaluate(policy, principal, request, match);
-    return { status: 200, body: { allowed, principalId: principal.id, ...explanation } };
+    // A stable shape: every field present, null when the decision never got that far.
+    return { status: 200, body: { allowed, principalId: principal.id, route: null, level: null, role: null, permission: null, ...explanation } };
   }
 
   /** Audit records, newest first, across the day partitions of [since, until]. */
