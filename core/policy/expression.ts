@@ -1,15 +1,22 @@
 import jexl from 'jexl';
 import { LruCache } from '../cache/lru';
 import { InvalidInput } from '../errors';
+import { EXPRESSION_TRANSFORMS, expressionTransform } from './expression-transforms';
 
 /**
  * Hardened `jexl` expressions (DESIGN §4). jexl is unmaintained and its sandbox has a
- * known gap (member access reaches `constructor`), so every expression is validated on
- * its syntax tree before it is stored and again when it is loaded, and evaluated with
- * `evalSync` against a JSON-cloned, null-prototype context. Only a result `=== true` allows.
+ * known gap: member access reaches `constructor`, and from there `Function`. So:
+ * - an expression is validated on jexl's own syntax tree (never on its text) against an
+ *   allow-list of node types, names, transforms and sizes, when it is written and
+ *   again when a policy is loaded;
+ * - the tree that was validated is the tree that runs: the compiled jexl expression is
+ *   kept private, reachable only through {@link evaluateExpression};
+ * - it runs with `evalSync` against a JSON copy of the context made of null-prototype
+ *   objects, so no prototype chain is reachable even if validation missed something;
+ * - only a result `=== true` allows; any error denies.
  */
 
-/** What an expression may read. */
+/** What an expression may read. Header names are lower-cased; `now` is epoch seconds. */
 export interface ExpressionContext {
   principal: {
     id: string;
@@ -18,6 +25,7 @@ export interface ExpressionContext {
     emailVerified?: boolean;
     groups?: string[];
     siteRoles: string[];
+    /** orgId -> names of the principal's roles in that org. */
     orgs: Record<string, string[]>;
     claims?: Record<string, unknown>;
   };
@@ -26,214 +34,427 @@ export interface ExpressionContext {
     path: string;
     pathParameters: Record<string, string>;
     query: Record<string, string>;
+    /** Lower-cased names. */
     headers: Record<string, string>;
     sourceIp?: string;
   };
   resource: { type: string; action: string; orgId?: string; ownerId?: string };
+  /** Epoch seconds. */
   now: number;
 }
 
+/** An expression that passed validation, and what it depends on. */
 export interface ValidatedExpression {
   text: string;
-  /** Access paths read, rooted at `principal`, `request`, `resource` or `now` (sorted, unique). */
-  reads: string[];
-  /** True when it reads request data other than the Authorization header (not in API Gateway's cache key). */
+  /**
+   * Access paths read, rooted at `principal`, `request`, `resource` or `now`, each up to
+   * its first non-literal step (`request.headers.x-forwarded-for`, `principal.orgs`);
+   * sorted and unique. Bracket keys are joined with dots like names.
+   */
+  reads: readonly string[];
+  /**
+   * True when it reads request data other than the Authorization header. API Gateway
+   * caches an authorizer answer per identity source (the Authorization header), so such
+   * data is not in the cache key: the route needs an authorizer TTL of 0 (DESIGN §5).
+   */
   readsUncachedRequestData: boolean;
-  /** True when it reads `now`: a cached result may outlive the truth. */
+  /** True when it reads `now`: a cached answer may outlive the truth by the TTL. */
   timeDependent: boolean;
 }
 
+declare const compiledBrand: unique symbol;
+
+/**
+ * A validated expression, compiled once. Opaque: only {@link evaluateExpression} can
+ * run it, and only on an object that {@link compileExpression} made (a look-alike
+ * built by hand evaluates to false). Frozen, because it is shared through a cache.
+ */
 export interface CompiledExpression extends ValidatedExpression {
-  evaluate(context: unknown): unknown;
+  readonly [compiledBrand]: true;
 }
 
+/** Longest expression text, in characters. */
 export const MAX_EXPRESSION_LENGTH = 2000;
+/**
+ * Deepest nesting, counted two ways, each limited: brackets and parentheses in the text
+ * (checked before parsing: jexl's parser is quadratic in them), and levels of the syntax
+ * tree, where a member chain (`a.b[0].c`), a transform chain (`x|lower|trim`) or a run of
+ * one operator (`a || b || c`) is one level, because none of them is nesting to a reader.
+ */
 export const MAX_EXPRESSION_DEPTH = 32;
+/** Most syntax-tree nodes. */
 export const MAX_EXPRESSION_NODES = 500;
-const ROOTS = new Set(['principal', 'request', 'resource', 'now']);
-const BANNED = new Set(['constructor', '__proto__', 'prototype']);
+/**
+ * Most filters (`list[.field == x]`) nested inside one another. Each level multiplies
+ * the work by the length of a list, which may come from a token's claims.
+ */
+export const MAX_FILTER_NESTING = 2;
+
+/** The only names an expression may start from. */
+const ROOTS: ReadonlySet<string> = new Set(['principal', 'request', 'resource', 'now']);
+/** Never a member name, by dot or by bracket. Names starting with `__` are refused too. */
+const BANNED_NAMES: ReadonlySet<string> = new Set(['constructor', '__proto__', 'prototype']);
+/** The identity source: the one piece of the request that is in API Gateway's cache key. */
 const CACHE_KEY_READ = 'request.headers.authorization';
+const BINARY_OPERATORS: ReadonlySet<string> = new Set(['+', '-', '*', '/', '//', '%', '^', '==', '!=', '>', '>=', '<', '<=', '&&', '||', 'in']);
+const UNARY_OPERATORS: ReadonlySet<string> = new Set(['!']);
 
-type Ast = { type: string; [k: string]: unknown };
-
-const str = (v: unknown): v is string => typeof v === 'string';
-
-/** The allow-listed transforms. Each tolerates any input: wrong types give undefined/false, never a throw. */
-const TRANSFORMS: Record<string, (...args: unknown[]) => unknown> = {
-  lower: (v) => (str(v) ? v.toLowerCase() : undefined),
-  upper: (v) => (str(v) ? v.toUpperCase() : undefined),
-  trim: (v) => (str(v) ? v.trim() : undefined),
-  length: (v) => (str(v) || Array.isArray(v) ? v.length : undefined),
-  startsWith: (v, p) => str(v) && str(p) && v.startsWith(p),
-  endsWith: (v, s) => str(v) && str(s) && v.endsWith(s),
-  includes: (v, x) => (str(v) ? str(x) && v.includes(x) : Array.isArray(v) ? v.some((e) => e === x) : false),
-  split: (v, sep) => (str(v) && str(sep) && sep.length > 0 ? v.split(sep).slice(0, 100) : undefined),
-};
-
+/**
+ * A private jexl instance: its grammar holds only the allow-listed transforms and no
+ * functions, and no other module can add to it. Each transform is also wrapped so an
+ * unforeseen throw becomes `undefined` rather than an error.
+ */
 const engine = new jexl.Jexl();
-engine.addTransforms(TRANSFORMS);
-
-function invalid(text: string, message: string): never {
-  throw new InvalidInput('invalid-expression', `invalid expression: ${message}`, { expression: text.slice(0, 200) });
+for (const [name, transform] of Object.entries(EXPRESSION_TRANSFORMS)) {
+  engine.addTransform(name, (...args: unknown[]) => {
+    try {
+      return transform.apply(args[0], ...args.slice(1));
+    } catch {
+      return undefined;
+    }
+  });
 }
 
-function checkName(text: string, name: unknown): void {
-  if (typeof name !== 'string') invalid(text, 'non-string member name');
-  if (BANNED.has(name) || name.startsWith('__')) invalid(text, `access to ${JSON.stringify(name)} is not allowed`);
+type Program = ReturnType<typeof engine.compile>;
+/** A syntax-tree node as jexl builds it. Read defensively: children may be null or missing. */
+type Node = Record<string, unknown>;
+
+/** The compiled jexl expression behind each CompiledExpression. */
+const programs = new WeakMap<object, Program>();
+
+function invalid(text: string, problem: string, extra: Record<string, unknown> = {}): never {
+  throw new InvalidInput('invalid-expression', `invalid expression: ${problem}`, { expression: text.slice(0, 200), ...extra });
+}
+
+function isNode(v: unknown): v is Node {
+  return typeof v === 'object' && v !== null && typeof (v as Node).type === 'string';
+}
+
+/** Approximate source for a node, for error messages: short, never deep. */
+function show(node: unknown, budget = 8): string {
+  const s = render(node, budget);
+  return s.length > 80 ? `${s.slice(0, 79)}…` : s;
+}
+
+function render(node: unknown, budget: number): string {
+  if (!isNode(node)) return '?';
+  if (budget <= 0) return '…';
+  const r = (n: unknown) => render(n, budget - 1);
+  switch (node.type) {
+    case 'Literal':
+      return JSON.stringify(node.value) ?? '?';
+    case 'Identifier':
+      return node.from ? `${r(node.from)}.${String(node.value)}` : `${node.relative ? '.' : ''}${String(node.value)}`;
+    case 'FilterExpression':
+      return `${r(node.subject)}[${r(node.expr)}]`;
+    case 'BinaryExpression':
+      return `(${r(node.left)} ${String(node.operator)} ${r(node.right)})`;
+    case 'UnaryExpression':
+      return `${String(node.operator)}${r(node.right)}`;
+    case 'ConditionalExpression':
+      return `(${r(node.test)} ? ${node.consequent ? r(node.consequent) : ''} : ${r(node.alternate)})`;
+    case 'ArrayLiteral':
+      return `[${Array.isArray(node.value) ? node.value.map(r).join(', ') : ''}]`;
+    case 'ObjectLiteral':
+      return `{${Object.keys((node.value as object) ?? {}).map((k) => `${k}: …`).join(', ')}}`;
+    case 'FunctionCall': {
+      const args = Array.isArray(node.args) ? node.args : [];
+      if (node.pool === 'transforms') return `${r(args[0])}|${String(node.name)}${args.length > 1 ? `(${args.slice(1).map(r).join(', ')})` : ''}`;
+      return `${node.name === undefined ? '…' : String(node.name)}(${args.map(r).join(', ')})`;
+    }
+    default:
+      return '?';
+  }
+}
+
+/** The index of the quote closing the string literal opened at `start`, or -1. */
+function stringEnd(text: string, start: number): number {
+  // jexl's lexer: /"(?:\\"|[^"])*"/, greedy. It ends at the first quote not preceded by a
+  // backslash, or failing that at the last one that is (`"a\\"` is a string ending in `\`).
+  const quote = text[start];
+  let lastEscaped = -1;
+  for (let i = start + 1; i < text.length; i++) {
+    if (text[i] !== quote) continue;
+    if (text[i - 1] !== '\\') return i;
+    lastEscaped = i;
+  }
+  return lastEscaped;
+}
+
+/**
+ * Bracket nesting in the text, outside string literals: the deepest level, and whether
+ * every bracket closes (jexl quietly accepts `(a == 1` with no closing parenthesis).
+ * A resource limit and a balance check, not a security check: those are on the tree.
+ */
+function brackets(text: string): { depth: number; balanced: boolean } {
+  let level = 0;
+  let depth = 0;
+  let balanced = true;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (c === '"' || c === "'") {
+      const end = stringEnd(text, i);
+      if (end < 0) break; // unterminated: jexl's lexer refuses it
+      i = end;
+    } else if (c === '(' || c === '[' || c === '{') {
+      depth = Math.max(depth, ++level);
+    } else if ((c === ')' || c === ']' || c === '}') && --level < 0) {
+      balanced = false;
+    }
+  }
+  return { depth, balanced: balanced && level <= 0 };
+}
+
+/** A member name: refused when it leads to a prototype or to `Function`. */
+function checkName(text: string, name: string, node: unknown): void {
+  if (BANNED_NAMES.has(name) || name.startsWith('__')) invalid(text, `access to ${JSON.stringify(name)} is not allowed (at ${show(node)})`, { at: show(node) });
+}
+
+/** jexl's parse and lex errors, reworded where that helps, with a position where known. */
+function syntaxError(text: string, err: unknown): never {
+  // Only jexl's own messages are worth passing on; anything else (a TypeError from deep
+  // inside its parser on input like `1 + ()`) just means the text is malformed.
+  const message = err instanceof Error && !(err instanceof TypeError) ? err.message : '';
+  // jexl looks names up in its plain-object grammar, so a name inherited from
+  // Object.prototype (`constructor`, `__proto__`, `toString`...) lexes as no token at all.
+  const inherited = /^Token (\S+) \(undefined\) unexpected/.exec(message);
+  if (inherited) {
+    const name = inherited[1] as string;
+    if (BANNED_NAMES.has(name) || name.startsWith('__')) invalid(text, `access to ${JSON.stringify(name)} is not allowed`);
+    invalid(text, `${JSON.stringify(name)} is a built-in name and cannot be used`);
+  }
+  // "Token X (type) unexpected in expression: <text up to X>", "Unexpected end of expression: <text>"
+  const parsed = /^([\s\S]*?)(?: in expression|(?<=^Unexpected end of expression)): ([\s\S]*)$/.exec(message);
+  const what = (parsed ? (parsed[1] as string) : message ? message.slice(0, 120) : 'malformed expression').replace(/\s+/g, ' ');
+  const prefix = parsed?.[2];
+  const lead = text.length - text.trimStart().length;
+  const position = prefix !== undefined && text.slice(lead).startsWith(prefix) ? lead + prefix.trimEnd().length : undefined;
+  invalid(text, `syntax error${position !== undefined ? ` near character ${position}` : ''}: ${what}`, position !== undefined ? { position } : {});
 }
 
 interface Walk {
-  text: string;
+  readonly text: string;
   nodes: number;
-  reads: Set<string>;
+  readonly reads: Set<string>;
 }
 
-/** Walks the tree, enforcing the allow-list; returns the access path of chain nodes. */
-function visit(w: Walk, node: Ast, depth: number, chainInner: boolean, inFilter: boolean): string | undefined {
-  if (++w.nodes > MAX_EXPRESSION_NODES) invalid(w.text, `more than ${MAX_EXPRESSION_NODES} nodes`);
-  if (depth > MAX_EXPRESSION_DEPTH) invalid(w.text, `nested deeper than ${MAX_EXPRESSION_DEPTH}`);
-  if (!node || typeof node !== 'object') invalid(w.text, 'malformed syntax tree');
-  let path: string | undefined;
+interface Scope {
+  /** Syntax-tree nesting so far. */
+  depth: number;
+  /** Relative filters this node is inside. */
+  filters: number;
+  /** Inside a relative filter: the paths its elements come from (relative names are read there). */
+  relative?: readonly string[];
+}
+
+const deeper = (s: Scope): Scope => ({ ...s, depth: s.depth + 1 });
+const join = (paths: readonly string[], name: string): string[] => paths.map((p) => `${p}.${name}`);
+
+/**
+ * Walks the tree and enforces the allow-list. Returns the access paths the node's value
+ * is read from; a node that is not itself the base of a longer access (`chained`)
+ * records them as reads.
+ */
+function visit(w: Walk, node: unknown, scope: Scope, chained: boolean): string[] {
+  if (++w.nodes > MAX_EXPRESSION_NODES) invalid(w.text, `more than ${MAX_EXPRESSION_NODES} syntax nodes`);
+  if (scope.depth > MAX_EXPRESSION_DEPTH) invalid(w.text, `nested deeper than ${MAX_EXPRESSION_DEPTH} levels (at ${show(node)})`, { at: show(node) });
+  if (!isNode(node)) invalid(w.text, 'incomplete expression');
+  let paths: string[];
   switch (node.type) {
     case 'Literal': {
-      const v = node.value;
-      if (v !== null && !['string', 'number', 'boolean'].includes(typeof v)) invalid(w.text, 'unsupported literal');
-      return undefined;
+      const t = typeof node.value;
+      if (t !== 'string' && t !== 'number' && t !== 'boolean') invalid(w.text, 'unsupported literal');
+      return [];
     }
+
     case 'Identifier': {
-      checkName(w.text, node.value);
+      const name = node.value;
+      if (typeof name !== 'string') invalid(w.text, 'malformed name');
+      checkName(w.text, name, node);
       if (node.from) {
-        const base = visit(w, node.from as Ast, depth + 1, true, inFilter);
-        path = base === undefined ? undefined : `${base}.${node.value as string}`;
+        paths = join(visit(w, node.from, scope, true), name);
       } else if (node.relative) {
-        if (!inFilter) invalid(w.text, 'relative identifier outside a filter');
-        path = undefined;
+        if (!scope.relative) invalid(w.text, `relative name .${name} outside a filter (start from principal, request, resource or now)`, { at: show(node) });
+        // jexl evaluates a relative name against the root context when the element is
+        // falsy (0, "", false, null), so `.request.method` may read `request.method`.
+        paths = [...join(scope.relative, name), ...(ROOTS.has(name) ? [name] : [])];
       } else {
-        if (!ROOTS.has(node.value as string)) invalid(w.text, `unknown name ${JSON.stringify(node.value)} (use principal, request, resource or now)`);
-        path = node.value as string;
+        if (!ROOTS.has(name)) invalid(w.text, `unknown name ${JSON.stringify(name)} (start from principal, request, resource or now)`, { at: name });
+        paths = [name];
       }
       break;
     }
+
     case 'FilterExpression': {
-      const base = visit(w, node.subject as Ast, depth + 1, true, inFilter);
-      const expr = node.expr as Ast;
-      if (node.relative) {
-        visit(w, expr, depth + 1, false, true);
-        path = base;
+      const base = visit(w, node.subject, scope, true);
+      const expr = node.expr;
+      if (node.relative === true) {
+        if (scope.filters >= MAX_FILTER_NESTING) invalid(w.text, `filters nested more than ${MAX_FILTER_NESTING} deep (at ${show(node)})`, { at: show(node) });
+        visit(w, expr, { depth: scope.depth + 1, filters: scope.filters + 1, relative: base }, false);
+        paths = base;
       } else {
-        // Bracket access: only with a literal key, so the key is known when written.
-        if (!expr || expr.type !== 'Literal' || !['string', 'number'].includes(typeof expr.value)) {
-          invalid(w.text, 'bracket access needs a literal string or number key');
+        // Bracket access: the key must be known when the expression is written, so it can
+        // be checked like a dotted name. `[true]`/`[false]` (jexl's keep-or-drop) is refused too.
+        if (!isNode(expr) || expr.type !== 'Literal' || (typeof expr.value !== 'string' && typeof expr.value !== 'number')) {
+          invalid(w.text, `bracket access needs a literal string or number key (at ${show(node)})`, { at: show(node) });
         }
-        checkName(w.text, String(expr.value));
-        w.nodes++;
-        path = base === undefined ? undefined : `${base}.${String(expr.value)}`;
+        if (++w.nodes > MAX_EXPRESSION_NODES) invalid(w.text, `more than ${MAX_EXPRESSION_NODES} syntax nodes`);
+        const key = String(expr.value);
+        checkName(w.text, key, node);
+        paths = join(base, key);
       }
       break;
     }
-    case 'BinaryExpression':
-      visit(w, node.left as Ast, depth + 1, false, inFilter);
-      visit(w, node.right as Ast, depth + 1, false, inFilter);
-      return undefined;
-    case 'UnaryExpression':
-      visit(w, node.right as Ast, depth + 1, false, inFilter);
-      return undefined;
-    case 'ConditionalExpression':
-      visit(w, node.test as Ast, depth + 1, false, inFilter);
-      if (node.consequent) visit(w, node.consequent as Ast, depth + 1, false, inFilter);
-      visit(w, node.alternate as Ast, depth + 1, false, inFilter);
-      return undefined;
-    case 'ArrayLiteral':
-      for (const el of (node.value as Ast[]) ?? []) visit(w, el, depth + 1, false, inFilter);
-      return undefined;
-    case 'FunctionCall': {
-      if (node.pool !== 'transforms') invalid(w.text, `function calls are not allowed (${String(node.name)})`);
-      if (!str(node.name) || !Object.prototype.hasOwnProperty.call(TRANSFORMS, node.name)) {
-        invalid(w.text, `unknown transform ${JSON.stringify(node.name)} (allowed: ${Object.keys(TRANSFORMS).join(', ')})`);
-      }
-      for (const a of (node.args as Ast[]) ?? []) visit(w, a, depth + 1, false, inFilter);
-      return undefined;
+
+    case 'BinaryExpression': {
+      const op = node.operator;
+      if (typeof op !== 'string' || !BINARY_OPERATORS.has(op)) invalid(w.text, `unsupported operator ${String(op)}`);
+      const left = node.left;
+      // A run of one operator (`a || b || c`) leans left in jexl's tree: one level, not many.
+      const run = isNode(left) && left.type === 'BinaryExpression' && left.operator === op;
+      visit(w, left, run ? scope : deeper(scope), false);
+      visit(w, node.right, deeper(scope), false);
+      return [];
     }
+
+    case 'UnaryExpression':
+      if (typeof node.operator !== 'string' || !UNARY_OPERATORS.has(node.operator)) invalid(w.text, `unsupported operator ${String(node.operator)}`);
+      visit(w, node.right, deeper(scope), false);
+      return [];
+
+    case 'ConditionalExpression':
+      visit(w, node.test, deeper(scope), false);
+      // `a ?: b` has no consequent (jexl then yields `a`); a missing alternate is a truncated expression.
+      if (node.consequent !== null && node.consequent !== undefined) visit(w, node.consequent, deeper(scope), false);
+      if (node.alternate === undefined || node.alternate === null) invalid(w.text, `conditional without an alternative (at ${show(node)})`, { at: show(node) });
+      visit(w, node.alternate, deeper(scope), false);
+      return [];
+
+    case 'ArrayLiteral':
+      if (!Array.isArray(node.value)) invalid(w.text, 'malformed list');
+      for (const element of node.value) visit(w, element, deeper(scope), false);
+      return [];
+
+    case 'FunctionCall': {
+      const args = Array.isArray(node.args) ? node.args : [];
+      if (node.pool !== 'transforms') {
+        invalid(w.text, typeof node.name === 'string' ? `function calls are not allowed (at ${show(node)})` : 'calling a value is not allowed', { at: show(node) });
+      }
+      const transform = expressionTransform(node.name);
+      if (!transform) {
+        invalid(w.text, `unknown transform ${JSON.stringify(node.name)} (allowed: ${Object.keys(EXPRESSION_TRANSFORMS).join(', ')})`, { at: show(node) });
+      }
+      if (args.length - 1 !== transform.arity) {
+        invalid(w.text, `${String(node.name)} takes ${transform.arity} argument${transform.arity === 1 ? '' : 's'}, got ${Math.max(0, args.length - 1)} (usage: ${transform.usage})`, { at: show(node) });
+      }
+      // The piped value continues the chain (`x|lower|trim` is one level); arguments nest.
+      visit(w, args[0], scope, false);
+      for (const arg of args.slice(1)) visit(w, arg, deeper(scope), false);
+      return [];
+    }
+
     case 'ObjectLiteral':
-      invalid(w.text, 'object literals are not allowed');
-    // eslint-disable-next-line no-fallthrough
+      invalid(w.text, `object literals are not allowed (at ${show(node)})`, { at: show(node) });
     default:
       invalid(w.text, `unsupported syntax ${JSON.stringify(node.type)}`);
   }
-  if (!chainInner && path !== undefined) w.reads.add(path);
-  return path;
+  if (!chained) for (const p of paths) w.reads.add(p);
+  return paths;
 }
 
-function parse(text: unknown): { text: string; expr: ReturnType<typeof engine.compile>; validated: ValidatedExpression } {
-  if (typeof text !== 'string') invalid(String(text).slice(0, 40), 'must be a string');
+const underRequest = (path: string) => path === 'request' || path.startsWith('request.');
+const isCacheKey = (path: string) => path === CACHE_KEY_READ || path.startsWith(`${CACHE_KEY_READ}.`);
+
+/** Validates and compiles; the program returned is the one whose tree was checked. */
+function analyse(text: unknown): { validated: ValidatedExpression; program: Program } {
+  if (typeof text !== 'string') invalid('', `must be a string, not ${text === null ? 'null' : Array.isArray(text) ? 'a list' : typeof text}`);
   if (text.trim() === '') invalid(text, 'must not be empty');
-  if (text.length > MAX_EXPRESSION_LENGTH) invalid(text, `longer than ${MAX_EXPRESSION_LENGTH} characters`);
-  let expr: ReturnType<typeof engine.compile>;
-  let ast: Ast;
+  if (text.length > MAX_EXPRESSION_LENGTH) invalid(text, `longer than ${MAX_EXPRESSION_LENGTH} characters (${text.length})`);
+  // Before parsing: jexl's parser takes time quadratic in nesting.
+  const nesting = brackets(text);
+  if (nesting.depth > MAX_EXPRESSION_DEPTH) invalid(text, `brackets or parentheses nested deeper than ${MAX_EXPRESSION_DEPTH}`);
+  if (!nesting.balanced) invalid(text, 'syntax error: unbalanced brackets or parentheses');
+  let program: Program;
+  let ast: unknown;
   try {
-    expr = engine.compile(text);
-    ast = (expr as unknown as { _getAst(): Ast })._getAst();
+    program = engine.compile(text);
+    ast = program._getAst();
   } catch (err) {
-    invalid(text, `syntax error: ${String((err as Error)?.message ?? err).slice(0, 200)}`);
+    syntaxError(text, err);
   }
-  if (!ast) invalid(text, 'empty expression');
+  if (ast === null || ast === undefined) invalid(text, 'must not be empty');
   const w: Walk = { text, nodes: 0, reads: new Set() };
-  visit(w, ast, 0, false, false);
+  visit(w, ast, { depth: 0, filters: 0 }, false);
   const reads = [...w.reads].sort();
   return {
-    text,
-    expr,
+    program,
     validated: {
       text,
       reads,
-      readsUncachedRequestData: reads.some((r) => (r === 'request' || r.startsWith('request.')) && r !== CACHE_KEY_READ),
-      timeDependent: reads.includes('now'),
+      readsUncachedRequestData: reads.some((r) => underRequest(r) && !isCacheKey(r)),
+      timeDependent: reads.some((r) => r === 'now' || r.startsWith('now.')),
     },
   };
 }
 
 /**
- * Validates an expression's syntax tree: length, depth, node count, allow-listed
- * syntax and transforms, no `constructor`/`__proto__`/`prototype`, bracket access
- * only with literal keys, no object literals or function calls. Throws a 400
- * `invalid-expression` naming the problem.
+ * Validates an expression on its syntax tree: a non-empty string of at most
+ * {@link MAX_EXPRESSION_LENGTH} characters, nesting and size within
+ * {@link MAX_EXPRESSION_DEPTH} and {@link MAX_EXPRESSION_NODES}; only literals, names
+ * from `principal`/`request`/`resource`/`now`, dotted access, bracket access with a
+ * literal key, operators, conditionals, list literals, filters and allow-listed
+ * transforms; never `constructor`, `__proto__`, `prototype` or a `__` name; no object
+ * literals, no function calls.
+ * @throws InvalidInput `invalid-expression` (400) naming the problem, and where it is
+ *   when that is known.
  */
 export function validateExpression(text: unknown): ValidatedExpression {
-  return parse(text).validated;
+  return analyse(text).validated;
 }
 
-const compiled = new LruCache<string, CompiledExpression>({ maxEntries: 2000 });
-const FOREVER = 365 * 24 * 3600 * 1000;
+/** Distinct texts kept compiled; the least recently used is dropped beyond this. */
+const CACHE_ENTRIES = 1000;
+/** Compilation is deterministic: an entry only ages out to bound memory for dead policies. */
+const CACHE_TTL_MS = 24 * 3600 * 1000;
+const cache = new LruCache<string, CompiledExpression>({ maxEntries: CACHE_ENTRIES });
 
-/** Validates and compiles once per text (cached), so loading the same policy again costs nothing. */
+/**
+ * Validates and compiles, once per text: repeated calls with the same text return the
+ * same (frozen) object from a bounded cache.
+ * @throws InvalidInput `invalid-expression`, as {@link validateExpression}.
+ */
 export function compileExpression(text: string): CompiledExpression {
-  const hit = compiled.get(text);
+  const hit = typeof text === 'string' ? cache.get(text) : undefined;
   if (hit) return hit;
-  const p = parse(text);
-  const c: CompiledExpression = { ...p.validated, evaluate: (ctx) => p.expr.evalSync(ctx as Record<string, unknown>) };
-  compiled.set(text, c, FOREVER);
-  return c;
+  const { validated, program } = analyse(text);
+  const compiled = Object.freeze({ ...validated, reads: Object.freeze([...validated.reads]) }) as CompiledExpression;
+  programs.set(compiled, program);
+  cache.set(validated.text, compiled, CACHE_TTL_MS);
+  return compiled;
 }
 
-/** Deep copy of JSON data into null-prototype objects: nothing on a prototype chain is reachable. */
-function sanitize(value: unknown, depth = 0): unknown {
-  if (depth > 20) return undefined;
-  if (Array.isArray(value)) return value.map((v) => sanitize(v, depth + 1));
-  if (value && typeof value === 'object') {
-    const out = Object.create(null) as Record<string, unknown>;
-    for (const [k, v] of Object.entries(value)) out[k] = sanitize(v, depth + 1);
-    return out;
-  }
-  return value;
+/** A JSON copy of `value` whose objects have no prototype (arrays stay arrays). */
+function isolate(value: unknown): unknown {
+  return JSON.parse(JSON.stringify(value), (_key, v: unknown) =>
+    // JSON.parse makes `__proto__` an own property; assigning it onto a null-prototype
+    // object keeps it an ordinary own property, not a prototype.
+    v !== null && typeof v === 'object' && !Array.isArray(v) ? Object.assign(Object.create(null) as object, v) : v,
+  );
 }
 
-/** Evaluates; only `=== true` is true. Any error is false, with a short message for the explanation. */
-export function evaluateExpression(expr: CompiledExpression, context: ExpressionContext): { value: boolean; error?: string } {
+/**
+ * Evaluates a compiled expression against (a null-prototype JSON copy of) `context`.
+ * `value` is true only when the result is exactly `true` ("true", 1, a list or an object
+ * are false). Never throws: any error gives `{ value: false, error }` with a short message.
+ */
+export function evaluateExpression(compiled: CompiledExpression, context: ExpressionContext): { value: boolean; error?: string } {
+  const program = typeof compiled === 'object' && compiled !== null ? programs.get(compiled) : undefined;
+  if (!program) return { value: false, error: 'not a compiled expression' };
   try {
-    const safe = sanitize(JSON.parse(JSON.stringify(context)));
-    const result = expr.evaluate(safe);
+    const result: unknown = program.evalSync(isolate(context) as Record<string, unknown>);
     return { value: result === true };
   } catch (err) {
-    return { value: false, error: String((err as Error)?.message ?? 'evaluation failed').slice(0, 200) };
+    const message = err instanceof Error && typeof err.message === 'string' ? err.message : 'evaluation failed';
+    return { value: false, error: message.slice(0, 200) };
   }
 }
