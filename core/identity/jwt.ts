@@ -1,48 +1,91 @@
 import { createHash } from 'node:crypto';
-import { createLocalJWKSet, decodeJwt, decodeProtectedHeader, jwtVerify, type JWTVerifyGetKey } from 'jose';
+import { createLocalJWKSet, decodeJwt, decodeProtectedHeader, jwtVerify, type CryptoKey, type JWTVerifyGetKey, type JWTVerifyOptions, type JWTVerifyResult } from 'jose';
 import { LruCache } from '../cache/lru';
 import type { IssuerConfig } from '../config/issuers';
 import { KeySourceError, Unauthenticated } from '../errors';
 import { RemoteJwks } from './jwks';
 
-/** What a verified JWT yields. Only verified tokens ever produce claims. */
+/** What a verified JWT yields. Only verified tokens ever produce claims. Frozen. */
 export interface VerifiedJwt {
+  /** The configured issuer that vouched for the token (its exact `iss`). */
   issuer: string;
+  /** `userIdPrefix + sub`. */
   userId: string;
   sub: string;
+  /** The issuer's email claim, when it is a string. */
   email?: string;
+  /** True only with `email_verified: true` (the boolean) or an issuer configured with `trustEmail`. */
   emailVerified: boolean;
+  /** The issuer's groups claim, when it is an array of strings. */
   groups?: string[];
   claims: Record<string, unknown>;
   /** Expiry, epoch seconds. */
   exp: number;
 }
 
-/** Longer tokens are refused before any parsing. */
+/** Options of a {@link JwtVerifier}; everything but `issuers` has a production default. */
+export interface JwtVerifierOptions {
+  issuers: IssuerConfig[];
+  /** For remote key sets. Default: the global `fetch`. */
+  fetch?: typeof fetch;
+  /** Clock in milliseconds. Default `Date.now`. */
+  now?: () => number;
+  /** Verified-token cache entries. Default 10 000; 0 turns the cache off. */
+  cacheSize?: number;
+  /** Remote key set request timeout. Default 1500 ms. */
+  jwksTimeoutMs?: number;
+}
+
+/** Longer tokens are refused before any parsing (8 KB, as API Gateway's header budget suggests). */
 export const MAX_JWT_LENGTH = 8192;
-const FORBIDDEN_HEADERS = ['jku', 'x5u', 'jwk', 'x5c', 'crit'];
+/** Longest accepted `sub`. */
+export const MAX_SUB_LENGTH = 255;
+/** Headers that would let the token choose its own key, or demand extensions: never honoured. */
+const FORBIDDEN_HEADERS = ['jku', 'x5u', 'jwk', 'x5c', 'crit'] as const;
 const CACHE_MAX_MS = 10 * 60_000;
+/** When several keys match a kid-less token, at most this many are tried. */
+const MAX_KEY_CANDIDATES = 4;
+const COMPACT_JWS = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/;
+
+interface IssuerEntry {
+  config: IssuerConfig;
+  getKey: JWTVerifyGetKey;
+  remote?: RemoteJwks;
+}
 
 /**
- * Verifies JWTs from configured issuers only (chosen by exact `iss`), with each
- * issuer's algorithm allow-list, required `exp`, and `aud`/`nbf`/`typ`/max-age as
- * configured. Construction does no I/O (module scope in Lambda). Verified tokens
- * are cached by SHA-256, never past their `exp`.
+ * Verifies JWTs from configured issuers only, chosen by exact `iss`: no discovery and
+ * no keys named by the token (`jku`, `x5u`, `jwk`, `x5c` are refused, as is `crit`).
+ * The issuer's algorithm allow-list is enforced before any key lookup; `exp` is
+ * required; `aud`, `nbf`, `typ` and the maximum token age are enforced as configured.
+ *
+ * Every rejection is an `Unauthenticated` (401) with a stable code (`jwt-malformed`,
+ * `jwt-too-large`, `jwt-unknown-issuer`, `jwt-forbidden-header`, `jwt-alg-not-allowed`,
+ * `jwt-unknown-key`, `jwt-bad-signature`, `jwt-expired`, `jwt-not-yet-valid`,
+ * `jwt-claim-invalid`, `jwt-no-sub`, `jwt-too-old`, `jwt-typ`) whose message never
+ * contains the token; a key source that cannot answer throws `KeySourceError` (fail
+ * closed). Verified tokens are cached by SHA-256, never past their `exp`.
+ *
+ * Construction is cheap and does no I/O, so build it once at module scope.
  */
 export class JwtVerifier {
-  private readonly issuers = new Map<string, { config: IssuerConfig; getKey: JWTVerifyGetKey; remote?: RemoteJwks }>();
+  private readonly issuers = new Map<string, IssuerEntry>();
   private readonly cache: LruCache<string, VerifiedJwt> | undefined;
   private readonly now: () => number;
 
-  constructor(opts: { issuers: IssuerConfig[]; fetch?: typeof fetch; now?: () => number; cacheSize?: number; jwksTimeoutMs?: number }) {
+  constructor(opts: JwtVerifierOptions) {
     this.now = opts.now ?? Date.now;
-    // cacheSize 0: no cache (a caller that caches resolved principals itself, like the authorizer).
+    // cacheSize 0: no cache (for a caller that caches resolved principals itself, like the authorizer).
     this.cache = opts.cacheSize === 0 ? undefined : new LruCache({ maxEntries: opts.cacheSize ?? 10_000, now: this.now });
     for (const config of opts.issuers) {
       if (config.jwks) {
         this.issuers.set(config.issuer, { config, getKey: createLocalJWKSet(config.jwks as never) });
       } else {
-        const remote = new RemoteJwks(config, { ...(opts.fetch ? { fetch: opts.fetch } : {}), now: this.now, ...(opts.jwksTimeoutMs ? { timeoutMs: opts.jwksTimeoutMs } : {}) });
+        const remote = new RemoteJwks(config, {
+          now: this.now,
+          ...(opts.fetch ? { fetch: opts.fetch } : {}),
+          ...(opts.jwksTimeoutMs !== undefined ? { timeoutMs: opts.jwksTimeoutMs } : {}),
+        });
         this.issuers.set(config.issuer, { config, getKey: remote.getKey, remote });
       }
     }
@@ -53,88 +96,142 @@ export class JwtVerifier {
     return this.issuers.get(issuer)?.remote;
   }
 
+  /** Number of verified tokens currently cached. */
+  get cachedCount(): number {
+    return this.cache?.size ?? 0;
+  }
+
   /**
-   * Verifies or throws `Unauthenticated` (401, stable code) or `KeySourceError` (fail closed).
-   * `tokenHash` lets a caller that already hashed the token skip hashing it again.
+   * Verifies `token` or throws `Unauthenticated` (401, stable code) or `KeySourceError`
+   * (fail closed). `tokenHash` (base64url SHA-256 of the token) lets a caller that
+   * already hashed the token skip hashing it again.
    */
   async verify(token: string, tokenHash?: string): Promise<VerifiedJwt> {
-    if (typeof token !== 'string' || token.length === 0) throw new Unauthenticated('jwt-malformed');
-    if (token.length > MAX_JWT_LENGTH) throw new Unauthenticated('jwt-too-large');
+    if (typeof token !== 'string' || token.length === 0) throw new Unauthenticated('jwt-malformed', 'malformed JWT');
+    if (token.length > MAX_JWT_LENGTH) throw new Unauthenticated('jwt-too-large', 'JWT too large');
     const nowMs = this.now();
-    const key = this.cache ? tokenHash ?? createHash('sha256').update(token).digest('base64url') : '';
-    const hit = this.cache?.get(key);
+    const cacheKey = this.cache ? (tokenHash ?? createHash('sha256').update(token).digest('base64url')) : '';
+    const hit = this.cache?.get(cacheKey);
     if (hit && hit.exp * 1000 > nowMs) return hit;
 
-    let header: ReturnType<typeof decodeProtectedHeader>;
-    let payload: ReturnType<typeof decodeJwt>;
-    try {
-      if (token.split('.').length !== 3) throw new Error('parts');
-      header = decodeProtectedHeader(token);
-      payload = decodeJwt(token);
-    } catch {
-      throw new Unauthenticated('jwt-malformed');
-    }
-    if (typeof payload.iss !== 'string') throw new Unauthenticated('jwt-unknown-issuer');
-    const issuer = this.issuers.get(payload.iss);
-    if (!issuer) throw new Unauthenticated('jwt-unknown-issuer');
+    const { header, iss } = decode(token);
+    const issuer = typeof iss === 'string' ? this.issuers.get(iss) : undefined;
+    if (!issuer) throw new Unauthenticated('jwt-unknown-issuer', 'unknown issuer');
     const cfg = issuer.config;
-    for (const h of FORBIDDEN_HEADERS) if (h in header) throw new Unauthenticated('jwt-forbidden-header');
-    if (typeof header.alg !== 'string' || !(cfg.algorithms as string[]).includes(header.alg)) throw new Unauthenticated('jwt-alg-not-allowed');
+    // Before any key lookup: the token must not choose its key, nor its algorithm.
+    for (const h of FORBIDDEN_HEADERS) if (Object.hasOwn(header, h)) throw new Unauthenticated('jwt-forbidden-header', `forbidden JWT header ${h}`);
+    if (typeof header.alg !== 'string' || !(cfg.algorithms as string[]).includes(header.alg)) throw new Unauthenticated('jwt-alg-not-allowed', 'JWT algorithm not allowed');
+    if (header.kid !== undefined && typeof header.kid !== 'string') throw new Unauthenticated('jwt-malformed', 'malformed JWT kid');
 
-    let verified: Awaited<ReturnType<typeof jwtVerify>>;
+    const options: JWTVerifyOptions = {
+      issuer: cfg.issuer,
+      audience: cfg.audience,
+      algorithms: cfg.algorithms,
+      clockTolerance: cfg.clockToleranceSeconds,
+      currentDate: new Date(nowMs),
+      requiredClaims: cfg.maxTokenAgeSeconds !== undefined ? ['exp', 'iat', 'sub'] : ['exp', 'sub'],
+      ...(cfg.typ !== undefined ? { typ: cfg.typ } : {}),
+      ...(cfg.maxTokenAgeSeconds !== undefined ? { maxTokenAge: cfg.maxTokenAgeSeconds } : {}),
+    };
+    let verified: JWTVerifyResult;
     try {
-      verified = await jwtVerify(token, issuer.getKey, {
-        issuer: cfg.issuer,
-        audience: cfg.audience,
-        algorithms: cfg.algorithms,
-        clockTolerance: cfg.clockToleranceSeconds,
-        currentDate: new Date(nowMs),
-        requiredClaims: cfg.maxTokenAgeSeconds !== undefined ? ['exp', 'iat', 'sub'] : ['exp', 'sub'],
-        ...(cfg.typ ? { typ: cfg.typ } : {}),
-        ...(cfg.maxTokenAgeSeconds !== undefined ? { maxTokenAge: cfg.maxTokenAgeSeconds } : {}),
-      });
+      verified = await verifyWithKeys(token, issuer.getKey, options);
     } catch (err) {
       if (err instanceof KeySourceError) throw err;
-      throw new Unauthenticated(codeFor(err));
+      const code = codeFor(err);
+      throw new Unauthenticated(code, code.replace(/^jwt-/, 'JWT ').replace(/-/g, ' '));
     }
-    const claims = verified.payload as Record<string, unknown>;
-    const sub = claims.sub;
-    if (typeof sub !== 'string' || sub === '' || sub.length > 255) throw new Unauthenticated('jwt-no-sub');
-    const exp = claims.exp as number;
-    const nowS = Math.floor(nowMs / 1000);
-    if (typeof claims.iat === 'number' && claims.iat > nowS + cfg.clockToleranceSeconds) throw new Unauthenticated('jwt-claim-invalid');
-    if (cfg.maxTokenAgeSeconds !== undefined) {
-      const iat = claims.iat as number;
-      if (exp - iat > cfg.maxTokenAgeSeconds) throw new Unauthenticated('jwt-too-old');
-    }
-    const email = claims[cfg.emailClaim];
-    const groups = claims[cfg.groupsClaim];
-    const result: VerifiedJwt = {
-      issuer: cfg.issuer,
-      sub,
-      userId: cfg.userIdPrefix + sub,
-      ...(typeof email === 'string' && email.length <= 320 ? { email } : {}),
-      emailVerified: typeof email === 'string' && (claims.email_verified === true || cfg.trustEmail),
-      ...(Array.isArray(groups) && groups.every((g) => typeof g === 'string') ? { groups: (groups as string[]).slice(0, 100) } : {}),
-      claims,
-      exp,
-    };
-    this.cache?.set(key, result, Math.min(CACHE_MAX_MS, exp * 1000 - nowMs));
+
+    const result = buildResult(verified.payload as Record<string, unknown>, cfg, nowMs);
+    this.cache?.set(cacheKey, result, Math.min(CACHE_MAX_MS, result.exp * 1000 - nowMs));
     return result;
   }
 }
 
+/** Reads the header and `iss` without trusting either (the payload is decoded only to pick the issuer). */
+function decode(token: string): { header: Record<string, unknown>; iss: unknown } {
+  if (!COMPACT_JWS.test(token)) throw new Unauthenticated('jwt-malformed', 'malformed JWT');
+  try {
+    const header = decodeProtectedHeader(token) as Record<string, unknown>;
+    const payload = decodeJwt(token);
+    return { header, iss: payload.iss };
+  } catch {
+    throw new Unauthenticated('jwt-malformed', 'malformed JWT');
+  }
+}
+
+/**
+ * `jwtVerify`, plus jose's documented opt-in for a kid-less token that several keys
+ * match: each candidate is tried (a bounded number) until one verifies.
+ */
+async function verifyWithKeys(token: string, getKey: JWTVerifyGetKey, options: JWTVerifyOptions): Promise<JWTVerifyResult> {
+  try {
+    return await jwtVerify(token, getKey, options);
+  } catch (err) {
+    if ((err as { code?: unknown })?.code !== 'ERR_JWKS_MULTIPLE_MATCHING_KEYS' || !(Symbol.asyncIterator in (err as object))) throw err;
+    let tried = 0;
+    for await (const key of err as AsyncIterable<CryptoKey>) {
+      if (++tried > MAX_KEY_CANDIDATES) break;
+      try {
+        return await jwtVerify(token, key, options);
+      } catch (inner) {
+        if ((inner as { code?: unknown })?.code !== 'ERR_JWS_SIGNATURE_VERIFICATION_FAILED') throw inner;
+      }
+    }
+    throw Object.assign(new Error('no candidate key verified the signature'), { code: 'ERR_JWS_SIGNATURE_VERIFICATION_FAILED' });
+  }
+}
+
+/** Checks jose leaves to us (sub, finite times, iat not ahead, exp - iat) and shapes the result. */
+function buildResult(claims: Record<string, unknown>, cfg: IssuerConfig, nowMs: number): VerifiedJwt {
+  const sub = claims.sub;
+  if (typeof sub !== 'string' || sub === '' || sub.length > MAX_SUB_LENGTH) throw new Unauthenticated('jwt-no-sub', 'JWT sub missing or invalid');
+  const exp = claims.exp as number;
+  // JSON numbers like 1e400 parse to Infinity, which jose takes as a valid (never-expiring) time.
+  if (!Number.isFinite(exp)) throw new Unauthenticated('jwt-claim-invalid', 'JWT exp invalid');
+  const iat = claims.iat;
+  if (iat !== undefined && (typeof iat !== 'number' || !Number.isFinite(iat) || iat > nowMs / 1000 + cfg.clockToleranceSeconds)) {
+    throw new Unauthenticated('jwt-claim-invalid', 'JWT iat invalid or in the future');
+  }
+  if (cfg.maxTokenAgeSeconds !== undefined && exp - (iat as number) > cfg.maxTokenAgeSeconds) throw new Unauthenticated('jwt-too-old', 'JWT lifetime over the maximum token age');
+
+  const email = claims[cfg.emailClaim];
+  const groups = claims[cfg.groupsClaim];
+  const hasEmail = typeof email === 'string' && email !== '';
+  const result: VerifiedJwt = {
+    issuer: cfg.issuer,
+    sub,
+    userId: cfg.userIdPrefix + sub,
+    ...(hasEmail ? { email } : {}),
+    emailVerified: hasEmail && (claims.email_verified === true || cfg.trustEmail),
+    // All or nothing: dropping some groups could turn a "not in group" condition into an allow.
+    ...(Array.isArray(groups) && groups.every((g) => typeof g === 'string') ? { groups: [...(groups as string[])] } : {}),
+    claims,
+    exp,
+  };
+  // Cached results are shared between callers: nobody may change them.
+  return deepFreeze(result);
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value && typeof value === 'object' && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const v of Object.values(value)) deepFreeze(v);
+  }
+  return value;
+}
+
+/** Maps jose's error codes to gatehouse's stable ones. */
 function codeFor(err: unknown): string {
-  const code = (err as { code?: string })?.code;
-  const claim = (err as { claim?: string })?.claim;
+  const code = (err as { code?: unknown })?.code;
+  const claim = (err as { claim?: unknown })?.claim;
   switch (code) {
     case 'ERR_JWT_EXPIRED':
       // jose reports maxTokenAge (now - iat) as an expiry of the iat claim.
       return claim === 'iat' ? 'jwt-too-old' : 'jwt-expired';
     case 'ERR_JWT_CLAIM_VALIDATION_FAILED':
-      if (claim === 'nbf') return 'jwt-not-yet-valid';
+      if (claim === 'nbf' && (err as { reason?: unknown }).reason === 'check_failed') return 'jwt-not-yet-valid';
       if (claim === 'typ') return 'jwt-typ';
-      if (claim === 'iat' && /age|too old/i.test(String((err as Error).message))) return 'jwt-too-old';
       if (claim === 'sub') return 'jwt-no-sub';
       return 'jwt-claim-invalid';
     case 'ERR_JWS_SIGNATURE_VERIFICATION_FAILED':

@@ -70,7 +70,7 @@ describe('GATEHOUSE_ISSUERS validation (fails at cold start, naming the field)',
     fails([{ ...base(), jwks: { keys: [{ ...rsaJwk, key_ops: ['encrypt'] }] } }], /keys\[0\]: key_ops/);
     fails([{ ...base(), jwks: { keys: [small] } }], /keys\[0\]: RSA modulus of 1024 bits/);
     fails([{ ...base(), jwks: { keys: [{ ...rsaJwk, d: 'x' }] } }], /keys\[0\]: private key/);
-    fails([{ ...base(), jwks: { keys: [{ ...rsaJwk, alg: 'RS512' }] } }], /keys\[0\]: alg "RS512"/);
+    fails([{ ...base(), algorithms: ['RS256'], jwks: { keys: [{ ...rsaJwk, alg: 'RS512' }] } }], /keys\[0\]: alg "RS512"/);
     fails([{ ...base(), jwks: { keys: [] } }], /\[0\]\.jwks/);
   });
 
