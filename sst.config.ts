@@ -23,7 +23,7 @@ export default $config({
 
     const production = $app.stage === 'production';
     const data = table(production);
-    const fns = functions(data);
+    const fns = functions(data, production);
     const api = adminApi(fns);
 
     return {
@@ -36,8 +36,11 @@ export default $config({
       websocketAuthorizerArn: fns.websocket.arn,
       websocketAuthorizerName: fns.websocket.name,
       tokensFunctionArn: fns.tokens.arn,
+      tokensFunctionName: fns.tokens.name,
       invitationsFunctionArn: fns.invitations.arn,
+      invitationsFunctionName: fns.invitations.name,
       adminFunctionArn: fns.admin.arn,
+      adminFunctionName: fns.admin.name,
     };
   },
 });

@@ -1,45 +1,51 @@
 /// <reference path="../.sst/platform/config.d.ts" />
+import { FUNCTIONS, type FunctionKey, type FunctionSpec } from './handlers';
 
 /**
- * Stage settings come from SST secrets (set with `npx sst secret set <Name> <value> --stage <stage>`),
- * never from code: the trusted issuers, the cache TTL and the log level.
+ * Stage settings come from SST secrets (`npx sst secret set <Name> <value> --stage <stage>`),
+ * never from code: the trusted issuers, the in-Lambda cache TTL and the log level.
+ * Outside production each has a harmless placeholder so a dev stage deploys as is;
+ * production has none for the issuers, so a production deploy stops until an operator
+ * has set them explicitly (`'[]'` is a valid choice: gatehouse tokens only).
  */
-function settings() {
+function settings(production: boolean) {
   return {
-    issuers: new sst.Secret('GatehouseIssuers', '[]'),
+    issuers: production ? new sst.Secret('GatehouseIssuers') : new sst.Secret('GatehouseIssuers', '[]'),
     cacheTtl: new sst.Secret('GatehouseCacheTtlSeconds', '30'),
     logLevel: new sst.Secret('GatehouseLogLevel', 'info'),
   };
 }
 
-/** The six Lambda functions, each linked to the table. */
-export function functions(table: sst.aws.Dynamo) {
-  const s = settings();
-  const make = (name: string, handler: string, extra: Record<string, $util.Input<string>> = {}) =>
-    new sst.aws.Function(name, {
-      handler,
+/** The six Lambda functions: Node.js 22 on arm64, minified ESM, each linked to the table. */
+export function functions(table: sst.aws.Dynamo, production: boolean) {
+  const s = settings(production);
+  const make = (key: FunctionKey) => {
+    const spec: FunctionSpec = FUNCTIONS[key];
+    return new sst.aws.Function(spec.name, {
+      handler: spec.handler,
       runtime: 'nodejs22.x',
       architecture: 'arm64',
       memory: '512 MB',
       timeout: '10 seconds',
       link: [table],
       nodejs: { minify: true, format: 'esm' },
-      logging: { retention: '1 month', format: 'json' },
+      logging: { retention: production ? '3 months' : '1 week', format: 'json' },
       environment: {
         GATEHOUSE_TABLE: table.name,
         GATEHOUSE_ISSUERS: s.issuers.value,
         GATEHOUSE_CACHE_TTL_SECONDS: s.cacheTtl.value,
         GATEHOUSE_LOG_LEVEL: s.logLevel.value,
-        ...extra,
+        ...spec.environment,
       },
     });
+  };
   return {
-    rest: make('RestAuthorizer', 'functions/authorizer/rest.handler'),
-    http: make('HttpAuthorizer', 'functions/authorizer/http.handler', { GATEHOUSE_HTTP_RESPONSE: 'simple' }),
-    websocket: make('WebSocketAuthorizer', 'functions/authorizer/websocket.handler'),
-    tokens: make('Tokens', 'functions/tokens.handler'),
-    invitations: make('Invitations', 'functions/invitations.handler'),
-    admin: make('Admin', 'functions/admin.handler'),
+    rest: make('rest'),
+    http: make('http'),
+    websocket: make('websocket'),
+    tokens: make('tokens'),
+    invitations: make('invitations'),
+    admin: make('admin'),
   };
 }
 

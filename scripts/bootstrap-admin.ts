@@ -1,59 +1,134 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { realpathSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { generateToken, hashSecret } from '../core/identity/token-format';
+import { validateExpression } from '../core/policy/expression';
+import { parseRouteKey, routeShape, validateRouteRules } from '../core/policy/routes';
 import { createDynamoStore } from '../core/store/dynamo/index';
+import { adminRoutePolicies } from '../functions/routes';
+
+export interface BootstrapOptions {
+  client: DynamoDBClient;
+  tableName: string;
+  /** Also give this user id (e.g. `userIdPrefix + sub` at your OIDC issuer) the `site-admin` role. */
+  userId?: string;
+  /** Lifetime of the site token, 1..3650 days (default 30). */
+  expiresInDays?: number;
+  /** Add the admin API's route policies that the table lacks (default true): without them every admin route is denied. */
+  seedAdminRoutes?: boolean;
+  /** Epoch seconds (tests). */
+  now?: number;
+}
+
+export interface BootstrapResult {
+  /** The full token: shown once, never stored. */
+  token: string;
+  tokenId: string;
+  expiresAt: number;
+  /** Admin routes added to the route table (empty when all were there). */
+  addedRoutes: string[];
+}
 
 /**
  * Creates the first site admin of a fresh deployment with the operator's own AWS
- * credentials: a site token with all site rights (printed once), and optionally the
- * `site-admin` role for a user id (e.g. the operator's `sub` at their OIDC issuer).
+ * credentials: a site token without scopes (all site rights, like `site-admin`), the
+ * admin API's route policies where the table has none for a route (a fresh table has
+ * no routes, and no route means DENY), and optionally the `site-admin` role for a user.
+ * Idempotent apart from the token: running it again adds a token, never a duplicate
+ * role or route, and never replaces a route rule the operator already wrote.
  */
-export async function bootstrapAdmin(options: { client: DynamoDBClient; tableName: string; userId?: string; expiresInDays?: number; now?: number }): Promise<{ token: string; tokenId: string }> {
+export async function bootstrapAdmin(options: BootstrapOptions): Promise<BootstrapResult> {
+  const days = options.expiresInDays ?? 30;
+  if (!Number.isInteger(days) || days < 1 || days > 3650) throw new RangeError('expiresInDays must be an integer 1..3650');
   const store = createDynamoStore({ client: options.client, tableName: options.tableName });
   const now = options.now ?? Math.floor(Date.now() / 1000);
+
+  const addedRoutes: string[] = [];
+  if (options.seedAdminRoutes ?? true) {
+    const { routes } = await store.loadPolicy();
+    const shapes = new Set(routes.map((r) => routeShape(parseRouteKey(r.route))));
+    const missing = adminRoutePolicies().filter((r) => !shapes.has(routeShape(parseRouteKey(r.route))));
+    if (missing.length > 0) {
+      const merged = validateRouteRules([...routes, ...missing], { validateCondition: (t) => void validateExpression(t) });
+      await store.policy.putRoutes(merged, now, 'bootstrap-admin');
+      addedRoutes.push(...missing.map((r) => r.route));
+    }
+  }
+
   const t = generateToken();
+  const expiresAt = now + days * 86400;
   await store.tokens.createToken({
     id: t.id,
     kind: 'site',
     name: 'bootstrap',
     secretHash: hashSecret(t.secret),
     createdAt: now,
-    expiresAt: now + (options.expiresInDays ?? 30) * 86400,
+    expiresAt,
     createdBy: 'bootstrap-admin',
   });
+
   if (options.userId) {
     const roles = await store.users.getSiteRoles(options.userId);
     if (!roles.includes('site-admin')) await store.users.putSiteRoles(options.userId, [...roles, 'site-admin'], now);
   }
-  return { token: t.token, tokenId: t.id };
+  return { token: t.token, tokenId: t.id, expiresAt, addedRoutes };
 }
 
-async function main() {
-  const args = process.argv.slice(2);
-  const arg = (name: string) => {
-    const i = args.indexOf(`--${name}`);
-    return i >= 0 ? args[i + 1] : undefined;
-  };
-  const tableName = arg('table') ?? process.env.GATEHOUSE_TABLE;
-  if (!tableName) {
-    console.error('usage: npm run bootstrap-admin -- --table <name from the sst outputs> [--user <user id>] [--days <1..3650>]');
-    process.exit(2);
+const USAGE = 'usage: npm run bootstrap-admin -- [--table <tableName output>] [--user <user id>] [--days <1..3650>] [--no-routes]\n(the table defaults to GATEHOUSE_TABLE; AWS credentials and region come from the usual AWS SDK sources)';
+
+/** Parses the command line; a string is a usage error. */
+export function parseArgs(argv: string[], env: Record<string, string | undefined>): { tableName: string; userId?: string; days: number; seedAdminRoutes: boolean } | string {
+  const values: Record<string, string> = {};
+  let seedAdminRoutes = true;
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === '--no-routes') seedAdminRoutes = false;
+    else if (a === '--help' || a === '-h') return USAGE;
+    else if (['--table', '--user', '--days'].includes(a)) {
+      const v = argv[++i];
+      if (v === undefined || v.startsWith('--') || v === '') return `bootstrap-admin: ${a} needs a value\n${USAGE}`;
+      values[a.slice(2)] = v;
+    } else return `bootstrap-admin: unknown argument ${JSON.stringify(a)}\n${USAGE}`;
   }
-  const days = arg('days') ? Number(arg('days')) : 30;
-  if (!Number.isInteger(days) || days < 1 || days > 3650) {
-    console.error('bootstrap-admin: --days must be an integer 1..3650');
-    process.exit(2);
-  }
-  const user = arg('user');
-  const { token, tokenId } = await bootstrapAdmin({ client: new DynamoDBClient({}), tableName, ...(user ? { userId: user } : {}), expiresInDays: days });
-  console.log(`site token ${tokenId} created (expires in ${days} days). It is shown once:`);
-  console.log(token);
-  if (user) console.log(`${user} now holds site-admin.`);
+  const tableName = values.table ?? env.GATEHOUSE_TABLE;
+  if (!tableName) return `bootstrap-admin: no table (--table or GATEHOUSE_TABLE)\n${USAGE}`;
+  const days = values.days === undefined ? 30 : Number(values.days);
+  if (!/^\d+$/.test(values.days ?? '30') || days < 1 || days > 3650) return 'bootstrap-admin: --days must be an integer 1..3650';
+  return { tableName, days, seedAdminRoutes, ...(values.user ? { userId: values.user } : {}) };
 }
 
-if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
-  main().catch((err) => {
-    console.error(`bootstrap-admin: ${(err as Error).name}: ${(err as Error).message}`);
-    process.exit(1);
-  });
+async function main(): Promise<number> {
+  const parsed = parseArgs(process.argv.slice(2), process.env);
+  if (typeof parsed === 'string') {
+    console.error(parsed);
+    return 2;
+  }
+  const client = new DynamoDBClient({});
+  const result = await bootstrapAdmin({ client, tableName: parsed.tableName, expiresInDays: parsed.days, seedAdminRoutes: parsed.seedAdminRoutes, ...(parsed.userId ? { userId: parsed.userId } : {}) });
+  if (result.addedRoutes.length > 0) console.error(`bootstrap-admin: added ${result.addedRoutes.length} admin API route policies to ${parsed.tableName}`);
+  if (parsed.userId) console.error(`bootstrap-admin: ${parsed.userId} holds site-admin`);
+  console.error(`bootstrap-admin: site token ${result.tokenId} expires ${new Date(result.expiresAt * 1000).toISOString()}; it is shown once, below (revoke it with DELETE /tokens/${result.tokenId} once you have your own admin)`);
+  // The token alone on stdout, so `npm run -s bootstrap-admin -- ... > token` captures just it.
+  console.log(result.token);
+  return 0;
+}
+
+function isMain(): boolean {
+  const entry = process.argv[1];
+  if (!entry) return false;
+  try {
+    return import.meta.url === pathToFileURL(realpathSync(entry)).href;
+  } catch {
+    return false;
+  }
+}
+
+if (isMain()) {
+  main().then(
+    (code) => process.exit(code),
+    (err) => {
+      console.error(`bootstrap-admin: ${(err as Error).name}: ${(err as Error).message}`);
+      process.exit(1);
+    },
+  );
 }

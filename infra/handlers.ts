@@ -1,0 +1,41 @@
+/**
+ * The six Lambda functions: SST logical name, handler (`<module without .ts>.handler`)
+ * and any setting of their own. Plain data without SST globals, so `sst.config.ts`
+ * (through `infra/functions.ts`) and the tests (which bundle each handler) share it.
+ */
+export const FUNCTIONS = {
+  rest: { name: 'RestAuthorizer', handler: 'functions/authorizer/rest.handler' },
+  http: { name: 'HttpAuthorizer', handler: 'functions/authorizer/http.handler', environment: { GATEHOUSE_HTTP_RESPONSE: 'simple' } },
+  websocket: { name: 'WebSocketAuthorizer', handler: 'functions/authorizer/websocket.handler' },
+  tokens: { name: 'Tokens', handler: 'functions/tokens.handler' },
+  invitations: { name: 'Invitations', handler: 'functions/invitations.handler' },
+  admin: { name: 'Admin', handler: 'functions/admin.handler' },
+} as const satisfies Record<string, FunctionSpec>;
+
+export interface FunctionSpec {
+  name: string;
+  handler: string;
+  environment?: Record<string, string>;
+}
+
+export type FunctionKey = keyof typeof FUNCTIONS;
+
+/** The module file of a handler string: `functions/tokens.handler` -> `functions/tokens.ts`. */
+export function handlerModule(handler: string): string {
+  return handler.replace(/\.handler$/, '.ts');
+}
+
+/**
+ * The gatehouse HTTP authorizer as the admin API uses it. A simple answer is a bare
+ * yes/no that API Gateway reuses for every request with the same identity sources, so
+ * the route (`$context.routeKey`) is part of the key. That key is complete for the admin
+ * API: its route policies (`adminRoutePolicies`) bind no path parameter and read no
+ * request data or time, so one answer per (credential, route) holds for every path
+ * (test/deploy/admin-authorizer-cache.test.ts). 60 s is safe because every admin
+ * function re-resolves its caller against the table on each call: a revoked token or a
+ * demoted user is refused by the function at once; the TTL only spares invocations.
+ */
+export const ADMIN_AUTHORIZER = {
+  identitySources: ['$request.header.Authorization', '$context.routeKey'],
+  ttl: '60 seconds',
+} as const;
