@@ -9,6 +9,7 @@ import { decide } from '../rbac/decide';
 import type { Principal } from '../rbac/types';
 import { ORG_ID_RE } from '../store/dynamo/orgs';
 import { InvitationRepo, type InvitationRecord, type InvitationStatus } from '../store/dynamo/invitations';
+import { senderLoss } from './sender';
 
 const DAY = 86400;
 const ID_RE = /^[A-Za-z0-9_-]{22}$/;
@@ -98,7 +99,8 @@ export class InvitationService {
       };
       const failed = await this.repo.create(record, nowS);
       if (failed) throw new Conflict('invitation-pending', `a pending invitation for ${body.email} to ${orgId} exists`);
-      this.deps.logger.info('invitation.created', { invitationId: record.id, orgId, role: record.role, senderId: record.senderId, senderTokenId: record.senderTokenId, expiresAt: record.expiresAt });
+      // The recipient address is included so operators can route this event to email delivery.
+      this.deps.logger.info('invitation.created', { invitationId: record.id, orgId, email: record.email, role: record.role, senderId: record.senderId, senderTokenId: record.senderTokenId, expiresAt: record.expiresAt });
       return { status: 201, body: view(record, nowS) };
     });
   }
@@ -149,37 +151,21 @@ export class InvitationService {
     return { status: 200, body: { items, ...(page.nextCursor ? { nextCursor: page.nextCursor } : {}) } };
   }
 
-  /** Loads an invitation addressed to the caller, or explains why not (404/403). */
+  /**
+   * Loads an invitation addressed to the caller. Only a person signed in with their
+   * own identity (not a token) and a verified email may act on one (403 otherwise,
+   * before any lookup); unknown and revoked ids are 404; someone else's is 403.
+   */
   private async mine(req: ApiRequest): Promise<{ r: InvitationRecord; email: string }> {
-    const id = req.params.id ?? '';
-    const r = ID_RE.test(id) ? await this.repo.get(id) : undefined;
-    if (!r || r.status === 'revoked') throw new NotFound();
     const caller = req.caller.principal;
     if (caller.kind !== 'user' || caller.token) throw new Forbidden('invitee-must-be-user', 'invitations are accepted by a person signed in with their own identity');
     const email = this.verifiedEmail(caller);
     if (!email) throw new Forbidden('email-not-verified', 'a verified email is required');
+    const id = req.params.id ?? '';
+    const r = ID_RE.test(id) ? await this.repo.get(id) : undefined;
+    if (!r || r.status === 'revoked') throw new NotFound();
     if (email !== r.email) throw new Forbidden('wrong-invitee', 'this invitation is for someone else');
     return { r, email };
-  }
-
-  /** Whether whoever sent the invitation could still grant its role now. */
-  private async senderStillMay(r: InvitationRecord, catalog: RoleCatalog): Promise<boolean> {
-    try {
-      let sender: Principal;
-      if (r.senderTokenId) {
-        const resolved = await this.deps.callers.fromContext({ kind: 'token', tokenId: r.senderTokenId });
-        sender = resolved.principal;
-      } else if (r.senderId) {
-        const user = await this.deps.store.users.loadUser(r.senderId);
-        sender = { id: r.senderId, kind: 'user', siteRoles: user.siteRoles, orgs: user.orgs };
-      } else return false;
-      if (!decide(sender, { type: 'invitation', action: 'create', orgId: r.orgId }, catalog).allowed) return false;
-      checkAssignment(sender, catalog, { scope: 'org', orgId: r.orgId }, { added: [r.role], removed: [] });
-      return true;
-    } catch (err) {
-      if ((err as { status?: number }).status !== undefined && (err as { status: number }).status < 500) return false;
-      throw err;
-    }
   }
 
   async accept(req: ApiRequest): Promise<ApiResponse> {
@@ -191,7 +177,11 @@ export class InvitationService {
       if (status === 'expired') throw new Gone('invitation-expired', 'the invitation has expired');
       if (status !== 'pending') throw new Conflict('invitation-not-pending', `the invitation is ${status}`);
       const catalog = await freshCatalog(this.deps);
-      if (!(await this.senderStillMay(r, catalog))) throw new Forbidden('sender-lost-right', 'whoever sent this invitation may no longer grant its role');
+      const lost = await senderLoss(this.deps, r, catalog);
+      if (lost) {
+        this.deps.logger.info('invitation.sender-lost-right', { invitationId: r.id, orgId: r.orgId, reason: lost });
+        throw new Forbidden('sender-lost-right', 'whoever sent this invitation may no longer grant its role');
+      }
       const failed = await this.repo.accept(r, caller.id, nowS);
       if (failed === 'already-member') throw new Conflict('already-member', `you are already a member of ${r.orgId}`);
       if (failed === 'expired') throw new Gone('invitation-expired', 'the invitation has expired');

@@ -4,6 +4,7 @@ import {
   TransactionCanceledException,
   type TransactWriteItem,
 } from '@aws-sdk/client-dynamodb';
+import { StoreError } from '../../errors';
 import { keys } from '../schema';
 import { type Db, fromItem, guard, queryPage, toItem, values } from './db';
 import { membershipItem } from './users';
@@ -56,31 +57,23 @@ export class InvitationRepo {
 
   /** Creates a pending invitation and its guard atomically; `pending-exists` when a live one is there. */
   async create(r: InvitationRecord, now: number): Promise<InvitationWriteFailure | undefined> {
-    try {
-      await guard('TransactWriteItems invitation', () =>
-        this.db.client.send(
-          new TransactWriteItemsCommand({
-            TransactItems: [
-              {
-                Put: {
-                  TableName: this.db.tableName,
-                  Item: toItem({ pk: keys.org(r.orgId), sk: keys.pendingInviteSk(r.email), type: 'pending-invite', invitationId: r.id, orgId: r.orgId, email: r.email, expiresAt: r.expiresAt }),
-                  // One pending invitation per (org, email); an expired guard no longer blocks.
-                  ConditionExpression: 'attribute_not_exists(pk) OR expiresAt <= :now',
-                  ExpressionAttributeValues: values({ ':now': now }),
-                },
-              },
-              // Ids are random; never overwrite one.
-              { Put: { TableName: this.db.tableName, Item: toItem(this.item(r)), ConditionExpression: 'attribute_not_exists(pk)' } },
-            ],
-          }),
-        ),
-      );
-      return undefined;
-    } catch (err) {
-      if (cancelled(err, 0)) return 'pending-exists';
-      throw err;
-    }
+    const failed = await this.transact('TransactWriteItems invitation', [
+      {
+        Put: {
+          TableName: this.db.tableName,
+          Item: toItem({ pk: keys.org(r.orgId), sk: keys.pendingInviteSk(r.email), type: 'pending-invite', invitationId: r.id, orgId: r.orgId, email: r.email, expiresAt: r.expiresAt }),
+          // One pending invitation per (org, email); an expired guard no longer blocks.
+          ConditionExpression: 'attribute_not_exists(pk) OR expiresAt <= :now',
+          ExpressionAttributeValues: values({ ':now': now }),
+        },
+      },
+      // Ids are random; never overwrite one.
+      { Put: { TableName: this.db.tableName, Item: toItem(this.item(r)), ConditionExpression: 'attribute_not_exists(pk)' } },
+    ]);
+    if (!failed) return undefined;
+    if (failed.has(0)) return 'pending-exists';
+    // A 128-bit id collision: practically impossible; fail closed rather than overwrite.
+    throw new StoreError('invitation-id-collision', 'invitation id collision, try again');
   }
 
   async get(id: string): Promise<InvitationRecord | undefined> {
@@ -128,66 +121,85 @@ export class InvitationRepo {
           ConditionExpression: 'attribute_not_exists(pk)',
         },
       },
-      { Delete: { TableName: this.db.tableName, Key: this.guardKey(r.orgId, r.email) } },
+      {
+        Delete: {
+          TableName: this.db.tableName,
+          Key: this.guardKey(r.orgId, r.email),
+          // Only release the guard that belongs to this invitation.
+          ConditionExpression: 'attribute_not_exists(pk) OR invitationId = :id',
+          ExpressionAttributeValues: values({ ':id': r.id }),
+        },
+      },
     ];
-    try {
-      await guard('TransactWriteItems accept', () => this.db.client.send(new TransactWriteItemsCommand({ TransactItems: items })));
-      return undefined;
-    } catch (err) {
-      if (cancelled(err, 0)) {
-        const now2 = await this.get(r.id);
-        if (!now2) return 'not-found';
-        if (now2.status === 'pending' && now2.expiresAt <= now) return 'expired';
-        return 'not-pending';
-      }
-      if (cancelled(err, 1)) return 'already-member';
-      throw err;
+    const failed = await this.transact('TransactWriteItems accept', items);
+    if (!failed) return undefined;
+    if (failed.has(0)) {
+      // Why the invitation was no longer acceptable: read it again (strongly consistent).
+      const current = await this.get(r.id);
+      if (!current || current.status === 'revoked') return 'not-found';
+      if (current.status === 'pending' && current.expiresAt <= now) return 'expired';
+      return 'not-pending';
     }
+    if (failed.has(1)) return 'already-member';
+    return 'not-pending';
   }
 
   /** Moves a pending invitation to `declined` or `revoked` and releases its guard. */
   async close(r: InvitationRecord, status: 'declined' | 'revoked', now: number, by: string): Promise<InvitationWriteFailure | undefined> {
-    try {
-      await guard('TransactWriteItems close invitation', () =>
-        this.db.client.send(
-          new TransactWriteItemsCommand({
-            TransactItems: [
-              {
-                Update: {
-                  TableName: this.db.tableName,
-                  Key: toItem({ pk: keys.invitation(r.id), sk: keys.invitationSk() }),
-                  UpdateExpression: 'SET #s = :status, decidedAt = :now, decidedBy = :by',
-                  ConditionExpression: '#s = :pending',
-                  ExpressionAttributeNames: { '#s': 'status' },
-                  ExpressionAttributeValues: values({ ':status': status, ':pending': 'pending', ':now': now, ':by': by }),
-                },
-              },
-              {
-                Delete: {
-                  TableName: this.db.tableName,
-                  Key: this.guardKey(r.orgId, r.email),
-                  // Only release the guard that belongs to this invitation.
-                  ConditionExpression: 'attribute_not_exists(pk) OR invitationId = :id',
-                  ExpressionAttributeValues: values({ ':id': r.id }),
-                },
-              },
-            ],
-          }),
-        ),
-      );
-      return undefined;
-    } catch (err) {
-      if (cancelled(err, 0)) return 'not-pending';
-      throw err;
+    const failed = await this.transact('TransactWriteItems close invitation', [
+      {
+        Update: {
+          TableName: this.db.tableName,
+          Key: toItem({ pk: keys.invitation(r.id), sk: keys.invitationSk() }),
+          UpdateExpression: 'SET #s = :status, decidedAt = :now, decidedBy = :by',
+          ConditionExpression: '#s = :pending',
+          ExpressionAttributeNames: { '#s': 'status' },
+          ExpressionAttributeValues: values({ ':status': status, ':pending': 'pending', ':now': now, ':by': by }),
+        },
+      },
+      {
+        Delete: {
+          TableName: this.db.tableName,
+          Key: this.guardKey(r.orgId, r.email),
+          // Only release the guard that belongs to this invitation.
+          ConditionExpression: 'attribute_not_exists(pk) OR invitationId = :id',
+          ExpressionAttributeValues: values({ ':id': r.id }),
+        },
+      },
+    ]);
+    return failed ? 'not-pending' : undefined;
+  }
+
+  /**
+   * Runs a transaction. Returns undefined on success, or the indexes of the items
+   * whose condition failed. A transaction that lost a race with another one on the
+   * same items (`TransactionConflict`, as racing accepts do on real DynamoDB) is
+   * retried a few times with jitter, so the loser sees the winner's write and fails
+   * its condition instead of surfacing a 503.
+   */
+  private async transact(what: string, items: TransactWriteItem[]): Promise<Set<number> | undefined> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await guard(what, () => this.db.client.send(new TransactWriteItemsCommand({ TransactItems: items })));
+        return undefined;
+      } catch (err) {
+        const e = (err as { cause?: unknown }).cause ?? err;
+        if (!(e instanceof TransactionCanceledException)) throw err;
+        const reasons = e.CancellationReasons ?? [];
+        const failed = new Set(reasons.flatMap((r, i) => (r.Code === 'ConditionalCheckFailed' ? [i] : [])));
+        if (failed.size > 0) return failed;
+        if (attempt < MAX_CONFLICT_RETRIES && reasons.some((r) => r.Code === 'TransactionConflict')) {
+          await new Promise((resolve) => setTimeout(resolve, 10 + Math.floor(Math.random() * 40 * (attempt + 1))));
+          continue;
+        }
+        throw err;
+      }
     }
   }
 }
 
-function cancelled(err: unknown, index: number): boolean {
-  const e = (err as { cause?: unknown }).cause ?? err;
-  if (!(e instanceof TransactionCanceledException)) return false;
-  return e.CancellationReasons?.[index]?.Code === 'ConditionalCheckFailed';
-}
+/** Retries of a transaction cancelled by a conflicting concurrent transaction. */
+const MAX_CONFLICT_RETRIES = 4;
 
 function fromInvitation(i: Record<string, unknown>): InvitationRecord | undefined {
   if (i.type !== 'invitation' || typeof i.id !== 'string' || typeof i.orgId !== 'string' || typeof i.email !== 'string') return undefined;

@@ -1,0 +1,53 @@
+import type { AdminDeps } from '../admin/deps';
+import { PrincipalResolver } from '../authorizer/principals';
+import { isGatehouseError, Unauthenticated } from '../errors';
+import { checkAssignment } from '../rbac/assign';
+import type { RoleCatalog } from '../rbac/catalog';
+import { decide } from '../rbac/decide';
+import type { Principal } from '../rbac/types';
+import type { InvitationRecord } from '../store/dynamo/invitations';
+
+/** Why the sender can no longer stand behind an invitation (for the audit/log reason). */
+export type SenderLoss = 'sender-unknown' | 'sender-token-gone' | 'sender-cannot-invite' | 'sender-role-ceiling';
+
+/**
+ * Re-checks, at acceptance time, that whoever sent an invitation could still send it
+ * now: a user sender is reloaded (fresh roles, no cache); a token sender (site, org or
+ * personal) must still exist, be unrevoked and unexpired, and its principal (for a
+ * personal token: its owner's current roles AND its scopes) must still be allowed to
+ * create invitations in the org and to assign the invitation's role.
+ * Returns undefined when the sender still may, or why not.
+ */
+export async function senderLoss(deps: Pick<AdminDeps, 'store' | 'now'>, r: InvitationRecord, catalog: RoleCatalog): Promise<SenderLoss | undefined> {
+  let sender: Principal;
+  if (r.senderTokenId) {
+    // A resolver with no cache: a token revoked a second ago is seen as revoked.
+    const fresh = new PrincipalResolver({
+      store: deps.store,
+      jwt: { verify: () => Promise.reject(new Unauthenticated('no-jwt')) },
+      now: deps.now,
+      cacheTtlSeconds: 0,
+    });
+    try {
+      sender = (await fresh.fromContext({ kind: 'token', tokenId: r.senderTokenId })).principal;
+    } catch (err) {
+      // Unknown, revoked, expired or corrupt token: it no longer vouches for anything.
+      if (isGatehouseError(err) && err.status < 500) return 'sender-token-gone';
+      throw err;
+    }
+  } else if (r.senderId) {
+    const user = await deps.store.users.loadUser(r.senderId);
+    sender = { id: r.senderId, kind: 'user', siteRoles: user.siteRoles, orgs: user.orgs };
+  } else {
+    return 'sender-unknown';
+  }
+  if (!decide(sender, { type: 'invitation', action: 'create', orgId: r.orgId }, catalog).allowed) return 'sender-cannot-invite';
+  try {
+    checkAssignment(sender, catalog, { scope: 'org', orgId: r.orgId }, { added: [r.role], removed: [] });
+  } catch (err) {
+    // 403 (ceiling, cannot assign) or 400 (the role was deleted meanwhile).
+    if (isGatehouseError(err) && err.status < 500) return 'sender-role-ceiling';
+    throw err;
+  }
+  return undefined;
+}
