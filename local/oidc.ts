@@ -4,12 +4,17 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { exportJWK, generateKeyPair, type JWK } from 'jose';
 import Provider from 'oidc-provider';
+import { LOCAL_AUDIENCE, LOCAL_CLIENT_ID, LOCAL_CLIENT_SECRET, LOCAL_USER_GRANT } from './oidc-client';
 
-/** The grant a newcomer uses to get a token for a chosen user (local development only). */
-export const LOCAL_USER_GRANT = 'urn:gatehouse:params:grant-type:local-user';
-export const LOCAL_CLIENT_ID = 'gatehouse-local';
-export const LOCAL_CLIENT_SECRET = 'gatehouse-local-secret';
-export const LOCAL_AUDIENCE = 'gatehouse';
+export { fetchLocalToken, LOCAL_AUDIENCE, LOCAL_CLIENT_ID, LOCAL_CLIENT_SECRET, LOCAL_USER_GRANT } from './oidc-client';
+
+/** The issuer's port is taken (by default PORT+1 for `npm start`). */
+export class IssuerPortInUse extends Error {
+  constructor(readonly port: number) {
+    super(`port ${port} for the local OIDC issuer is already in use: stop whatever holds it or set GATEHOUSE_OIDC_PORT`);
+    this.name = 'IssuerPortInUse';
+  }
+}
 
 export interface LocalIssuer {
   issuer: string;
@@ -44,7 +49,9 @@ export async function startLocalIssuer(options: { port?: number; dataDir?: strin
     }
   });
   await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
+    server.once('error', (err: NodeJS.ErrnoException) => {
+      reject(err.code === 'EADDRINUSE' ? new IssuerPortInUse(options.port ?? 0) : err);
+    });
     server.listen(options.port ?? 0, '127.0.0.1', () => resolve());
   });
   const port = (server.address() as AddressInfo).port;
@@ -105,13 +112,4 @@ export async function startLocalIssuer(options: { port?: number; dataDir?: strin
     config: { issuer, audience: LOCAL_AUDIENCE, jwksUri: `${issuer}/jwks`, algorithms: ['RS256'], trustEmail: false },
     stop: () => new Promise<void>((resolve) => server.close(() => resolve())),
   };
-}
-
-/** Asks a running local issuer for a token for `user` (what `npm run token` does). */
-export async function fetchLocalToken(tokenUrl: string, user: string, email?: string): Promise<string> {
-  const body = new URLSearchParams({ grant_type: LOCAL_USER_GRANT, client_id: LOCAL_CLIENT_ID, client_secret: LOCAL_CLIENT_SECRET, user, ...(email ? { email } : {}) });
-  const res = await fetch(tokenUrl, { method: 'POST', body, headers: { 'content-type': 'application/x-www-form-urlencoded' } });
-  const json = (await res.json()) as { access_token?: string; error?: string; error_description?: string };
-  if (!res.ok || !json.access_token) throw new Error(`token request failed: ${res.status} ${json.error ?? ''} ${json.error_description ?? ''}`.trim());
-  return json.access_token;
 }

@@ -10,7 +10,7 @@ import { buildHandlers } from '../functions/apps';
 import { createRuntime } from '../functions/runtime';
 import { startDynamoLocal, type RunningDynamo } from './dynamodb-local';
 import { createLocalGateway } from './gateway';
-import { startLocalIssuer, type LocalIssuer } from './oidc';
+import { IssuerPortInUse, startLocalIssuer, type LocalIssuer } from './oidc';
 import { seedRoutes } from './seed-routes';
 
 /** A problem the newcomer can fix, printed as one line (no stack trace). */
@@ -96,7 +96,11 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
 
     let issuer: LocalIssuer | undefined;
     if (!env.GATEHOUSE_ISSUERS) {
-      issuer = await startLocalIssuer({ ...(dataDir ? { dataDir } : {}), port: Number(env.GATEHOUSE_OIDC_PORT ?? 0) });
+      try {
+        issuer = await startLocalIssuer({ ...(dataDir ? { dataDir } : {}), port: Number(env.GATEHOUSE_OIDC_PORT ?? 0) });
+      } catch (err) {
+        throw err instanceof IssuerPortInUse ? new StackError(err.message) : err;
+      }
       stops.push(() => issuer!.stop());
       env.GATEHOUSE_ISSUERS = JSON.stringify([issuer.config]);
       if (dataDir) writeFileSync(join(dataDir, 'oidc-issuer'), issuer.issuer);

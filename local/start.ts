@@ -31,7 +31,9 @@ async function main() {
     console.log(`  bootstrap token  in ${stack.dataDir}/bootstrap-token`);
   }
   console.log('');
-  console.log(`Try: curl -H "Authorization: Bearer $(cat ${stack.dataDir ?? '.gatehouse'}/bootstrap-token)" ${stack.url}/me`);
+  // In memory there is no token file: show the token itself.
+  const bearer = stack.dataDir ? `$(cat ${stack.dataDir}/bootstrap-token)` : stack.bootstrapToken;
+  console.log(`Try: curl -H "Authorization: Bearer ${bearer}" ${stack.url}/me`);
   console.log(`ready ${stack.url}`);
   let stopping = false;
   const stop = async (signal: string) => {

@@ -1,6 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fetchLocalToken } from './oidc';
+import { fetchLocalToken } from './oidc-client';
 
 /** `npm run token -- --user alice --email alice@example.com`: a JWT from the running local issuer. */
 async function main() {
@@ -16,7 +16,7 @@ async function main() {
   }
   const dataDir = process.env.GATEHOUSE_DATA_DIR ?? '.gatehouse';
   const issuerFile = join(dataDir, 'oidc-issuer');
-  const issuer = process.env.GATEHOUSE_OIDC_URL ?? (existsSync(issuerFile) ? readFileSync(issuerFile, 'utf8').trim() : undefined);
+  const issuer = process.env.GATEHOUSE_OIDC_URL || (existsSync(issuerFile) ? readFileSync(issuerFile, 'utf8').trim() : undefined);
   if (!issuer) {
     console.error('gatehouse: no local issuer found: start the stack with `npm start` first');
     process.exit(1);

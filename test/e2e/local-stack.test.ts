@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../../local/dynamodb-local';
 import { fetchLocalToken } from '../../local/oidc';
-import { readBootstrapToken, startStack, type Stack } from '../../local/stack';
+import { readBootstrapToken, StackError, startStack, type Stack } from '../../local/stack';
 
 async function api(stack: Stack, method: string, path: string, credential?: string, body?: unknown) {
   const res = await fetch(`${stack.url}${path}`, {
@@ -119,6 +119,10 @@ describe('clear messages instead of stack traces', () => {
     try {
       await expect(startStack({ inMemory: true, port: 0, dynamoPort: port, log: quiet })).rejects.toThrow(new RegExp(`port ${port} for DynamoDB Local is already in use`));
       await expect(startStack({ inMemory: true, port, dynamoPort: await freePort(), env: { GATEHOUSE_LOG_LEVEL: 'error' }, log: quiet })).rejects.toThrow(new RegExp(`port ${port} for the API is already in use`));
+      // The local OIDC issuer's port: a StackError naming the variable, not a raw EADDRINUSE.
+      const issuerTaken = startStack({ inMemory: true, port: 0, dynamoPort: await freePort(), env: { GATEHOUSE_LOG_LEVEL: 'error', GATEHOUSE_OIDC_PORT: String(port) }, log: quiet });
+      await expect(issuerTaken).rejects.toBeInstanceOf(StackError);
+      await expect(issuerTaken).rejects.toThrow(new RegExp(`port ${port} for the local OIDC issuer is already in use.*GATEHOUSE_OIDC_PORT`));
     } finally {
       blocker.close();
     }

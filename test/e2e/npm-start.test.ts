@@ -243,6 +243,34 @@ describe('npm start, as a newcomer runs it', () => {
   }, 120_000);
 });
 
+describe('npm start -- --in-memory', () => {
+  it('prints a Try line with the bootstrap token itself (there is no token file), and leaves no data directory', async () => {
+    const port = await portWithNextFree();
+    const dynamoPort = await freePort();
+    const cwdData = join(ROOT, '.gatehouse-should-not-exist');
+    const p = run('npm', ['start', '--', '--in-memory'], cleanEnv({ PORT: String(port), GATEHOUSE_DYNAMODB_PORT: String(dynamoPort), GATEHOUSE_DATA_DIR: cwdData }));
+    try {
+      const url = await ready(p);
+      const out = p.out();
+      const token = /^ {2}(gat_\S+)$/m.exec(out)?.[1];
+      expect(token).toBeDefined();
+      expect(out).toContain(`Try: curl -H "Authorization: Bearer ${token}" ${url}/me`);
+      expect(out).not.toContain('bootstrap-token');
+      expect(out).toContain('(in memory)');
+      expect(existsSync(cwdData)).toBe(false);
+      // The printed line works as printed.
+      const me = await api(url, 'GET', '/me', token);
+      expect(me.status).toBe(200);
+      p.child.kill('SIGTERM');
+      expect((await p.exit).code).toBe(0);
+      expect(await noJavaOn(dynamoPort)).toEqual([]);
+    } finally {
+      reap(p);
+      rmSync(cwdData, { recursive: true, force: true });
+    }
+  }, 90_000);
+});
+
 describe('npm start: one clear line instead of a stack trace', () => {
   it('when Java is missing', async () => {
     // A PATH with node and npm but no java.
@@ -282,6 +310,8 @@ describe('npm start: one clear line instead of a stack trace', () => {
       expect(errLines).toHaveLength(1);
       expect(errLines[0]).toMatch(new RegExp(`\\b${taken}\\b`));
       expect(errLines[0]).toMatch(/in use/);
+      // Which variable moves it: a newcomer should not have to guess.
+      expect(errLines[0]).toMatch(which === 'api' ? /\bPORT\b/ : which === 'dynamo' ? /GATEHOUSE_DYNAMODB_PORT/ : /local OIDC issuer.*GATEHOUSE_OIDC_PORT/);
       expect(p.err()).not.toMatch(stackTrace);
       expect(p.out()).not.toMatch(/^ready /m);
       expect(await noJavaOn(dynamoPort)).toEqual([]);
