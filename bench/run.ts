@@ -69,17 +69,16 @@ async function world(endpoint: string, table: string, routeCount: number, roleCo
   await ensureTable(client, table);
   const idp = await makeIssuer();
   const now = Math.floor(Date.now() / 1000);
-  const rt = createRuntime({ GATEHOUSE_TABLE: table, GATEHOUSE_ISSUERS: JSON.stringify([idp.config]), GATEHOUSE_LOG_LEVEL: 'error' }, { client, logSink: () => {} });
-  await rt.store.policy.putRoutes(routes(routeCount), now);
-  for (const role of roles(roleCount)) await rt.store.policy.putRole(role, now);
-  await rt.store.users.putMembership('acme', 'alice', ['org-viewer', ...roles(roleCount).filter((r) => r.orgId === 'acme').slice(0, 5).map((r) => r.name)], now);
-  await rt.store.users.putMembership('globex', 'alice', ['org-member'], now);
-  const rest = createRestAuthorizer({ authorizer: rt.authorizer, logger: rt.logger, now: rt.now, cacheTtlSeconds: rt.settings.cacheTtlSeconds });
-  /** Another container on the same table: empty caches. */
+  /** A container on this table (its own, empty caches): the bench's, and more for the layer table. */
   const fresh = () => {
     const r = createRuntime({ GATEHOUSE_TABLE: table, GATEHOUSE_ISSUERS: JSON.stringify([idp.config]), GATEHOUSE_LOG_LEVEL: 'error' }, { client, logSink: () => {} });
     return { rt: r, rest: createRestAuthorizer({ authorizer: r.authorizer, logger: r.logger, now: r.now, cacheTtlSeconds: r.settings.cacheTtlSeconds }) };
   };
+  const { rt, rest } = fresh();
+  await rt.store.policy.putRoutes(routes(routeCount), now);
+  for (const role of roles(roleCount)) await rt.store.policy.putRole(role, now);
+  await rt.store.users.putMembership('acme', 'alice', ['org-viewer', ...roles(roleCount).filter((r) => r.orgId === 'acme').slice(0, 5).map((r) => r.name)], now);
+  await rt.store.users.putMembership('globex', 'alice', ['org-member'], now);
   return { rt, idp, rest, client, now, fresh };
 }
 

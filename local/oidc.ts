@@ -6,16 +6,6 @@ import { exportJWK, generateKeyPair, type JWK } from 'jose';
 import Provider from 'oidc-provider';
 import { LOCAL_AUDIENCE, LOCAL_CLIENT_ID, LOCAL_CLIENT_SECRET, LOCAL_USER_GRANT } from './oidc-client';
 
-export { fetchLocalToken, LOCAL_AUDIENCE, LOCAL_CLIENT_ID, LOCAL_CLIENT_SECRET, LOCAL_USER_GRANT } from './oidc-client';
-
-/** The issuer's port is taken (by default PORT+1 for `npm start`). */
-export class IssuerPortInUse extends Error {
-  constructor(readonly port: number) {
-    super(`port ${port} for the local OIDC issuer is already in use: stop whatever holds it or set GATEHOUSE_OIDC_PORT`);
-    this.name = 'IssuerPortInUse';
-  }
-}
-
 export interface LocalIssuer {
   issuer: string;
   jwksUri: string;
@@ -49,9 +39,7 @@ export async function startLocalIssuer(options: { port?: number; dataDir?: strin
     }
   });
   await new Promise<void>((resolve, reject) => {
-    server.once('error', (err: NodeJS.ErrnoException) => {
-      reject(err.code === 'EADDRINUSE' ? new IssuerPortInUse(options.port ?? 0) : err);
-    });
+    server.once('error', reject);
     server.listen(options.port ?? 0, '127.0.0.1', () => resolve());
   });
   const port = (server.address() as AddressInfo).port;

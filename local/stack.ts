@@ -10,7 +10,7 @@ import { buildHandlers } from '../functions/apps';
 import { createRuntime } from '../functions/runtime';
 import { startDynamoLocal, type RunningDynamo } from './dynamodb-local';
 import { createLocalGateway } from './gateway';
-import { IssuerPortInUse, startLocalIssuer, type LocalIssuer } from './oidc';
+import { startLocalIssuer, type LocalIssuer } from './oidc';
 import { seedRoutes } from './seed-routes';
 
 /** A problem the newcomer can fix, printed as one line (no stack trace). */
@@ -81,6 +81,9 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   if (dataDir) mkdirSync(join(dataDir, 'dynamodb'), { recursive: true });
   const dynamoPort = options.dynamoPort ?? 8000;
   if (!(await portFree(dynamoPort))) throw new StackError(`port ${dynamoPort} for DynamoDB Local is already in use: stop whatever holds it or set GATEHOUSE_DYNAMODB_PORT`);
+  // The local issuer runs unless the environment names issuers of its own.
+  const issuerPort = Number(options.env?.GATEHOUSE_OIDC_PORT ?? 0);
+  if (!options.env?.GATEHOUSE_ISSUERS && !(await portFree(issuerPort))) throw new StackError(`port ${issuerPort} for the local OIDC issuer is already in use: stop whatever holds it or set GATEHOUSE_OIDC_PORT`);
   const stops: (() => Promise<void>)[] = [];
   const stopAll = async () => {
     for (const s of stops.reverse()) await s().catch(() => {});
@@ -96,11 +99,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
 
     let issuer: LocalIssuer | undefined;
     if (!env.GATEHOUSE_ISSUERS) {
-      try {
-        issuer = await startLocalIssuer({ ...(dataDir ? { dataDir } : {}), port: Number(env.GATEHOUSE_OIDC_PORT ?? 0) });
-      } catch (err) {
-        throw err instanceof IssuerPortInUse ? new StackError(err.message) : err;
-      }
+      issuer = await startLocalIssuer({ ...(dataDir ? { dataDir } : {}), port: issuerPort });
       stops.push(() => issuer!.stop());
       env.GATEHOUSE_ISSUERS = JSON.stringify([issuer.config]);
       if (dataDir) writeFileSync(join(dataDir, 'oidc-issuer'), issuer.issuer);

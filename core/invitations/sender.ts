@@ -1,6 +1,5 @@
 import type { AdminDeps } from '../admin/deps';
-import { PrincipalResolver } from '../authorizer/principals';
-import { isGatehouseError, Unauthenticated } from '../errors';
+import { isGatehouseError } from '../errors';
 import { checkAssignment } from '../rbac/assign';
 import type { RoleCatalog } from '../rbac/catalog';
 import { decide } from '../rbac/decide';
@@ -18,18 +17,13 @@ export type SenderLoss = 'sender-unknown' | 'sender-token-gone' | 'sender-cannot
  * create invitations in the org and to assign the invitation's role.
  * Returns undefined when the sender still may, or why not.
  */
-export async function senderLoss(deps: Pick<AdminDeps, 'store' | 'now'>, r: InvitationRecord, catalog: RoleCatalog): Promise<SenderLoss | undefined> {
+export async function senderLoss(deps: Pick<AdminDeps, 'store' | 'callers'>, r: InvitationRecord, catalog: RoleCatalog): Promise<SenderLoss | undefined> {
   let sender: Principal;
   if (r.senderTokenId) {
-    // A resolver with no cache: a token revoked a second ago is seen as revoked.
-    const fresh = new PrincipalResolver({
-      store: deps.store,
-      jwt: { verify: () => Promise.reject(new Unauthenticated('no-jwt')) },
-      now: deps.now,
-      cacheTtlSeconds: 0,
-    });
+    // The admin functions' caller resolver reads afresh (no cache): a token revoked a
+    // second ago is seen as revoked.
     try {
-      sender = (await fresh.fromContext({ kind: 'token', tokenId: r.senderTokenId })).principal;
+      sender = (await deps.callers.fromContext({ kind: 'token', tokenId: r.senderTokenId })).principal;
     } catch (err) {
       // Unknown, revoked, expired or corrupt token: it no longer vouches for anything.
       if (isGatehouseError(err) && err.status < 500) return 'sender-token-gone';

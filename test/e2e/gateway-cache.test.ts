@@ -9,7 +9,7 @@ import { spawnSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateToken } from '../../core/identity/token-format';
 import { freePort } from '../../local/dynamodb-local';
-import { fetchLocalToken } from '../../local/oidc';
+import { fetchLocalToken } from '../../local/oidc-client';
 import { startStack, type Stack } from '../../local/stack';
 
 const AUTH_TTL_SECONDS = 2;

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../../local/dynamodb-local';
-import { fetchLocalToken } from '../../local/oidc';
+import { fetchLocalToken } from '../../local/oidc-client';
 import { readBootstrapToken, StackError, startStack, type Stack } from '../../local/stack';
 
 async function api(stack: Stack, method: string, path: string, credential?: string, body?: unknown) {

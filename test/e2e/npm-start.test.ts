@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../../local/dynamodb-local';
-import { fetchLocalToken } from '../../local/oidc';
+import { fetchLocalToken } from '../../local/oidc-client';
 
 const ROOT = resolve(import.meta.dirname, '../..');
 

@@ -3,7 +3,9 @@ import {
   DynamoDBClient,
   QueryCommand,
   TransactionCanceledException,
+  TransactWriteItemsCommand,
   type AttributeValue,
+  type TransactWriteItem,
 } from '@aws-sdk/client-dynamodb';
 import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
 import { GatehouseError, InvalidInput, StoreError } from '../../errors';
@@ -55,6 +57,36 @@ export async function guard<T>(what: string, fn: () => Promise<T>): Promise<T> {
     if (err instanceof GatehouseError) throw err;
     const name = (err as { name?: string })?.name ?? 'Error';
     throw new StoreError('store-unavailable', `DynamoDB ${what} failed: ${name}`, { cause: err });
+  }
+}
+
+/** Retries of a transaction cancelled by a conflicting concurrent transaction. */
+const MAX_CONFLICT_RETRIES = 4;
+
+/**
+ * Runs a transaction (through {@link guard}). Returns undefined on success, or the
+ * indexes of the items whose condition failed. A transaction that lost a race with
+ * another one on the same items (`TransactionConflict`, as racing accepts do on real
+ * DynamoDB) is retried a few times with jitter, so the loser sees the winner's write
+ * and fails its condition instead of surfacing a 503.
+ */
+export async function transact(db: Db, what: string, items: TransactWriteItem[]): Promise<Set<number> | undefined> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      await guard(what, () => db.client.send(new TransactWriteItemsCommand({ TransactItems: items })));
+      return undefined;
+    } catch (err) {
+      const e = (err as { cause?: unknown }).cause ?? err;
+      if (!(e instanceof TransactionCanceledException)) throw err;
+      const reasons = e.CancellationReasons ?? [];
+      const failed = new Set(reasons.flatMap((r, i) => (r.Code === 'ConditionalCheckFailed' ? [i] : [])));
+      if (failed.size > 0) return failed;
+      if (attempt < MAX_CONFLICT_RETRIES && reasons.some((r) => r.Code === 'TransactionConflict')) {
+        await new Promise((resolve) => setTimeout(resolve, 10 + Math.floor(Math.random() * 40 * (attempt + 1))));
+        continue;
+      }
+      throw err;
+    }
   }
 }
 

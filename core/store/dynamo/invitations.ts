@@ -1,12 +1,7 @@
-import {
-  GetItemCommand,
-  TransactWriteItemsCommand,
-  TransactionCanceledException,
-  type TransactWriteItem,
-} from '@aws-sdk/client-dynamodb';
+import { GetItemCommand, type TransactWriteItem } from '@aws-sdk/client-dynamodb';
 import { StoreError } from '../../errors';
 import { keys } from '../schema';
-import { type Db, fromItem, guard, queryPage, toItem, values } from './db';
+import { type Db, fromItem, guard, queryPage, toItem, transact, values } from './db';
 import { membershipItem } from './users';
 
 export type InvitationStatus = 'pending' | 'accepted' | 'declined' | 'revoked' | 'expired';
@@ -51,13 +46,21 @@ export class InvitationRepo {
     };
   }
 
-  private guardKey(orgId: string, email: string) {
-    return toItem({ pk: keys.org(orgId), sk: keys.pendingInviteSk(email) });
+  /** Deletes the (org, email) guard, but only the one that belongs to this invitation. */
+  private releaseGuard(r: InvitationRecord): TransactWriteItem {
+    return {
+      Delete: {
+        TableName: this.db.tableName,
+        Key: toItem({ pk: keys.org(r.orgId), sk: keys.pendingInviteSk(r.email) }),
+        ConditionExpression: 'attribute_not_exists(pk) OR invitationId = :id',
+        ExpressionAttributeValues: values({ ':id': r.id }),
+      },
+    };
   }
 
   /** Creates a pending invitation and its guard atomically; `pending-exists` when a live one is there. */
   async create(r: InvitationRecord, now: number): Promise<InvitationWriteFailure | undefined> {
-    const failed = await this.transact('TransactWriteItems invitation', [
+    const failed = await transact(this.db, 'TransactWriteItems invitation', [
       {
         Put: {
           TableName: this.db.tableName,
@@ -121,17 +124,9 @@ export class InvitationRepo {
           ConditionExpression: 'attribute_not_exists(pk)',
         },
       },
-      {
-        Delete: {
-          TableName: this.db.tableName,
-          Key: this.guardKey(r.orgId, r.email),
-          // Only release the guard that belongs to this invitation.
-          ConditionExpression: 'attribute_not_exists(pk) OR invitationId = :id',
-          ExpressionAttributeValues: values({ ':id': r.id }),
-        },
-      },
+      this.releaseGuard(r),
     ];
-    const failed = await this.transact('TransactWriteItems accept', items);
+    const failed = await transact(this.db, 'TransactWriteItems accept', items);
     if (!failed) return undefined;
     if (failed.has(0)) {
       // Why the invitation was no longer acceptable: read it again (strongly consistent).
@@ -146,7 +141,7 @@ export class InvitationRepo {
 
   /** Moves a pending invitation to `declined` or `revoked` and releases its guard. */
   async close(r: InvitationRecord, status: 'declined' | 'revoked', now: number, by: string): Promise<InvitationWriteFailure | undefined> {
-    const failed = await this.transact('TransactWriteItems close invitation', [
+    const failed = await transact(this.db, 'TransactWriteItems close invitation', [
       {
         Update: {
           TableName: this.db.tableName,
@@ -157,49 +152,11 @@ export class InvitationRepo {
           ExpressionAttributeValues: values({ ':status': status, ':pending': 'pending', ':now': now, ':by': by }),
         },
       },
-      {
-        Delete: {
-          TableName: this.db.tableName,
-          Key: this.guardKey(r.orgId, r.email),
-          // Only release the guard that belongs to this invitation.
-          ConditionExpression: 'attribute_not_exists(pk) OR invitationId = :id',
-          ExpressionAttributeValues: values({ ':id': r.id }),
-        },
-      },
+      this.releaseGuard(r),
     ]);
     return failed ? 'not-pending' : undefined;
   }
-
-  /**
-   * Runs a transaction. Returns undefined on success, or the indexes of the items
-   * whose condition failed. A transaction that lost a race with another one on the
-   * same items (`TransactionConflict`, as racing accepts do on real DynamoDB) is
-   * retried a few times with jitter, so the loser sees the winner's write and fails
-   * its condition instead of surfacing a 503.
-   */
-  private async transact(what: string, items: TransactWriteItem[]): Promise<Set<number> | undefined> {
-    for (let attempt = 0; ; attempt++) {
-      try {
-        await guard(what, () => this.db.client.send(new TransactWriteItemsCommand({ TransactItems: items })));
-        return undefined;
-      } catch (err) {
-        const e = (err as { cause?: unknown }).cause ?? err;
-        if (!(e instanceof TransactionCanceledException)) throw err;
-        const reasons = e.CancellationReasons ?? [];
-        const failed = new Set(reasons.flatMap((r, i) => (r.Code === 'ConditionalCheckFailed' ? [i] : [])));
-        if (failed.size > 0) return failed;
-        if (attempt < MAX_CONFLICT_RETRIES && reasons.some((r) => r.Code === 'TransactionConflict')) {
-          await new Promise((resolve) => setTimeout(resolve, 10 + Math.floor(Math.random() * 40 * (attempt + 1))));
-          continue;
-        }
-        throw err;
-      }
-    }
-  }
 }
-
-/** Retries of a transaction cancelled by a conflicting concurrent transaction. */
-const MAX_CONFLICT_RETRIES = 4;
 
 function fromInvitation(i: Record<string, unknown>): InvitationRecord | undefined {
   if (i.type !== 'invitation' || typeof i.id !== 'string' || typeof i.orgId !== 'string' || typeof i.email !== 'string') return undefined;
