@@ -1,7 +1,7 @@
-import { createHash } from 'node:crypto';
 import { LruCache } from '../cache/lru';
 import { Unauthenticated } from '../errors';
 import { credentialKind } from '../identity/credential';
+import { sha256Base64url } from '../identity/digest';
 import { parseToken, secretMatches } from '../identity/token-format';
 import type { VerifiedJwt } from '../identity/jwt';
 import { parseScope } from '../rbac/permissions';
@@ -58,7 +58,7 @@ export class PrincipalResolver {
   async resolve(credential: string): Promise<ResolvedCredential> {
     // Warm path: the same credential within the cache TTL (and never past its own expiry)
     // resolves to the same principal object without hashing twice or re-verifying.
-    const key = createHash('sha256').update(credential).digest('base64url');
+    const key = sha256Base64url(credential);
     const nowMs = this.deps.now();
     const hit = this.resolved.get(key);
     if (hit && hit.validUntilMs > nowMs) return hit.value;

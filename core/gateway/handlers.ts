@@ -1,8 +1,8 @@
-import { createHash } from 'node:crypto';
 import type { AuthzRequest } from '../authorizer/context';
 import type { Authorizer, AuthzResult } from '../authorizer/authorize';
 import { computeEntitlements, entitledResources } from '../authorizer/entitlements';
 import { LruCache } from '../cache/lru';
+import { sha256Base64url } from '../identity/digest';
 import type { Logger } from '../log';
 import type { Principal } from '../rbac/types';
 import { parseMethodArn, type MethodArn } from './arn';
@@ -109,13 +109,13 @@ class Decider {
       this.keys.set(p, k);
     }
     // Claims differ per token (iat, jti): they join the key only when an expression reads them.
-    return withClaims ? `${k}|${createHash('sha256').update(JSON.stringify(p.claims ?? null)).digest('base64url')}` : k;
+    return withClaims ? `${k}|${sha256Base64url(JSON.stringify(p.claims ?? null))}` : k;
   }
 
   /** Every ARN the principal may use on this API and stage (cached per principal and policy version). */
   allowList(result: Decided, request: AuthzRequest, arn: MethodArn, currentArn: string): { resources: string[]; truncated: boolean } {
     let key = `${result.policy.version}|${arn.prefix}|${this.principalKey(result.principal, result.policy.readsClaims)}`;
-    if (result.policy.readsCredential && request.credential) key += `|${createHash('sha256').update(request.credential).digest('base64url')}`;
+    if (result.policy.readsCredential && request.credential) key += `|${sha256Base64url(request.credential)}`;
     let cached = this.lists.get(key);
     if (!cached) {
       const { entitlements, perRequest } = computeEntitlements(result.policy, result.principal, request, this.now());

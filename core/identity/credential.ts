@@ -5,15 +5,18 @@
 const MAX_CREDENTIAL_LENGTH = 8192;
 // RFC 6750 b64token characters, plus nothing else.
 const CREDENTIAL_RE = /^[A-Za-z0-9\-._~+/]+=*$/;
+const BEARER_RE = /^[Bb][Ee][Aa][Rr][Ee][Rr] +([A-Za-z0-9\-._~+/]+=*) *$/;
 
 /** Parses one `Authorization` header value: scheme case-insensitive, exactly one credential. */
 export function parseBearer(value: unknown): string | undefined {
   if (typeof value !== 'string') return undefined;
   if (value.length > MAX_CREDENTIAL_LENGTH + 16) return undefined;
-  const m = /^[Bb][Ee][Aa][Rr][Ee][Rr] +([^ ]+) *$/.exec(value);
+  // One pass: the scheme, then a credential of b64token characters only (anything else, a
+  // second credential included, fails the match).
+  const m = BEARER_RE.exec(value);
   if (!m) return undefined;
   const credential = m[1]!;
-  if (credential.length > MAX_CREDENTIAL_LENGTH || !CREDENTIAL_RE.test(credential)) return undefined;
+  if (credential.length > MAX_CREDENTIAL_LENGTH) return undefined;
   return credential;
 }
 

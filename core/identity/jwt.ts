@@ -1,8 +1,8 @@
-import { createHash } from 'node:crypto';
-import { createLocalJWKSet, decodeJwt, decodeProtectedHeader, jwtVerify, type CryptoKey, type JWTVerifyGetKey, type JWTVerifyOptions, type JWTVerifyResult } from 'jose';
+import { createLocalJWKSet, jwtVerify, type CryptoKey, type JWTVerifyGetKey, type JWTVerifyOptions, type JWTVerifyResult } from 'jose';
 import { LruCache } from '../cache/lru';
 import type { IssuerConfig } from '../config/issuers';
 import { KeySourceError, Unauthenticated } from '../errors';
+import { sha256Base64url } from './digest';
 import { RemoteJwks } from './jwks';
 
 /** What a verified JWT yields. Only verified tokens ever produce claims. Frozen. */
@@ -110,7 +110,7 @@ export class JwtVerifier {
     if (typeof token !== 'string' || token.length === 0) throw new Unauthenticated('jwt-malformed', 'malformed JWT');
     if (token.length > MAX_JWT_LENGTH) throw new Unauthenticated('jwt-too-large', 'JWT too large');
     const nowMs = this.now();
-    const cacheKey = this.cache ? (tokenHash ?? createHash('sha256').update(token).digest('base64url')) : '';
+    const cacheKey = this.cache ? (tokenHash ?? sha256Base64url(token)) : '';
     const hit = this.cache?.get(cacheKey);
     if (hit && hit.exp * 1000 > nowMs) return hit;
 
@@ -151,12 +151,25 @@ export class JwtVerifier {
 /** Reads the header and `iss` without trusting either (the payload is decoded only to pick the issuer). */
 function decode(token: string): { header: Record<string, unknown>; iss: unknown } {
   if (!COMPACT_JWS.test(token)) throw new Unauthenticated('jwt-malformed', 'malformed JWT');
+  const dot1 = token.indexOf('.');
+  const dot2 = token.indexOf('.', dot1 + 1);
+  const header = decodeSegment(token.slice(0, dot1));
+  const payload = decodeSegment(token.slice(dot1 + 1, dot2));
+  if (!header || !payload) throw new Unauthenticated('jwt-malformed', 'malformed JWT');
+  return { header, iss: payload.iss };
+}
+
+/**
+ * A base64url JSON object segment, or undefined. The characters were checked by
+ * `COMPACT_JWS`; Node's native decoder is several times faster than jose's atob-based
+ * one, which matters on every first-seen token (jose decodes again when it verifies).
+ */
+function decodeSegment(segment: string): Record<string, unknown> | undefined {
   try {
-    const header = decodeProtectedHeader(token) as Record<string, unknown>;
-    const payload = decodeJwt(token);
-    return { header, iss: payload.iss };
+    const value: unknown = JSON.parse(Buffer.from(segment, 'base64url').toString('utf8'));
+    return value !== null && typeof value === 'object' && !Array.isArray(value) ? (value as Record<string, unknown>) : undefined;
   } catch {
-    throw new Unauthenticated('jwt-malformed', 'malformed JWT');
+    return undefined;
   }
 }
 

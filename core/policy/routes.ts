@@ -169,11 +169,14 @@ export function splitPath(path: string): string[] | undefined {
   if (raw.length > 64) return undefined;
   const out: string[] = [];
   for (const r of raw) {
-    let seg: string;
-    try {
-      seg = decodeURIComponent(r);
-    } catch {
-      return undefined;
+    let seg = r;
+    // Only a segment with an escape needs decoding (most have none; decoding is not free).
+    if (r.includes('%')) {
+      try {
+        seg = decodeURIComponent(r);
+      } catch {
+        return undefined;
+      }
     }
     // Empty segments (`//`, a trailing slash) and NULs never match: no normalisation surprises.
     if (seg === '' || seg.includes('\u0000') || seg.includes('/')) return undefined;
