@@ -39,6 +39,28 @@ export type AuthzResult =
       validUntilMs: number;
     };
 
+/**
+ * A request's first phase: the policy it is decided under, its route, and the verified
+ * principal (with the token record for gatehouse tokens). What the decision is a pure
+ * function of, together with the request.
+ */
+export interface Prepared {
+  policy: CompiledPolicy;
+  /** True once the route was looked up (without a credential, to know whether it is public). */
+  routed: boolean;
+  match?: RouteMatch;
+  principal?: Principal;
+  token?: TokenRecord;
+  /** Until when the policy and the credential's resolution hold (ms). */
+  validUntilMs: number;
+}
+
+/** A request that ended before a decision: 401 or fail-closed. */
+export type Undecided = Extract<AuthzResult, { effect: 'unauthorized' | 'error' }>;
+
+/** A result that carries a decision (allow or deny). */
+export type Decided = Extract<AuthzResult, { explanation: unknown }>;
+
 export interface AuthorizerOptions {
   store: AuthorizerStore;
   jwt: JwtVerifierLike;
@@ -86,15 +108,50 @@ export class Authorizer {
 
   /** Decides one request. Never throws. */
   async authorize(request: AuthzRequest): Promise<AuthzResult> {
+    const prepared = await this.prepare(request);
+    return isUndecided(prepared) ? prepared : this.finish(request, prepared);
+  }
+
+  /**
+   * First phase: the policy, the route and the credential, verified and resolved to a
+   * principal. A 401 or failure ends here. Never throws.
+   */
+  async prepare(request: AuthzRequest): Promise<Prepared | Undecided> {
+    // One async frame on this path: it is walked for every new credential.
     try {
-      return await this.decideRequest(request);
+      if (request.malformedCredential) return { effect: 'unauthorized', code: 'credential-malformed' };
+      const policy = this.policies.fresh() ?? (await this.policies.load());
+      const prepared: Prepared = { policy, routed: false, validUntilMs: this.policies.freshUntilMs() };
+      if (request.credential !== undefined) {
+        // The route is looked up when deciding: a shared answer may make that unnecessary.
+        const resolved = await this.principals.resolve(request.credential);
+        prepared.principal = resolved.principal;
+        if (resolved.token) prepared.token = resolved.token;
+        prepared.validUntilMs = Math.min(prepared.validUntilMs, resolved.validUntilMs ?? 0);
+        return prepared;
+      }
+      const match = policy.table.match(request.method, request.path);
+      prepared.routed = true;
+      // No credential: only a public route may proceed (anonymously).
+      if (!match?.rule.public) return { effect: 'unauthorized', code: 'no-credential' };
+      prepared.match = match;
+      return prepared;
     } catch (err) {
       if (err instanceof TokenRejected) await this.recordFailure(err.token, err.code, request);
       return this.failure(err);
     }
   }
 
-  private failure(err: unknown): AuthzResult {
+  /** Second phase: the decision for a prepared request (and a gatehouse token's access log). Never throws. */
+  async finish(request: AuthzRequest, prepared: Prepared): Promise<AuthzResult> {
+    try {
+      return await this.decidePrepared(request, prepared);
+    } catch (err) {
+      return this.failure(err);
+    }
+  }
+
+  private failure(err: unknown): Undecided {
     if (err instanceof Unauthenticated) return { effect: 'unauthorized', code: err.code };
     if (err instanceof StoreError || err instanceof KeySourceError) {
       this.logger.error('authorizer.fail-closed', { reason: err.code, error: err.message });
@@ -105,39 +162,24 @@ export class Authorizer {
     return { effect: 'error', code };
   }
 
-  private async decideRequest(request: AuthzRequest): Promise<AuthzResult> {
-    if (request.malformedCredential) return { effect: 'unauthorized', code: 'credential-malformed' };
-    const policy = await this.policies.get();
-    const match = policy.table.match(request.method, request.path);
-
-    let principal: Principal | undefined;
-    let token: TokenRecord | undefined;
-    let validUntilMs = this.policies.freshUntilMs();
-    if (request.credential !== undefined) {
-      const resolved = await this.principals.resolve(request.credential);
-      principal = resolved.principal;
-      token = resolved.token;
-      validUntilMs = Math.min(validUntilMs, resolved.validUntilMs ?? 0);
-    } else if (!match?.rule.public) {
-      // No credential: only a public route may proceed (anonymously).
-      return { effect: 'unauthorized', code: 'no-credential' };
-    }
-
-    const context = gatewayContext(principal, token?.id);
+  private async decidePrepared(request: AuthzRequest, prepared: Prepared): Promise<AuthzResult> {
+    const { policy, principal, token } = prepared;
+    const match = prepared.routed ? prepared.match : policy.table.match(request.method, request.path);
     const evaluation = this.evaluate(policy, principal, request, match);
     // Without a credential, anything but an allow is a 401: a credential might change the answer.
     if (!principal && !evaluation.allowed) return { effect: 'unauthorized', code: 'no-credential' };
-    const result: AuthzResult = {
+    // Fields assigned one by one: object spreads of optional parts are slow paths in V8.
+    const result: Decided = {
       effect: evaluation.allowed ? 'allow' : 'deny',
       code: evaluation.explanation.code,
-      ...(principal ? { principal } : {}),
-      ...(token ? { token } : {}),
-      ...(match ? { match } : {}),
       policy,
       explanation: evaluation.explanation,
-      context,
-      validUntilMs,
+      context: gatewayContext(principal, token?.id),
+      validUntilMs: prepared.validUntilMs,
     };
+    if (principal) result.principal = principal;
+    if (token) result.token = token;
+    if (match) result.match = match;
     if (token) await this.recordUse(token, request, match, result.effect, result.code);
     return result;
   }
@@ -266,6 +308,11 @@ export class Authorizer {
       if (!oldest.done) this.recentWrites.delete(oldest.value);
     }
   }
+}
+
+/** True for a request that ended before a decision. */
+export function isUndecided(value: Prepared | AuthzResult): value is Undecided {
+  return 'effect' in value && (value.effect === 'unauthorized' || value.effect === 'error');
 }
 
 function runSlot(slot: ExpressionSlot, ctx: Parameters<typeof evaluateExpression>[1]): { text?: string; result: boolean; error?: string } {

@@ -91,8 +91,17 @@ export class PolicyCache {
   ) {}
 
   async get(): Promise<CompiledPolicy> {
+    return this.fresh() ?? this.load();
+  }
+
+  /** The policy in memory while it is fresh, without waiting (the warm path of every decision). */
+  fresh(): CompiledPolicy | undefined {
     const cur = this.current;
-    if (cur && this.deps.now() - cur.checkedAtMs < this.deps.ttlSeconds * 1000) return cur.policy;
+    return cur && this.deps.now() - cur.checkedAtMs < this.deps.ttlSeconds * 1000 ? cur.policy : undefined;
+  }
+
+  /** Checks the version (and reloads when it changed); concurrent callers share one load. */
+  load(): Promise<CompiledPolicy> {
     this.inflight ??= this.refresh().finally(() => {
       this.inflight = undefined;
     });

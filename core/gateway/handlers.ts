@@ -1,5 +1,6 @@
 import type { AuthzRequest } from '../authorizer/context';
-import type { Authorizer, AuthzResult } from '../authorizer/authorize';
+import { isUndecided, type Authorizer, type AuthzResult, type Decided, type Prepared, type Undecided } from '../authorizer/authorize';
+import type { CompiledPolicy } from '../authorizer/policy';
 import { computeEntitlements, entitledResources } from '../authorizer/entitlements';
 import { LruCache } from '../cache/lru';
 import { sha256Base64url } from '../identity/digest';
@@ -8,9 +9,6 @@ import type { Principal } from '../rbac/types';
 import { parseMethodArn, type MethodArn } from './arn';
 import { fromHttpV2, fromRestRequest, fromRestToken, fromWebSocketConnect, type HttpRequestEventV2, type RestRequestEvent, type RestTokenEvent } from './events';
 import { buildIamPolicy, flattenContext, MAX_POLICY_BYTES, type IamAuthorizerResponse } from './iam';
-
-/** A result that carries a decision (allow or deny). */
-type Decided = Extract<AuthzResult, { explanation: unknown }>;
 
 /** The exact error API Gateway maps to 401 for REST and WebSocket authorizers. */
 export const UNAUTHORIZED = 'Unauthorized';
@@ -29,6 +27,15 @@ export interface HttpSimpleResponse {
   context?: Record<string, string | number | boolean>;
 }
 
+/** An answer shared by the credentials of one principal, with what its decision log needs. */
+interface SharedAnswer {
+  policy: CompiledPolicy;
+  answer: object;
+  effect: 'allow' | 'deny';
+  code: string;
+  route?: string;
+}
+
 /**
  * Shared decision step of every flavour: decide, log (reason code, never the
  * credential), and for an Allow compute the cache-correct resource list.
@@ -36,6 +43,8 @@ export interface HttpSimpleResponse {
 class Decider {
   /** Answers for repeated identical requests, never past the principal's and policy's own freshness. */
   private readonly memo: LruCache<string, object>;
+  /** Answers by (answer shape, route ARN, principal), for a known user's new credentials. */
+  private readonly shared: LruCache<string, SharedAnswer>;
   private readonly lists: LruCache<string, { resources: string[]; bytes: number; omitted: number }>;
   private readonly keys = new WeakMap<Principal, string>();
   private readonly roleKeys = new WeakMap<object, string>();
@@ -47,6 +56,7 @@ class Decider {
     this.ttlMs = (deps.cacheTtlSeconds ?? 30) * 1000;
     this.lists = new LruCache({ maxEntries: 5000, now: this.now });
     this.memo = new LruCache({ maxEntries: 5000, now: this.now });
+    this.shared = new LruCache({ maxEntries: 5000, now: this.now });
   }
 
   /** A remembered answer for `key`, or undefined. */
@@ -68,25 +78,103 @@ class Decider {
   remember(key: string | undefined, result: AuthzResult, answer: object): void {
     if (key === undefined || (result.effect !== 'allow' && result.effect !== 'deny')) return;
     if (result.token || !result.principal || !result.policy.requestIndependent) return;
-    const ttl = result.validUntilMs - this.now();
+    this.memoize(key, answer, result.validUntilMs);
+  }
+
+  private memoize(key: string | undefined, answer: object, validUntilMs: number): void {
+    if (key === undefined) return;
+    const ttl = validUntilMs - this.now();
     if (ttl > 0) this.memo.set(key, answer, ttl);
   }
 
+  /** Decides `request` (WebSocket: no answer is shared or remembered). */
   async run(flavour: string, request: AuthzRequest, arn: MethodArn | undefined): Promise<AuthzResult> {
     const result = await this.deps.authorizer.authorize(request);
-    const level = result.effect === 'error' ? 'error' : 'info';
-    if (!this.deps.logger.enabled || this.deps.logger.enabled(level)) {
-      const fields: Record<string, unknown> = { flavour, effect: result.effect, reason: result.code, method: request.method, path: request.path.slice(0, 256) };
-      if (result.effect === 'allow' || result.effect === 'deny') {
-        fields.principalId = result.context.principalId;
-        if (result.token) fields.tokenId = result.token.id;
-        if (result.match) fields.route = result.match.rule.route;
-        fields.policyVersion = result.policy.version;
-      }
-      if (arn) fields.apiId = arn.apiId;
-      this.deps.logger[level]('authorizer.decision', fields);
-    }
+    this.log(flavour, request, arn, result);
     return result;
+  }
+
+  /**
+   * Decides `request` and builds its answer with `build`, or returns why there is none.
+   * `shape` names the answer's form (for sharing). The answer is remembered under
+   * `memoKey` (the raw credential and route) and, when the policy makes it a pure
+   * function of (route ARN, principal), shared by every credential of the principal:
+   * a known user's new token is then verified and resolved, but not decided again.
+   */
+  async answer<A extends object>(
+    flavour: string,
+    shape: string,
+    request: AuthzRequest,
+    arn: MethodArn,
+    currentArn: string,
+    memoKey: string | undefined,
+    build: (result: Decided) => A,
+  ): Promise<{ answer: A } | { undecided: Undecided }> {
+    const prepared = await this.deps.authorizer.prepare(request);
+    if (isUndecided(prepared)) {
+      this.log(flavour, request, arn, prepared);
+      return { undecided: prepared };
+    }
+    const shareKey = this.shareKey(shape, prepared, currentArn);
+    if (shareKey !== undefined) {
+      const hit = this.shared.get(shareKey);
+      // The same compiled policy object, not only the same version string.
+      if (hit && hit.policy === prepared.policy) {
+        this.logShared(flavour, request, arn, prepared, hit);
+        this.memoize(memoKey, hit.answer, prepared.validUntilMs);
+        return { answer: hit.answer as A };
+      }
+    }
+    const result = await this.deps.authorizer.finish(request, prepared);
+    this.log(flavour, request, arn, result);
+    if (isUndecided(result)) return { undecided: result };
+    const answer = build(result);
+    this.remember(memoKey, result, answer);
+    if (shareKey !== undefined) {
+      const entry: SharedAnswer = { policy: result.policy, answer, effect: result.effect, code: result.code };
+      if (result.match) entry.route = result.match.rule.route;
+      this.shared.set(shareKey, entry, this.ttlMs);
+    }
+    return { answer };
+  }
+
+  /**
+   * The key under which a decided answer may serve every credential of its principal,
+   * or undefined. Only for JWT users (a gatehouse token's every use reaches its access
+   * log) under a policy whose expressions read neither time, nor request data outside
+   * the cache key, nor the credential itself: the decision then depends on the route
+   * ARN and the principal's attributes alone, all of which `principalKey` holds (claims
+   * included when an expression reads them).
+   */
+  private shareKey(shape: string, prepared: Prepared, currentArn: string): string | undefined {
+    const { principal, policy } = prepared;
+    if (!principal || prepared.token || principal.token || !policy.requestIndependent || policy.readsCredential) return undefined;
+    return `${shape}\u0000${currentArn}\u0000${this.principalKey(principal, policy.readsClaims)}`;
+  }
+
+  private log(flavour: string, request: AuthzRequest, arn: MethodArn | undefined, result: AuthzResult): void {
+    const level = result.effect === 'error' ? 'error' : 'info';
+    if (this.deps.logger.enabled && !this.deps.logger.enabled(level)) return;
+    const fields: Record<string, unknown> = { flavour, effect: result.effect, reason: result.code, method: request.method, path: request.path.slice(0, 256) };
+    if (result.effect === 'allow' || result.effect === 'deny') {
+      fields.principalId = result.context.principalId;
+      if (result.token) fields.tokenId = result.token.id;
+      if (result.match) fields.route = result.match.rule.route;
+      fields.policyVersion = result.policy.version;
+    }
+    if (arn) fields.apiId = arn.apiId;
+    this.deps.logger[level]('authorizer.decision', fields);
+  }
+
+  /** The decision log of a shared answer: the same fields as a fresh decision's, marked shared. */
+  private logShared(flavour: string, request: AuthzRequest, arn: MethodArn, prepared: Prepared, hit: SharedAnswer): void {
+    if (this.deps.logger.enabled && !this.deps.logger.enabled('info')) return;
+    const fields: Record<string, unknown> = { flavour, effect: hit.effect, reason: hit.code, method: request.method, path: request.path.slice(0, 256), principalId: prepared.principal!.id };
+    if (hit.route !== undefined) fields.route = hit.route;
+    fields.policyVersion = hit.policy.version;
+    fields.apiId = arn.apiId;
+    fields.shared = true;
+    this.deps.logger.info('authorizer.decision', fields);
   }
 
   /**
@@ -167,8 +255,27 @@ function fail(result: AuthzResult): never {
   throw new Error(result.effect === 'unauthorized' ? UNAUTHORIZED : AUTHORIZER_FAILURE);
 }
 
+/**
+ * Parsed ARNs by their text. A container sees few distinct routes, and parsing shows
+ * on every new credential; paths are caller-chosen, so the map is bounded (emptied
+ * when full). Entries are frozen: every request shares them.
+ */
+const parsedArns = new Map<string, MethodArn | null>();
+const MAX_PARSED_ARNS = 1000;
+
+function parseArnCached(value: string): MethodArn | undefined {
+  let arn = parsedArns.get(value);
+  if (arn === undefined) {
+    arn = parseMethodArn(value) ?? null;
+    if (arn) Object.freeze(arn);
+    if (parsedArns.size >= MAX_PARSED_ARNS) parsedArns.clear();
+    parsedArns.set(value, arn);
+  }
+  return arn ?? undefined;
+}
+
 function arnOrFail(logger: Logger, value: unknown): MethodArn {
-  const arn = typeof value === 'string' ? parseMethodArn(value) : undefined;
+  const arn = typeof value === 'string' ? parseArnCached(value) : undefined;
   if (!arn) {
     logger.error('authorizer.decision', { effect: 'error', reason: 'invalid-method-arn' });
     throw new Error(AUTHORIZER_FAILURE);
@@ -192,11 +299,10 @@ export function createRestAuthorizer(deps: GatewayDeps) {
       const again = decider.recall<IamAuthorizerResponse>(key, flavour);
       if (again) return again;
     }
-    const result = await decider.run(flavour, request, arn);
-    if (result.effect !== 'allow' && result.effect !== 'deny') fail(result);
-    const answer = decider.iam(result, request, arn, event.methodArn as string);
-    decider.remember(key, result, answer);
-    return answer;
+    const currentArn = event.methodArn as string;
+    const out = await decider.answer(flavour, 'iam', request, arn, currentArn, key, (result) => decider.iam(result, request, arn, currentArn));
+    if ('undecided' in out) fail(out.undecided);
+    return out.answer;
   };
 }
 
@@ -222,7 +328,7 @@ export function createWebSocketAuthorizer(deps: GatewayDeps) {
 export function createHttpAuthorizer(deps: GatewayDeps & { mode: 'simple' | 'iam' }) {
   const decider = new Decider(deps);
   return async (event: HttpRequestEventV2): Promise<HttpSimpleResponse | IamAuthorizerResponse> => {
-    const arn = typeof event?.routeArn === 'string' ? parseMethodArn(event.routeArn) : undefined;
+    const arn = typeof event?.routeArn === 'string' ? parseArnCached(event.routeArn) : undefined;
     if (!arn) {
       deps.logger.error('authorizer.decision', { effect: 'error', reason: 'invalid-route-arn', flavour: 'http' });
       if (deps.mode === 'simple') return { isAuthorized: false };
@@ -232,16 +338,13 @@ export function createHttpAuthorizer(deps: GatewayDeps & { mode: 'simple' | 'iam
     const key = request.credential !== undefined ? `H${deps.mode}\u0000${event.routeArn as string}\u0000${request.credential}` : undefined;
     const hit = decider.recall<HttpSimpleResponse | IamAuthorizerResponse>(key, 'http');
     if (hit) return hit;
-    const result = await decider.run('http', request, arn);
+    const currentArn = event.routeArn as string;
     if (deps.mode === 'simple') {
-      if (result.effect !== 'allow' && result.effect !== 'deny') return { isAuthorized: false };
-      const answer = { isAuthorized: result.effect === 'allow', context: flattenContext(result.context) };
-      decider.remember(key, result, answer);
-      return answer;
+      const out = await decider.answer('http', 'simple', request, arn, currentArn, key, (result): HttpSimpleResponse => ({ isAuthorized: result.effect === 'allow', context: flattenContext(result.context) }));
+      return 'undecided' in out ? { isAuthorized: false } : out.answer;
     }
-    if (result.effect !== 'allow' && result.effect !== 'deny') fail(result);
-    const answer = decider.iam(result, request, arn, event.routeArn as string);
-    decider.remember(key, result, answer);
-    return answer;
+    const out = await decider.answer('http', 'iam', request, arn, currentArn, key, (result) => decider.iam(result, request, arn, currentArn));
+    if ('undecided' in out) fail(out.undecided);
+    return out.answer;
   };
 }

@@ -135,11 +135,17 @@ export class JwtVerifier {
     };
     let verified: JWTVerifyResult;
     try {
-      verified = await verifyWithKeys(token, issuer.getKey, options);
+      // jose directly on the common path (no wrapper frame for every new token).
+      verified = await jwtVerify(token, issuer.getKey, options);
     } catch (err) {
-      if (err instanceof KeySourceError) throw err;
-      const code = codeFor(err);
-      throw new Unauthenticated(code, code.replace(/^jwt-/, 'JWT ').replace(/-/g, ' '));
+      try {
+        // Several keys matching a kid-less token are tried one by one; anything else is rethrown.
+        verified = await tryCandidates(token, err, options);
+      } catch (final) {
+        if (final instanceof KeySourceError) throw final;
+        const code = codeFor(final);
+        throw new Unauthenticated(code, code.replace(/^jwt-/, 'JWT ').replace(/-/g, ' '));
+      }
     }
 
     const result = buildResult(verified.payload as Record<string, unknown>, cfg, nowMs);
@@ -174,25 +180,22 @@ function decodeSegment(segment: string): Record<string, unknown> | undefined {
 }
 
 /**
- * `jwtVerify`, plus jose's documented opt-in for a kid-less token that several keys
- * match: each candidate is tried (a bounded number) until one verifies.
+ * jose's documented opt-in for a kid-less token that several keys match: each
+ * candidate is tried (a bounded number) until one verifies. Any other error of
+ * `jwtVerify` is thrown on.
  */
-async function verifyWithKeys(token: string, getKey: JWTVerifyGetKey, options: JWTVerifyOptions): Promise<JWTVerifyResult> {
-  try {
-    return await jwtVerify(token, getKey, options);
-  } catch (err) {
-    if ((err as { code?: unknown })?.code !== 'ERR_JWKS_MULTIPLE_MATCHING_KEYS' || !(Symbol.asyncIterator in (err as object))) throw err;
-    let tried = 0;
-    for await (const key of err as AsyncIterable<CryptoKey>) {
-      if (++tried > MAX_KEY_CANDIDATES) break;
-      try {
-        return await jwtVerify(token, key, options);
-      } catch (inner) {
-        if ((inner as { code?: unknown })?.code !== 'ERR_JWS_SIGNATURE_VERIFICATION_FAILED') throw inner;
-      }
+async function tryCandidates(token: string, err: unknown, options: JWTVerifyOptions): Promise<JWTVerifyResult> {
+  if ((err as { code?: unknown })?.code !== 'ERR_JWKS_MULTIPLE_MATCHING_KEYS' || !(Symbol.asyncIterator in (err as object))) throw err;
+  let tried = 0;
+  for await (const key of err as AsyncIterable<CryptoKey>) {
+    if (++tried > MAX_KEY_CANDIDATES) break;
+    try {
+      return await jwtVerify(token, key, options);
+    } catch (inner) {
+      if ((inner as { code?: unknown })?.code !== 'ERR_JWS_SIGNATURE_VERIFICATION_FAILED') throw inner;
     }
-    throw Object.assign(new Error('no candidate key verified the signature'), { code: 'ERR_JWS_SIGNATURE_VERIFICATION_FAILED' });
   }
+  throw Object.assign(new Error('no candidate key verified the signature'), { code: 'ERR_JWS_SIGNATURE_VERIFICATION_FAILED' });
 }
 
 /** Checks jose leaves to us (sub, finite times, iat not ahead, exp - iat) and shapes the result. */
