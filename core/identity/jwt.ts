@@ -49,6 +49,8 @@ const COMPACT_JWS = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/;
 
 interface IssuerEntry {
   config: IssuerConfig;
+  /** jose's options for this issuer, but the clock (frozen: shared by every call). */
+  options: Readonly<JWTVerifyOptions>;
   getKey: JWTVerifyGetKey;
   remote?: RemoteJwks;
 }
@@ -79,14 +81,14 @@ export class JwtVerifier {
     this.cache = opts.cacheSize === 0 ? undefined : new LruCache({ maxEntries: opts.cacheSize ?? 10_000, now: this.now });
     for (const config of opts.issuers) {
       if (config.jwks) {
-        this.issuers.set(config.issuer, { config, getKey: createLocalJWKSet(config.jwks as never) });
+        this.issuers.set(config.issuer, { config, options: joseOptions(config), getKey: createLocalJWKSet(config.jwks as never) });
       } else {
         const remote = new RemoteJwks(config, {
           now: this.now,
           ...(opts.fetch ? { fetch: opts.fetch } : {}),
           ...(opts.jwksTimeoutMs !== undefined ? { timeoutMs: opts.jwksTimeoutMs } : {}),
         });
-        this.issuers.set(config.issuer, { config, getKey: remote.getKey, remote });
+        this.issuers.set(config.issuer, { config, options: joseOptions(config), getKey: remote.getKey, remote });
       }
     }
   }
@@ -123,16 +125,8 @@ export class JwtVerifier {
     if (typeof header.alg !== 'string' || !(cfg.algorithms as string[]).includes(header.alg)) throw new Unauthenticated('jwt-alg-not-allowed', 'JWT algorithm not allowed');
     if (header.kid !== undefined && typeof header.kid !== 'string') throw new Unauthenticated('jwt-malformed', 'malformed JWT kid');
 
-    const options: JWTVerifyOptions = {
-      issuer: cfg.issuer,
-      audience: cfg.audience,
-      algorithms: cfg.algorithms,
-      clockTolerance: cfg.clockToleranceSeconds,
-      currentDate: new Date(nowMs),
-      requiredClaims: cfg.maxTokenAgeSeconds !== undefined ? ['exp', 'iat', 'sub'] : ['exp', 'sub'],
-      ...(cfg.typ !== undefined ? { typ: cfg.typ } : {}),
-      ...(cfg.maxTokenAgeSeconds !== undefined ? { maxTokenAge: cfg.maxTokenAgeSeconds } : {}),
-    };
+    // The issuer's fixed options are built once; only the clock is per call.
+    const options: JWTVerifyOptions = { currentDate: new Date(nowMs), ...issuer.options };
     let verified: JWTVerifyResult;
     try {
       // jose directly on the common path (no wrapper frame for every new token).
@@ -152,6 +146,20 @@ export class JwtVerifier {
     this.cache?.set(cacheKey, result, Math.min(CACHE_MAX_MS, result.exp * 1000 - nowMs));
     return result;
   }
+}
+
+/** What jose enforces for an issuer: `iss`, `aud`, algorithms, clock tolerance, required claims, `typ`, maximum age. */
+function joseOptions(cfg: IssuerConfig): Readonly<JWTVerifyOptions> {
+  const options: JWTVerifyOptions = {
+    issuer: cfg.issuer,
+    audience: cfg.audience,
+    algorithms: cfg.algorithms,
+    clockTolerance: cfg.clockToleranceSeconds,
+    requiredClaims: cfg.maxTokenAgeSeconds !== undefined ? ['exp', 'iat', 'sub'] : ['exp', 'sub'],
+  };
+  if (cfg.typ !== undefined) options.typ = cfg.typ;
+  if (cfg.maxTokenAgeSeconds !== undefined) options.maxTokenAge = cfg.maxTokenAgeSeconds;
+  return Object.freeze(options);
 }
 
 /** Reads the header and `iss` without trusting either (the payload is decoded only to pick the issuer). */
