@@ -157,7 +157,7 @@ async function main() {
       ['JwtVerifier.verify (jose + our checks)', (c) => () => c.rt.jwt.verify(nextToken())],
       ['+ PrincipalResolver (hash, user, caches)', (c) => () => c.rt.authorizer.principals.resolve(nextToken())],
       ['+ Authorizer (policy, route, RBAC, context)', (c) => () => c.rt.authorizer.authorize({ method: 'GET', path: '/orgs/acme/projects/p1', credential: nextToken(), headers: {}, query: {} })],
-      ['+ REST handler (event, ARN, allow-list, IAM answer, memo)', (c) => () => c.rest(event(nextToken()))],
+      ['+ REST handler (event, ARN, shared answer, memo)', (c) => () => c.rest(event(nextToken()))],
     ];
     const layerRows: string[] = [];
     for (const [name, make] of layers) {
