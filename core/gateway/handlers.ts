@@ -78,12 +78,7 @@ class Decider {
   remember(key: string | undefined, result: AuthzResult, answer: object): void {
     if (key === undefined || (result.effect !== 'allow' && result.effect !== 'deny')) return;
     if (result.token || !result.principal || !result.policy.requestIndependent) return;
-    this.memoize(key, answer, result.validUntilMs);
-  }
-
-  private memoize(key: string | undefined, answer: object, validUntilMs: number): void {
-    if (key === undefined) return;
-    const ttl = validUntilMs - this.now();
+    const ttl = result.validUntilMs - this.now();
     if (ttl > 0) this.memo.set(key, answer, ttl);
   }
 
@@ -96,7 +91,7 @@ class Decider {
 
   /**
    * Decides `request` and builds its answer with `build`, or returns why there is none.
-   * `shape` names the answer's form (for sharing). The answer is remembered under
+   * `shape` names the answer's form (for sharing). A decided answer is remembered under
    * `memoKey` (the raw credential and route) and, when the policy makes it a pure
    * function of (route ARN, principal), shared by every credential of the principal:
    * a known user's new token is then verified and resolved, but not decided again.
@@ -120,8 +115,10 @@ class Decider {
       const hit = this.shared.get(shareKey);
       // The same compiled policy object, not only the same version string.
       if (hit && hit.policy === prepared.policy) {
+        // Not remembered under the raw credential as well: the shared entry already answers
+        // it again after a hash and a resolver lookup, and one-shot tokens (the usual case
+        // for a known user's new token) would only fill the memo with long keys.
         this.logShared(flavour, request, arn, prepared, hit);
-        this.memoize(memoKey, hit.answer, prepared.validUntilMs);
         return { answer: hit.answer as A };
       }
     }
