@@ -74,6 +74,17 @@ export class RemoteJwks {
   }
 
   /**
+   * The key set in use while it is fresh, as an opaque object whose identity changes
+   * with every fetch; undefined when none is loaded or it is stale. Lets a caller
+   * remember which key a `(alg, kid)` resolved to for exactly as long as this set is the
+   * one `getKey` would use.
+   */
+  generation(): object | undefined {
+    const set = this.loaded;
+    return set && this.now() - set.fetchedAtMs < this.maxAgeMs ? set : undefined;
+  }
+
+  /**
    * The jose key getter: loads the set on first use or when stale, and on an unknown
    * `kid` refetches (at most once per cooldown) before giving up with jose's
    * `ERR_JWKS_NO_MATCHING_KEY`. Throws `KeySourceError` when the set cannot be had.

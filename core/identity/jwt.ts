@@ -1,3 +1,4 @@
+import { types } from 'node:util';
 import { createLocalJWKSet, jwtVerify, type CryptoKey, type JWTVerifyGetKey, type JWTVerifyOptions, type JWTVerifyResult } from 'jose';
 import { LruCache } from '../cache/lru';
 import type { IssuerConfig } from '../config/issuers';
@@ -49,6 +50,12 @@ const COMPACT_JWS = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/;
 
 interface IssuerEntry {
   config: IssuerConfig;
+  /**
+   * The key jose's getter chose for an `(alg, kid)`, with the key-set generation it came
+   * from (the entry itself for an inline set). A new token naming the same pair under the
+   * same generation is verified with that key directly, skipping the getter.
+   */
+  keys: Map<string, { key: CryptoKey; generation: object }>;
   /** jose's options for this issuer, but the clock (frozen: shared by every call). */
   options: Readonly<JWTVerifyOptions>;
   getKey: JWTVerifyGetKey;
@@ -81,14 +88,14 @@ export class JwtVerifier {
     this.cache = opts.cacheSize === 0 ? undefined : new LruCache({ maxEntries: opts.cacheSize ?? 10_000, now: this.now });
     for (const config of opts.issuers) {
       if (config.jwks) {
-        this.issuers.set(config.issuer, { config, options: joseOptions(config), getKey: createLocalJWKSet(config.jwks as never) });
+        this.issuers.set(config.issuer, { config, keys: new Map(), options: joseOptions(config), getKey: createLocalJWKSet(config.jwks as never) });
       } else {
         const remote = new RemoteJwks(config, {
           now: this.now,
           ...(opts.fetch ? { fetch: opts.fetch } : {}),
           ...(opts.jwksTimeoutMs !== undefined ? { timeoutMs: opts.jwksTimeoutMs } : {}),
         });
-        this.issuers.set(config.issuer, { config, options: joseOptions(config), getKey: remote.getKey, remote });
+        this.issuers.set(config.issuer, { config, keys: new Map(), options: joseOptions(config), getKey: remote.getKey, remote });
       }
     }
   }
@@ -128,9 +135,17 @@ export class JwtVerifier {
     // The issuer's fixed options are built once; only the clock is per call.
     const options: JWTVerifyOptions = { currentDate: new Date(nowMs), ...issuer.options };
     let verified: JWTVerifyResult;
+    // Which key this (alg, kid) resolved to under the key set in use now, if known.
+    const keyId = `${header.alg}\u0000${header.kid === undefined ? '' : `#${header.kid}`}`;
+    const generation = issuerGeneration(issuer);
+    const known = generation !== undefined ? issuer.keys.get(keyId) : undefined;
     try {
-      // jose directly on the common path (no wrapper frame for every new token).
-      verified = await jwtVerify(token, issuer.getKey, options);
+      if (known !== undefined && known.generation === generation) {
+        verified = await jwtVerify(token, known.key, options);
+      } else {
+        verified = await jwtVerify(token, issuer.getKey, options);
+        rememberKey(issuer, keyId, generation, verified);
+      }
     } catch (err) {
       try {
         // Several keys matching a kid-less token are tried one by one; anything else is rethrown.
@@ -146,6 +161,26 @@ export class JwtVerifier {
     this.cache?.set(cacheKey, result, Math.min(CACHE_MAX_MS, result.exp * 1000 - nowMs));
     return result;
   }
+}
+
+/** Key-set generations and remembered keys per issuer stay few: kids come from tokens. */
+const MAX_REMEMBERED_KEYS = 64;
+
+/** The key set an issuer's getter would use now (an inline set never changes), or undefined when none is fresh. */
+function issuerGeneration(issuer: IssuerEntry): object | undefined {
+  return issuer.remote ? issuer.remote.generation() : issuer;
+}
+
+/**
+ * Remembers the key jose's getter chose for a token that verified, only when the key set
+ * was the same (and fresh) before and after: a refresh in between (key rotation) must
+ * never attach an old key to a new set.
+ */
+function rememberKey(issuer: IssuerEntry, keyId: string, before: object | undefined, verified: JWTVerifyResult): void {
+  const key = (verified as { key?: unknown }).key;
+  if (before === undefined || issuerGeneration(issuer) !== before || !types.isCryptoKey(key)) return;
+  if (issuer.keys.size >= MAX_REMEMBERED_KEYS) issuer.keys.clear();
+  issuer.keys.set(keyId, { key: key as CryptoKey, generation: before });
 }
 
 /** What jose enforces for an issuer: `iss`, `aud`, algorithms, clock tolerance, required claims, `typ`, maximum age. */

@@ -122,3 +122,58 @@ describe('remote JWKS', () => {
     expect(await outcome(v.verify(await token('k1', clock)))).toMatch(/^jwks-(unreachable|timeout)$/);
   });
 });
+
+describe('keys remembered per (alg, kid) follow the remote set', () => {
+  /** A key pair under `kid`, outside the shared `keys` list. */
+  async function pair(kid: string) {
+    const { publicKey, privateKey } = await generateKeyPair('RS256', { extractable: true });
+    return { kid, privateKey, jwk: { ...(await exportJWK(publicKey)), kid, alg: 'RS256', use: 'sig' } as JWK };
+  }
+  let served: JWK[] = [];
+  const sign = (k: { kid: string; privateKey: CryptoKey }, clock: TestClock, sub: string) =>
+    new SignJWT({ iss: ISS, aud: 'api', sub, exp: clock.seconds + 600 }).setProtectedHeader({ alg: 'RS256', kid: k.kid }).sign(k.privateKey);
+
+  beforeEach(() => {
+    handler = (req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ keys: served }));
+    };
+  });
+
+  it('a key removed from the set stops verifying once the set is fetched again', async () => {
+    const old = await pair('r1');
+    const next = await pair('r2');
+    served = [old.jwk];
+    const { v, clock } = verifierFor();
+    expect(await outcome(v.verify(await sign(old, clock, 'a1')))).toBe('ok');
+    // Remembered: a second token of the same kid verifies without the getter.
+    expect(await outcome(v.verify(await sign(old, clock, 'a2')))).toBe('ok');
+    served = [next.jwk];
+    clock.advance(11 * 60); // past the set's 10-minute age: the next use fetches it again
+    expect(await outcome(v.verify(await sign(next, clock, 'b1')))).toBe('ok');
+    expect(await outcome(v.verify(await sign(old, clock, 'a3')))).toBe('jwt-unknown-key');
+  });
+
+  it('a kid re-keyed in the set verifies only with its new key after the refetch', async () => {
+    const first = await pair('same');
+    const second = await pair('same');
+    served = [first.jwk];
+    const { v, clock } = verifierFor();
+    expect(await outcome(v.verify(await sign(first, clock, 'c1')))).toBe('ok');
+    expect(await outcome(v.verify(await sign(first, clock, 'c2')))).toBe('ok');
+    served = [second.jwk];
+    clock.advance(11 * 60);
+    expect(await outcome(v.verify(await sign(second, clock, 'c3')))).toBe('ok');
+    expect(await outcome(v.verify(await sign(first, clock, 'c4')))).toBe('jwt-bad-signature');
+    expect(await outcome(v.verify(await sign(second, clock, 'c5')))).toBe('ok');
+  });
+
+  it('a forged signature under a remembered kid is refused', async () => {
+    const real = await pair('f1');
+    const attacker = await pair('f1');
+    served = [real.jwk];
+    const { v, clock } = verifierFor();
+    expect(await outcome(v.verify(await sign(real, clock, 'd1')))).toBe('ok');
+    expect(await outcome(v.verify(await sign(attacker, clock, 'root')))).toBe('jwt-bad-signature');
+  });
+});

@@ -188,6 +188,20 @@ describe('alg "none" and algorithm confusion', () => {
     expect(await outcome(unpinned.verify(ps))).toBe('accepted');
   });
 
+  it('a key remembered for one algorithm is never used for another under the same kid', async () => {
+    const clock = new Clock();
+    const rs = () => new SignJWT(claimsAt(clock, { jti: `rs${Math.random()}` })).setProtectedHeader({ alg: 'RS256', kid: 'rsa' }).sign(rsa.privateKey);
+    const ps = async () => new SignJWT(claimsAt(clock, { jti: `ps${Math.random()}` })).setProtectedHeader({ alg: 'PS256', kid: 'rsa' }).sign(await asPss(rsa));
+    // Pinned to RS256: after RS256 tokens verified (the key is remembered), PS256 still finds no key.
+    const pinned = verifierWith({ algorithms: ['RS256', 'PS256'] }, clock, [rsa.jwk]).v;
+    expect(await outcome(pinned.verify(await rs()))).toBe('accepted');
+    expect(await outcome(pinned.verify(await rs()))).toBe('accepted');
+    expect(await outcome(pinned.verify(await ps()))).toBe('jwt-unknown-key');
+    // Not pinned: each algorithm gets its own key object, in either order.
+    const unpinned = verifierWith({ algorithms: ['RS256', 'PS256'] }, clock, [{ ...rsa.jwk, alg: undefined } as JWK]).v;
+    for (const make of [rs, rs, ps, ps, rs, ps]) expect(await outcome(unpinned.verify(await make()))).toBe('accepted');
+  });
+
   it('ES384 on the ES256 key: refused when not allowed, and finds no key when allowed', async () => {
     const clock = new Clock();
     const body = `${b64({ alg: 'ES384', kid: 'ec' })}.${b64(claimsAt(clock))}`;
