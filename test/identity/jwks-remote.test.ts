@@ -140,9 +140,14 @@ describe('keys remembered per (alg, kid) follow the remote set', () => {
     };
   });
 
-  it('a key removed from the set stops verifying once the set is fetched again', async () => {
-    const old = await pair('r1');
-    const next = await pair('r2');
+  // The set first serves `before`; once it is fetched again it serves `after` only.
+  // A token of the old key (remembered by then) must fail exactly as if never remembered.
+  it.each([
+    { change: 'a key removed from the set', beforeKid: 'r1', afterKid: 'r2', oldKeyNow: 'jwt-unknown-key' },
+    { change: 'a kid re-keyed in the set', beforeKid: 'same', afterKid: 'same', oldKeyNow: 'jwt-bad-signature' },
+  ])('$change stops verifying its old key once the set is fetched again', async ({ beforeKid, afterKid, oldKeyNow }) => {
+    const old = await pair(beforeKid);
+    const next = await pair(afterKid);
     served = [old.jwk];
     const { v, clock } = verifierFor();
     expect(await outcome(v.verify(await sign(old, clock, 'a1')))).toBe('ok');
@@ -151,21 +156,8 @@ describe('keys remembered per (alg, kid) follow the remote set', () => {
     served = [next.jwk];
     clock.advance(11 * 60); // past the set's 10-minute age: the next use fetches it again
     expect(await outcome(v.verify(await sign(next, clock, 'b1')))).toBe('ok');
-    expect(await outcome(v.verify(await sign(old, clock, 'a3')))).toBe('jwt-unknown-key');
-  });
-
-  it('a kid re-keyed in the set verifies only with its new key after the refetch', async () => {
-    const first = await pair('same');
-    const second = await pair('same');
-    served = [first.jwk];
-    const { v, clock } = verifierFor();
-    expect(await outcome(v.verify(await sign(first, clock, 'c1')))).toBe('ok');
-    expect(await outcome(v.verify(await sign(first, clock, 'c2')))).toBe('ok');
-    served = [second.jwk];
-    clock.advance(11 * 60);
-    expect(await outcome(v.verify(await sign(second, clock, 'c3')))).toBe('ok');
-    expect(await outcome(v.verify(await sign(first, clock, 'c4')))).toBe('jwt-bad-signature');
-    expect(await outcome(v.verify(await sign(second, clock, 'c5')))).toBe('ok');
+    expect(await outcome(v.verify(await sign(old, clock, 'a3')))).toBe(oldKeyNow);
+    expect(await outcome(v.verify(await sign(next, clock, 'b2')))).toBe('ok');
   });
 
   it('a forged signature under a remembered kid is refused', async () => {
