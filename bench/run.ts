@@ -117,13 +117,17 @@ async function main() {
       await ourFirst();
       await bareFirst();
     }
+    // Wall and CPU time (all threads) per call over `n` calls.
+    const cpuPer = async (fn: () => unknown, n: number) => {
+      const c0 = process.cpuUsage();
+      const w0 = performance.now();
+      for (let i = 0; i < n; i++) await fn();
+      const c = process.cpuUsage(c0);
+      return { wall: ((performance.now() - w0) * 1000) / n, cpu: (c.user + c.system) / n };
+    };
     // A fixed number of calls per round (not a time budget): 2,000 + 9 x 1,200 tokens
     // are used, fewer than the 30,000 signed, so no token is ever seen twice here.
-    const perSecond = async (fn: () => unknown, n: number) => {
-      const start = performance.now();
-      for (let i = 0; i < n; i++) await fn();
-      return (n * 1000) / (performance.now() - start);
-    };
+    const perSecond = async (fn: () => unknown, n: number) => 1e6 / (await cpuPer(fn, n)).wall;
     // Each round measures both sides back to back; the ratio reported is the median of the
     // rounds' own ratios, so a machine that speeds up or slows down between rounds (this
     // one does, by a third) moves both sides of a round together.
@@ -145,13 +149,6 @@ async function main() {
     if (fi > firstSeen.length) throw new Error('bench: first-seen tokens ran out (a token would be measured twice)');
     // Where a first-seen decision's time goes beyond jose: each layer alone, against
     // bare jose in the same rounds (CPU of all threads per call, beside wall time).
-    const cpuPer = async (fn: () => unknown, n: number) => {
-      const c0 = process.cpuUsage();
-      const w0 = performance.now();
-      for (let i = 0; i < n; i++) await fn();
-      const c = process.cpuUsage(c0);
-      return { wall: ((performance.now() - w0) * 1000) / n, cpu: (c.user + c.system) / n };
-    };
     // Each layer in a container of its own (empty caches), so none of its tokens was seen before.
     const layers: [string, (c: ReturnType<typeof small.fresh>) => () => unknown][] = [
       ['JwtVerifier.verify (jose + our checks)', (c) => () => c.rt.jwt.verify(nextToken())],
