@@ -271,6 +271,15 @@ function parseArnCached(value: string): MethodArn | undefined {
   return arn ?? undefined;
 }
 
+/**
+ * The memo key of a request with a credential: flavour, route ARN and the credential's
+ * SHA-256 (the resolver hashes the same string next, and gets it from the digest's
+ * one-entry memo), so no raw credential is kept as a key.
+ */
+function memoKey(flavour: string, routeArn: string, request: AuthzRequest): string | undefined {
+  return request.credential === undefined ? undefined : `${flavour}\u0000${routeArn}\u0000${sha256Base64url(request.credential)}`;
+}
+
 function arnOrFail(logger: Logger, value: unknown): MethodArn {
   const arn = typeof value === 'string' ? parseArnCached(value) : undefined;
   if (!arn) {
@@ -285,17 +294,11 @@ export function createRestAuthorizer(deps: GatewayDeps) {
   const decider = new Decider(deps);
   return async (event: RestTokenEvent | RestRequestEvent): Promise<IamAuthorizerResponse> => {
     const flavour = event?.type === 'TOKEN' ? 'rest-token' : 'rest-request';
-    // A TOKEN event is nothing but (token, methodArn): the raw pair is the memo key.
-    const tokenKey = event?.type === 'TOKEN' && typeof event.authorizationToken === 'string' && typeof event.methodArn === 'string' ? `T\u0000${event.methodArn}\u0000${event.authorizationToken}` : undefined;
-    const hit = decider.recall<IamAuthorizerResponse>(tokenKey, flavour);
-    if (hit) return hit;
     const arn = arnOrFail(deps.logger, event?.methodArn);
     const request = event.type === 'TOKEN' ? fromRestToken(event, arn) : fromRestRequest(event as RestRequestEvent, arn);
-    const key = tokenKey ?? (request.credential !== undefined ? `R\u0000${event.methodArn as string}\u0000${request.credential}` : undefined);
-    if (!tokenKey) {
-      const again = decider.recall<IamAuthorizerResponse>(key, flavour);
-      if (again) return again;
-    }
+    const key = memoKey(event.type === 'TOKEN' ? 'T' : 'R', event.methodArn as string, request);
+    const hit = decider.recall<IamAuthorizerResponse>(key, flavour);
+    if (hit) return hit;
     const currentArn = event.methodArn as string;
     const out = await decider.answer(flavour, 'iam', request, arn, currentArn, key, (result) => decider.iam(result, request, arn, currentArn));
     if ('undecided' in out) fail(out.undecided);
@@ -332,7 +335,7 @@ export function createHttpAuthorizer(deps: GatewayDeps & { mode: 'simple' | 'iam
       throw new Error(AUTHORIZER_FAILURE);
     }
     const request = fromHttpV2(event, arn);
-    const key = request.credential !== undefined ? `H${deps.mode}\u0000${event.routeArn as string}\u0000${request.credential}` : undefined;
+    const key = memoKey(`H${deps.mode}`, event.routeArn as string, request);
     const hit = decider.recall<HttpSimpleResponse | IamAuthorizerResponse>(key, 'http');
     if (hit) return hit;
     const currentArn = event.routeArn as string;

@@ -12,7 +12,18 @@ const oneShot: OneShot =
     ? ((nodeCrypto as unknown as { hash: OneShot }).hash)
     : (algorithm, data, encoding) => nodeCrypto.createHash(algorithm).update(data, 'utf8').digest(encoding);
 
-/** SHA-256 of a string (UTF-8), base64url: cache keys for credentials, never the credential itself. */
+let lastText: string | undefined;
+let lastDigest = '';
+
+/**
+ * SHA-256 of a string (UTF-8), base64url: cache keys for credentials, never the
+ * credential itself. The last input and its digest are kept: a request's credential is
+ * hashed by the handler (its memo key) and again by the resolver (its cache key).
+ */
 export function sha256Base64url(text: string): string {
-  return oneShot('sha256', text, 'base64url');
+  if (text === lastText) return lastDigest;
+  const digest = oneShot('sha256', text, 'base64url');
+  lastText = text;
+  lastDigest = digest;
+  return digest;
 }
