@@ -125,27 +125,26 @@ async function main() {
       const c = process.cpuUsage(c0);
       return { wall: ((performance.now() - w0) * 1000) / n, cpu: (c.user + c.system) / n };
     };
-    // A fixed number of calls per round (not a time budget): 2,000 + 9 x 1,200 tokens
-    // are used, fewer than the 30,000 signed, so no token is ever seen twice here.
-    const perSecond = async (fn: () => unknown, n: number) => 1e6 / (await cpuPer(fn, n)).wall;
-    // Each round measures both sides back to back; the ratio reported is the median of the
-    // rounds' own ratios, so a machine that speeds up or slows down between rounds (this
-    // one does, by a third) moves both sides of a round together.
-    const firstRates: number[] = [];
-    const joseRates: number[] = [];
-    const roundRatios: number[] = [];
-    for (let round = 0; round < 9; round++) {
-      const ours = await perSecond(ourFirst, 600);
-      const bare = await perSecond(bareFirst, 600);
-      firstRates.push(ours);
-      joseRates.push(bare);
-      roundRatios.push(ours / bare);
-    }
+    // Nine rounds, each measuring both sides back to back over a fixed number of calls
+    // (not a time budget, so the tokens never run out); ratios are taken per round, so a
+    // machine that speeds up or slows down between rounds (this one does, by a third)
+    // moves both sides of a round together.
+    const interleaved = async (ours: () => unknown, n: number) => {
+      const rounds: { ours: Awaited<ReturnType<typeof cpuPer>>; jose: Awaited<ReturnType<typeof cpuPer>>; ratio: number }[] = [];
+      for (let round = 0; round < 9; round++) {
+        const o = await cpuPer(ours, n);
+        const j = await cpuPer(bareFirst, n);
+        rounds.push({ ours: o, jose: j, ratio: j.wall / o.wall });
+      }
+      return rounds;
+    };
     const mid = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-    const first = mid(firstRates);
-    const bareJose = mid(joseRates);
-    const firstRatio = mid(roundRatios);
-    const sortedRatios = [...roundRatios].sort((a, b) => a - b);
+    // 2,000 + 9 x 1,200 tokens are used here, fewer than the 30,000 signed: none is seen twice.
+    const firstRounds = await interleaved(ourFirst, 600);
+    const first = mid(firstRounds.map((r) => 1e6 / r.ours.wall));
+    const bareJose = mid(firstRounds.map((r) => 1e6 / r.jose.wall));
+    const firstRatio = mid(firstRounds.map((r) => r.ratio));
+    const sortedRatios = firstRounds.map((r) => r.ratio).sort((a, b) => a - b);
     if (fi > firstSeen.length) throw new Error('bench: first-seen tokens ran out (a token would be measured twice)');
     // Where a first-seen decision's time goes beyond jose: each layer alone, against
     // bare jose in the same rounds (CPU of all threads per call, beside wall time).
@@ -160,19 +159,11 @@ async function main() {
     for (const [name, make] of layers) {
       const fn = make(small.fresh());
       for (let i = 0; i < 300; i++) await fn();
-      const ratios: number[] = [];
-      const walls: number[] = [];
-      const cpus: number[] = [];
-      const joseCpus: number[] = [];
-      for (let round = 0; round < 9; round++) {
-        const j = await cpuPer(bareFirst, 500);
-        const o = await cpuPer(fn, 500);
-        ratios.push(j.wall / o.wall);
-        walls.push(o.wall);
-        cpus.push(o.cpu);
-        joseCpus.push(j.cpu);
-      }
-      layerRows.push(`| ${name} | ${fmt(mid(walls))} us | ${fmt(mid(cpus))} us (jose ${fmt(mid(joseCpus))} us) | ${fmt(mid(ratios), 2)}x |`);
+      const rounds = await interleaved(fn, 500);
+      const walls = mid(rounds.map((r) => r.ours.wall));
+      const cpus = mid(rounds.map((r) => r.ours.cpu));
+      const joseCpus = mid(rounds.map((r) => r.jose.cpu));
+      layerRows.push(`| ${name} | ${fmt(walls)} us | ${fmt(cpus)} us (jose ${fmt(joseCpus)} us) | ${fmt(mid(rounds.map((r) => r.ratio)), 2)}x |`);
     }
     const gat = await rate(() => small.rest(event(t.token)));
     line('## Decisions per second (REST TOKEN handler, warm caches)');

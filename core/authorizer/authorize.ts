@@ -46,8 +46,7 @@ export type AuthzResult =
  */
 export interface Prepared {
   policy: CompiledPolicy;
-  /** True once the route was looked up (without a credential, to know whether it is public). */
-  routed: boolean;
+  /** Looked up here only without a credential (to know whether the route is public); otherwise when deciding. */
   match?: RouteMatch;
   principal?: Principal;
   token?: TokenRecord;
@@ -121,7 +120,7 @@ export class Authorizer {
     try {
       if (request.malformedCredential) return { effect: 'unauthorized', code: 'credential-malformed' };
       const policy = this.policies.fresh() ?? (await this.policies.load());
-      const prepared: Prepared = { policy, routed: false, validUntilMs: this.policies.freshUntilMs() };
+      const prepared: Prepared = { policy, validUntilMs: this.policies.freshUntilMs() };
       if (request.credential !== undefined) {
         // The route is looked up when deciding: a shared answer may make that unnecessary.
         const resolved = await this.principals.resolve(request.credential);
@@ -131,7 +130,6 @@ export class Authorizer {
         return prepared;
       }
       const match = policy.table.match(request.method, request.path);
-      prepared.routed = true;
       // No credential: only a public route may proceed (anonymously).
       if (!match?.rule.public) return { effect: 'unauthorized', code: 'no-credential' };
       prepared.match = match;
@@ -164,7 +162,8 @@ export class Authorizer {
 
   private async decidePrepared(request: AuthzRequest, prepared: Prepared): Promise<AuthzResult> {
     const { policy, principal, token } = prepared;
-    const match = prepared.routed ? prepared.match : policy.table.match(request.method, request.path);
+    // Without a principal (a public route, anonymously) the route was matched when preparing.
+    const match = principal ? policy.table.match(request.method, request.path) : prepared.match;
     const evaluation = this.evaluate(policy, principal, request, match);
     // Without a credential, anything but an allow is a 401: a credential might change the answer.
     if (!principal && !evaluation.allowed) return { effect: 'unauthorized', code: 'no-credential' };

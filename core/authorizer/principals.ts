@@ -68,18 +68,14 @@ export class PrincipalResolver {
     } else {
       // Inline rather than a helper: one async frame less for every new JWT.
       const jwt = await this.deps.jwt.verify(credential, key);
-      value = jwtPrincipal(jwt, this.cachedUser(jwt.userId) ?? (await this.loadUser(jwt.userId)));
+      // A cached user is used without waiting (the warm path).
+      value = jwtPrincipal(jwt, this.users.get(jwt.userId) ?? (await this.loadUser(jwt.userId)));
     }
     const expiry = value.token ? value.token.expiresAt * 1000 : value.expMs ?? nowMs;
     const validUntilMs = Math.min(expiry, nowMs + this.deps.cacheTtlSeconds * 1000);
     value.validUntilMs = validUntilMs;
     if (validUntilMs > nowMs) this.resolved.set(key, { value, validUntilMs }, validUntilMs - nowMs);
     return value;
-  }
-
-  /** A user's roles when cached (no waiting on the warm path). */
-  private cachedUser(userId: string): UserRecord | undefined {
-    return this.users.get(userId);
   }
 
   /** A user's roles, cached for at most the cache TTL. */

@@ -27,13 +27,32 @@ export interface HttpSimpleResponse {
   context?: Record<string, string | number | boolean>;
 }
 
-/** An answer shared by the credentials of one principal, with what its decision log needs. */
+/** What a decision log line says about the outcome (never the credential). */
+interface DecisionSummary {
+  effect: AuthzResult['effect'];
+  code: string;
+  principalId?: string | number | boolean;
+  tokenId?: string;
+  route?: string;
+  policyVersion?: string;
+}
+
+function summarize(result: AuthzResult): DecisionSummary {
+  const summary: DecisionSummary = { effect: result.effect, code: result.code };
+  if (result.effect === 'allow' || result.effect === 'deny') {
+    summary.principalId = result.context.principalId;
+    if (result.token) summary.tokenId = result.token.id;
+    if (result.match) summary.route = result.match.rule.route;
+    summary.policyVersion = result.policy.version;
+  }
+  return summary;
+}
+
+/** An answer shared by the credentials of one principal, with the summary its log lines repeat. */
 interface SharedAnswer {
   policy: CompiledPolicy;
   answer: object;
-  effect: 'allow' | 'deny';
-  code: string;
-  route?: string;
+  summary: DecisionSummary;
 }
 
 /**
@@ -85,14 +104,14 @@ class Decider {
   /** Decides `request` (WebSocket: no answer is shared or remembered). */
   async run(flavour: string, request: AuthzRequest, arn: MethodArn | undefined): Promise<AuthzResult> {
     const result = await this.deps.authorizer.authorize(request);
-    this.log(flavour, request, arn, result);
+    this.log(flavour, request, arn, summarize(result));
     return result;
   }
 
   /**
    * Decides `request` and builds its answer with `build`, or returns why there is none.
    * `shape` names the answer's form (for sharing). A decided answer is remembered under
-   * `memoKey` (the raw credential and route) and, when the policy makes it a pure
+   * `memoKey` (route and credential digest) and, when the policy makes it a pure
    * function of (route ARN, principal), shared by every credential of the principal:
    * a known user's new token is then verified and resolved, but not decided again.
    */
@@ -107,7 +126,7 @@ class Decider {
   ): Promise<{ answer: A } | { undecided: Undecided }> {
     const prepared = await this.deps.authorizer.prepare(request);
     if (isUndecided(prepared)) {
-      this.log(flavour, request, arn, prepared);
+      this.log(flavour, request, arn, summarize(prepared));
       return { undecided: prepared };
     }
     const shareKey = this.shareKey(shape, prepared, currentArn);
@@ -115,23 +134,20 @@ class Decider {
       const hit = this.shared.get(shareKey);
       // The same compiled policy object, not only the same version string.
       if (hit && hit.policy === prepared.policy) {
-        // Not remembered under the raw credential as well: the shared entry already answers
-        // it again after a hash and a resolver lookup, and one-shot tokens (the usual case
-        // for a known user's new token) would only fill the memo with long keys.
-        this.logShared(flavour, request, arn, prepared, hit);
+        // Not remembered under this credential as well: the shared entry already answers it
+        // again after a resolver lookup, and one-shot tokens (the usual case for a known
+        // user's new token) would only fill the memo.
+        this.log(flavour, request, arn, hit.summary, true);
         return { answer: hit.answer as A };
       }
     }
     const result = await this.deps.authorizer.finish(request, prepared);
-    this.log(flavour, request, arn, result);
+    const summary = summarize(result);
+    this.log(flavour, request, arn, summary);
     if (isUndecided(result)) return { undecided: result };
     const answer = build(result);
     this.remember(memoKey, result, answer);
-    if (shareKey !== undefined) {
-      const entry: SharedAnswer = { policy: result.policy, answer, effect: result.effect, code: result.code };
-      if (result.match) entry.route = result.match.rule.route;
-      this.shared.set(shareKey, entry, this.ttlMs);
-    }
+    if (shareKey !== undefined) this.shared.set(shareKey, { policy: result.policy, answer, summary }, this.ttlMs);
     return { answer };
   }
 
@@ -149,29 +165,18 @@ class Decider {
     return `${shape}\u0000${currentArn}\u0000${this.principalKey(principal, policy.readsClaims)}`;
   }
 
-  private log(flavour: string, request: AuthzRequest, arn: MethodArn | undefined, result: AuthzResult): void {
-    const level = result.effect === 'error' ? 'error' : 'info';
+  /** One `authorizer.decision` line: error level for failures, `shared: true` for a shared answer. */
+  private log(flavour: string, request: AuthzRequest, arn: MethodArn | undefined, summary: DecisionSummary, shared = false): void {
+    const level = summary.effect === 'error' ? 'error' : 'info';
     if (this.deps.logger.enabled && !this.deps.logger.enabled(level)) return;
-    const fields: Record<string, unknown> = { flavour, effect: result.effect, reason: result.code, method: request.method, path: request.path.slice(0, 256) };
-    if (result.effect === 'allow' || result.effect === 'deny') {
-      fields.principalId = result.context.principalId;
-      if (result.token) fields.tokenId = result.token.id;
-      if (result.match) fields.route = result.match.rule.route;
-      fields.policyVersion = result.policy.version;
-    }
+    const fields: Record<string, unknown> = { flavour, effect: summary.effect, reason: summary.code, method: request.method, path: request.path.slice(0, 256) };
+    if (summary.principalId !== undefined) fields.principalId = summary.principalId;
+    if (summary.tokenId !== undefined) fields.tokenId = summary.tokenId;
+    if (summary.route !== undefined) fields.route = summary.route;
+    if (summary.policyVersion !== undefined) fields.policyVersion = summary.policyVersion;
     if (arn) fields.apiId = arn.apiId;
+    if (shared) fields.shared = true;
     this.deps.logger[level]('authorizer.decision', fields);
-  }
-
-  /** The decision log of a shared answer: the same fields as a fresh decision's, marked shared. */
-  private logShared(flavour: string, request: AuthzRequest, arn: MethodArn, prepared: Prepared, hit: SharedAnswer): void {
-    if (this.deps.logger.enabled && !this.deps.logger.enabled('info')) return;
-    const fields: Record<string, unknown> = { flavour, effect: hit.effect, reason: hit.code, method: request.method, path: request.path.slice(0, 256), principalId: prepared.principal!.id };
-    if (hit.route !== undefined) fields.route = hit.route;
-    fields.policyVersion = hit.policy.version;
-    fields.apiId = arn.apiId;
-    fields.shared = true;
-    this.deps.logger.info('authorizer.decision', fields);
   }
 
   /**

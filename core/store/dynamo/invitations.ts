@@ -58,6 +58,23 @@ export class InvitationRepo {
     };
   }
 
+  /**
+   * Moves a pending invitation on: `status` and `decidedAt`, plus `extra` (the name and
+   * value of who decided), under `condition` (which may read `:now`).
+   */
+  private decide(r: InvitationRecord, status: 'accepted' | 'declined' | 'revoked', now: number, extra: [string, string], condition: string): TransactWriteItem {
+    return {
+      Update: {
+        TableName: this.db.tableName,
+        Key: toItem({ pk: keys.invitation(r.id), sk: keys.invitationSk() }),
+        UpdateExpression: `SET #s = :status, decidedAt = :now, ${extra[0]} = :by`,
+        ConditionExpression: condition,
+        ExpressionAttributeNames: { '#s': 'status' },
+        ExpressionAttributeValues: values({ ':status': status, ':pending': 'pending', ':now': now, ':by': extra[1] }),
+      },
+    };
+  }
+
   /** Creates a pending invitation and its guard atomically; `pending-exists` when a live one is there. */
   async create(r: InvitationRecord, now: number): Promise<InvitationWriteFailure | undefined> {
     const failed = await transact(this.db, 'TransactWriteItems invitation', [
@@ -105,17 +122,8 @@ export class InvitationRepo {
    */
   async accept(r: InvitationRecord, userId: string, now: number): Promise<InvitationWriteFailure | undefined> {
     const items: TransactWriteItem[] = [
-      {
-        Update: {
-          TableName: this.db.tableName,
-          Key: toItem({ pk: keys.invitation(r.id), sk: keys.invitationSk() }),
-          UpdateExpression: 'SET #s = :accepted, decidedAt = :now, acceptedBy = :user',
-          // Single use, and never after expiry even while the item still exists.
-          ConditionExpression: '#s = :pending AND expiresAt > :now',
-          ExpressionAttributeNames: { '#s': 'status' },
-          ExpressionAttributeValues: values({ ':accepted': 'accepted', ':pending': 'pending', ':now': now, ':user': userId }),
-        },
-      },
+      // Single use, and never after expiry even while the item still exists.
+      this.decide(r, 'accepted', now, ['acceptedBy', userId], '#s = :pending AND expiresAt > :now'),
       {
         Put: {
           TableName: this.db.tableName,
@@ -142,16 +150,7 @@ export class InvitationRepo {
   /** Moves a pending invitation to `declined` or `revoked` and releases its guard. */
   async close(r: InvitationRecord, status: 'declined' | 'revoked', now: number, by: string): Promise<InvitationWriteFailure | undefined> {
     const failed = await transact(this.db, 'TransactWriteItems close invitation', [
-      {
-        Update: {
-          TableName: this.db.tableName,
-          Key: toItem({ pk: keys.invitation(r.id), sk: keys.invitationSk() }),
-          UpdateExpression: 'SET #s = :status, decidedAt = :now, decidedBy = :by',
-          ConditionExpression: '#s = :pending',
-          ExpressionAttributeNames: { '#s': 'status' },
-          ExpressionAttributeValues: values({ ':status': status, ':pending': 'pending', ':now': now, ':by': by }),
-        },
-      },
+      this.decide(r, status, now, ['decidedBy', by], '#s = :pending'),
       this.releaseGuard(r),
     ]);
     return failed ? 'not-pending' : undefined;
