@@ -54,6 +54,17 @@ export interface Prepared {
   validUntilMs: number;
 }
 
+/**
+ * A prepared request whose JWT may still be under signature verification: its principal
+ * comes from claims not yet known to be signed. Work on it must be thrown away unless
+ * `confirmed` settles with undefined; otherwise `confirmed` is the 401 (or fail-closed
+ * result) that replaces any decision. See `Authorizer.prepareEarly`.
+ */
+export interface EarlyPrepared {
+  prepared: Prepared;
+  confirmed: Promise<Undecided | undefined>;
+}
+
 /** A request that ended before a decision: 401 or fail-closed. */
 export type Undecided = Extract<AuthzResult, { effect: 'unauthorized' | 'error' }>;
 
@@ -116,6 +127,17 @@ export class Authorizer {
    * principal. A 401 or failure ends here. Never throws.
    */
   async prepare(request: AuthzRequest): Promise<Prepared | Undecided> {
+    const early = await this.prepareEarly(request);
+    if (isUndecided(early)) return early;
+    return (await early.confirmed) ?? early.prepared;
+  }
+
+  /**
+   * `prepare`, but a known user's new JWT is prepared while its signature is still being
+   * checked (on WebCrypto's thread), so the decision can be worked out meanwhile. The
+   * caller must await `confirmed` before anything comes of that work. Never throws.
+   */
+  async prepareEarly(request: AuthzRequest): Promise<EarlyPrepared | Undecided> {
     // One async frame on this path: it is walked for every new credential.
     try {
       if (request.malformedCredential) return { effect: 'unauthorized', code: 'credential-malformed' };
@@ -123,17 +145,17 @@ export class Authorizer {
       const prepared: Prepared = { policy, validUntilMs: this.policies.freshUntilMs() };
       if (request.credential !== undefined) {
         // The route is looked up when deciding: a shared answer may make that unnecessary.
-        const resolved = await this.principals.resolve(request.credential);
+        const { value: resolved, confirmed } = await this.principals.resolveEarly(request.credential);
         prepared.principal = resolved.principal;
         if (resolved.token) prepared.token = resolved.token;
         prepared.validUntilMs = Math.min(prepared.validUntilMs, resolved.validUntilMs ?? 0);
-        return prepared;
+        return { prepared, confirmed: confirmed ? confirmed.then((failure) => failure && this.failure(failure)) : CONFIRMED };
       }
       const match = policy.table.match(request.method, request.path);
       // No credential: only a public route may proceed (anonymously).
       if (!match?.rule.public) return { effect: 'unauthorized', code: 'no-credential' };
       prepared.match = match;
-      return prepared;
+      return { prepared, confirmed: CONFIRMED };
     } catch (err) {
       if (err instanceof TokenRejected) await this.recordFailure(err.token, err.code, request);
       return this.failure(err);
@@ -310,7 +332,10 @@ export class Authorizer {
 }
 
 /** True for a request that ended before a decision. */
-export function isUndecided(value: Prepared | AuthzResult): value is Undecided {
+/** Nothing left to confirm. */
+const CONFIRMED: Promise<undefined> = Promise.resolve(undefined);
+
+export function isUndecided(value: Prepared | EarlyPrepared | AuthzResult): value is Undecided {
   return 'effect' in value && (value.effect === 'unauthorized' || value.effect === 'error');
 }
 

@@ -1,16 +1,16 @@
 import { LruCache } from '../cache/lru';
-import { Unauthenticated } from '../errors';
+import { Unauthenticated, type KeySourceError } from '../errors';
 import { credentialKind } from '../identity/credential';
 import { sha256Base64url } from '../identity/digest';
 import { parseToken, secretMatches } from '../identity/token-format';
-import type { VerifiedJwt } from '../identity/jwt';
+import type { PendingJwt, VerifiedJwt } from '../identity/jwt';
 import { parseScope } from '../rbac/permissions';
 import type { Permission, Principal } from '../rbac/types';
 import type { AuthorizerStore, TokenRecord, UserRecord } from '../store/types';
 
-/** Verifies JWTs; the real one is `JwtVerifier`, tests may pass their own. */
+/** Verifies JWTs; the real one is `JwtVerifier`. */
 export interface JwtVerifierLike {
-  verify(token: string, tokenHash?: string): Promise<VerifiedJwt>;
+  begin(token: string, tokenHash?: string): Promise<PendingJwt>;
 }
 
 /** A presented token that exists but was refused (bad secret, revoked, expired): 401, logged to its access log. */
@@ -27,6 +27,16 @@ export interface ResolvedCredential {
   token?: TokenRecord;
   /** Until when this resolution may be reused (cache TTL, never past the credential's expiry). */
   validUntilMs?: number;
+}
+
+/**
+ * A resolution that may still wait for its JWT's signature (see `resolveEarly`):
+ * `confirmed` settles, never rejects, with undefined once the token is known valid (the
+ * resolution is then cached), or with the error that refuses it.
+ */
+export interface EarlyResolution {
+  value: ResolvedCredential;
+  confirmed?: Promise<Unauthenticated | KeySourceError | undefined>;
 }
 
 /**
@@ -56,23 +66,56 @@ export class PrincipalResolver {
 
   /** Resolves or throws `Unauthenticated` (401) / `StoreError` / `KeySourceError` (fail closed). */
   async resolve(credential: string): Promise<ResolvedCredential> {
+    const early = await this.resolveEarly(credential);
+    const failure = early.confirmed && (await early.confirmed);
+    if (failure) throw failure;
+    return early.value;
+  }
+
+  /**
+   * Like `resolve`, but a new JWT of a user whose roles are cached resolves while its
+   * signature is still being checked: the principal comes from the token's claims, and
+   * nothing may come of it unless `confirmed` settles with no error. Only then is the
+   * resolution cached. Without cached roles the signature is awaited first: an
+   * unverified token never causes a read.
+   */
+  async resolveEarly(credential: string): Promise<EarlyResolution> {
     // Warm path: the same credential within the cache TTL (and never past its own expiry)
     // resolves to the same principal object without hashing twice or re-verifying.
     const key = sha256Base64url(credential);
     const nowMs = this.deps.now();
     const hit = this.resolved.get(key);
-    if (hit && hit.validUntilMs > nowMs) return hit.value;
-    let value: ResolvedCredential & { expMs?: number };
-    if (credentialKind(credential) === 'gatehouse') {
-      value = await this.resolveToken(credential);
-    } else {
-      // Inline rather than a helper: one async frame less for every new JWT.
-      const jwt = await this.deps.jwt.verify(credential, key);
-      // A cached user is used without waiting (the warm path).
-      value = jwtPrincipal(jwt, this.users.get(jwt.userId) ?? (await this.loadUser(jwt.userId)));
+    if (hit && hit.validUntilMs > nowMs) return { value: hit.value };
+    if (credentialKind(credential) === 'gatehouse') return { value: this.remember(key, await this.resolveToken(credential), nowMs) };
+    const pending = await this.deps.jwt.begin(credential, key);
+    const preview = pending.unverified;
+    const user = preview && this.users.get(preview.userId);
+    if (!preview || !user) {
+      const failure = await pending.outcome;
+      if (failure) throw failure;
+      // (Claims that fail always come with a failure; this only satisfies the type.)
+      const jwt: VerifiedJwt | undefined = preview;
+      if (!jwt) throw new Unauthenticated('jwt-claim-invalid');
+      return { value: this.remember(key, jwtPrincipal(jwt, this.users.get(jwt.userId) ?? (await this.loadUser(jwt.userId))), nowMs) };
     }
+    const value = jwtPrincipal(preview, user);
+    const confirmed = pending.outcome.then((failure) => {
+      if (!failure) this.remember(key, value, nowMs);
+      return failure;
+    });
+    value.validUntilMs = this.validUntil(value, nowMs);
+    return { value, confirmed };
+  }
+
+  /** Until when a resolution may be reused: the cache TTL, never past the credential's own expiry. */
+  private validUntil(value: ResolvedCredential & { expMs?: number }, nowMs: number): number {
     const expiry = value.token ? value.token.expiresAt * 1000 : value.expMs ?? nowMs;
-    const validUntilMs = Math.min(expiry, nowMs + this.deps.cacheTtlSeconds * 1000);
+    return Math.min(expiry, nowMs + this.deps.cacheTtlSeconds * 1000);
+  }
+
+  /** Caches a resolution of a valid credential (for as long as `validUntil` allows) and returns it. */
+  private remember(key: string, value: ResolvedCredential & { expMs?: number }, nowMs: number): ResolvedCredential {
+    const validUntilMs = this.validUntil(value, nowMs);
     value.validUntilMs = validUntilMs;
     if (validUntilMs > nowMs) this.resolved.set(key, { value, validUntilMs }, validUntilMs - nowMs);
     return value;

@@ -124,16 +124,22 @@ class Decider {
     memoKey: string | undefined,
     build: (result: Decided) => A,
   ): Promise<{ answer: A } | { undecided: Undecided }> {
-    const prepared = await this.deps.authorizer.prepare(request);
-    if (isUndecided(prepared)) {
-      this.log(flavour, request, arn, summarize(prepared));
-      return { undecided: prepared };
+    const early = await this.deps.authorizer.prepareEarly(request);
+    if (isUndecided(early)) {
+      this.log(flavour, request, arn, summarize(early));
+      return { undecided: early };
     }
+    // A known user's new JWT arrives here while WebCrypto still checks its signature: the
+    // answer is looked up or decided meanwhile, and nothing of it is logged, cached or
+    // returned before `confirmed` says the token is valid.
+    const { prepared, confirmed } = early;
     const shareKey = this.shareKey(shape, prepared, currentArn);
     if (shareKey !== undefined) {
       const hit = this.shared.get(shareKey);
       // The same compiled policy object, not only the same version string.
       if (hit && hit.policy === prepared.policy) {
+        const refused = await confirmed;
+        if (refused) return this.refuse(flavour, request, arn, refused);
         // Not remembered under this credential as well: the shared entry already answers it
         // again after a resolver lookup, and one-shot tokens (the usual case for a known
         // user's new token) would only fill the memo.
@@ -142,6 +148,8 @@ class Decider {
       }
     }
     const result = await this.deps.authorizer.finish(request, prepared);
+    const refused = await confirmed;
+    if (refused) return this.refuse(flavour, request, arn, refused);
     const summary = summarize(result);
     this.log(flavour, request, arn, summary);
     if (isUndecided(result)) return { undecided: result };
@@ -149,6 +157,12 @@ class Decider {
     this.remember(memoKey, result, answer);
     if (shareKey !== undefined) this.shared.set(shareKey, { policy: result.policy, answer, summary }, this.ttlMs);
     return { answer };
+  }
+
+  /** The end of a request whose credential was refused after all (its signature): logged like any 401. */
+  private refuse(flavour: string, request: AuthzRequest, arn: MethodArn, refused: Undecided): { undecided: Undecided } {
+    this.log(flavour, request, arn, summarize(refused));
+    return { undecided: refused };
   }
 
   /**

@@ -1,6 +1,6 @@
 import { createHmac, webcrypto } from 'node:crypto';
 import { exportJWK, exportSPKI, generateKeyPair, importJWK, SignJWT, type CryptoKey, type JWK } from 'jose';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it, vi } from 'vitest';
 import { parseIssuers, type IssuerConfig } from '../../core/config/issuers';
 import { KeySourceError, Unauthenticated } from '../../core/errors';
 import { JwtVerifier, MAX_JWT_LENGTH, type VerifiedJwt } from '../../core/identity/jwt';
@@ -316,11 +316,82 @@ describe('signatures', () => {
     expect(await outcome(v.verify(await token(clock, { iss: ISS }, {}, otherRsa)))).toBe('jwt-bad-signature');
   });
 
+  it('a forged token is reported as forged even when its claims fail too (the signature is checked first)', async () => {
+    const { v, clock } = verifierWith();
+    for (const claims of [{ exp: clock.s - 3600 }, { aud: 'other' }, { sub: undefined }, { nbf: clock.s + 3600 }]) {
+      expect(await outcome(v.verify(await token(clock, claims, {}, otherRsa)))).toBe('jwt-bad-signature');
+    }
+    // The same claims, really signed: refused for the claim.
+    expect(await outcome(v.verify(await token(clock, { exp: clock.s - 3600 })))).toBe('jwt-expired');
+  });
+
+  it('a signed payload that is not well-formed UTF-8 is malformed (jose\'s strict decoding)', async () => {
+    const { v, clock } = verifierWith();
+    const json = JSON.stringify(claimsAt(clock, { sub: 'al__ice' }));
+    const bytes = Buffer.from(json);
+    // A lone continuation byte inside the sub string: lenient decoding would read U+FFFD.
+    bytes[json.indexOf('__')] = 0x80;
+    const body = `${b64({ alg: 'RS256', kid: 'rsa' })}.${bytes.toString('base64url')}`;
+    expect(await outcome(v.verify(`${body}.${await rawSign(rsa.privateKey, 'RS256', body)}`))).toBe('jwt-malformed');
+  });
+
   it('a kid-less token is tried against each matching key (bounded), forged ones still fail', async () => {
     const second = await makeKey('RS256', 'second');
     const { v, clock } = verifierWith({}, new Clock(), [rsa.jwk, { ...second.jwk, kid: undefined } as JWK]);
     expect(await outcome(craft({ alg: 'RS256' }, claimsAt(clock), second).then((t) => v.verify(t)))).toBe('accepted');
     expect(await outcome(craft({ alg: 'RS256' }, claimsAt(clock), otherRsa).then((t) => v.verify(t)))).toBe('jwt-bad-signature');
+  });
+});
+
+describe('begin: claims checked while WebCrypto checks the signature', () => {
+  it('returns once the signature is with WebCrypto (remembered key); the preview is no verdict, the outcome is', async () => {
+    const { v, clock } = verifierWith();
+    await v.verify(await token(clock));
+    const spy = vi.spyOn(globalThis.crypto.subtle, 'verify');
+    try {
+      const real = await v.begin(await token(clock, { jti: 'a' }));
+      expect(spy).toHaveBeenCalledTimes(1);
+      expect(real.unverified?.userId).toBe('alice');
+      expect(await real.outcome).toBeUndefined();
+      const forged = await v.begin(await token(clock, { sub: 'root' }, {}, otherRsa));
+      expect(spy).toHaveBeenCalledTimes(2);
+      expect(forged.unverified?.userId).toBe('root');
+      expect((await forged.outcome)?.code).toBe('jwt-bad-signature');
+    } finally {
+      spy.mockRestore();
+    }
+  });
+
+  it('checks the claims after jose handed the signature to WebCrypto (remembered key), so the two overlap', async () => {
+    const clock = new Clock();
+    const order: string[] = [];
+    // checkClaims is the only reader of `typ`: its first read marks when the claims are checked.
+    const [cfg] = issuers();
+    const watched = new Proxy(cfg!, { get: (t, k) => (k === 'typ' && order.push('claims'), t[k as keyof IssuerConfig]) });
+    const v = new JwtVerifier({ issuers: [watched], now: clock.now });
+    await v.verify(await token(clock));
+    const subtle = globalThis.crypto.subtle;
+    const original = subtle.verify.bind(subtle);
+    const spy = vi.spyOn(subtle, 'verify').mockImplementation((...args: Parameters<typeof original>) => {
+      order.push('webcrypto');
+      return original(...args);
+    });
+    try {
+      order.length = 0;
+      const pending = await v.begin(await token(clock, { jti: 'b' }));
+      expect(await pending.outcome).toBeUndefined();
+      expect(order).toEqual(['webcrypto', 'claims']);
+    } finally {
+      spy.mockRestore();
+    }
+  });
+
+  it('claims that fail give no preview; the outcome says why, once the signature is known', async () => {
+    const { v, clock } = verifierWith();
+    const expired = await v.begin(await token(clock, { exp: clock.s - 3600 }));
+    expect(expired.unverified).toBeUndefined();
+    expect((await expired.outcome)?.code).toBe('jwt-expired');
+    await expect(v.begin(await token(clock, { iss: OTHER_ISS }))).rejects.toMatchObject({ code: 'jwt-unknown-issuer' });
   });
 });
 

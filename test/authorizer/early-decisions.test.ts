@@ -1,0 +1,202 @@
+import { exportJWK, generateKeyPair, SignJWT } from 'jose';
+import { describe, expect, it } from 'vitest';
+import { createHttpAuthorizer, createRestAuthorizer } from '../../core/gateway/handlers';
+import type { RouteRule } from '../../core/policy/routes';
+import { countRequests } from '../support/count';
+import { makeIssuer } from '../support/jwt';
+import { testRuntime } from '../support/runtime';
+import { API, arn, ROUTES, world } from './fixtures';
+
+/**
+ * A known user's new JWT is decided while WebCrypto still checks its signature (the
+ * principal comes from claims not yet known to be signed). These tests hold that
+ * nothing comes of such a decision unless the signature and claims hold: no answer, no
+ * cache entry, no shared answer, no read, no log line but the 401.
+ */
+
+type World = Awaited<ReturnType<typeof world>>;
+
+/** The operator's routes without the request-dependent one: answers may be shared between a user's tokens. */
+const PURE_ROUTES: RouteRule[] = ROUTES.filter((r) => !r.condition?.includes('request.'));
+
+let seq = 0;
+/** A forger: the same issuer and kid, another private key. Its tokens are well-formed and claim anything. */
+async function forger() {
+  const fake = await makeIssuer();
+  return (w: World, sub: string, claims: Record<string, unknown> = {}) => fake.sign(sub, w.rt.clock.seconds, { jti: `f${++seq}`, ...claims });
+}
+
+const decisions = (w: World, from = 0) =>
+  w.rt.logs
+    .slice(from)
+    .map((l) => JSON.parse(l) as Record<string, unknown>)
+    .filter((l) => l.event === 'authorizer.decision');
+
+const effect = (res: { policyDocument: { Statement: { Effect: string }[] } }) => res.policyDocument.Statement[0]!.Effect;
+
+describe('decisions worked out while the signature is checked', () => {
+  it('a forged token of a known user is refused by every flavour, even where a shared answer is ready, and again when repeated', async () => {
+    const w = await world({ routes: PURE_ROUTES });
+    const forge = await forger();
+    const path = '/orgs/acme/projects/p1';
+    const ev = (jwt: string) => w.tokenEvent(jwt, 'GET', path);
+    const httpEv = (jwt: string) => ({ routeArn: arn('GET', path), headers: { authorization: `Bearer ${jwt}` } });
+    // alice is known (roles cached) and her answer for this route is shared by her tokens.
+    for (let i = 0; i < 2; i++) {
+      expect(effect(await w.rest(ev(await w.jwtFor('alice', { jti: `a${++seq}` }))))).toBe('Allow');
+      expect(await w.http(httpEv(await w.jwtFor('alice', { jti: `a${++seq}` })))).toMatchObject({ isAuthorized: true });
+      expect(effect((await w.httpIam(httpEv(await w.jwtFor('alice', { jti: `a${++seq}` })))) as never)).toBe('Allow');
+    }
+    expect(decisions(w).some((l) => l.shared === true)).toBe(true);
+
+    const from = w.rt.logs.length;
+    for (const claims of [{}, { email: 'alice@acme.test', email_verified: true }]) {
+      const forged = await forge(w, 'alice', claims);
+      // Twice each: a refused token must not have been cached on the way.
+      for (let i = 0; i < 2; i++) {
+        await expect(w.rest(ev(forged))).rejects.toThrow(/^Unauthorized$/);
+        expect(await w.http(httpEv(forged))).toEqual({ isAuthorized: false });
+        await expect(w.httpIam(httpEv(forged))).rejects.toThrow(/^Unauthorized$/);
+      }
+    }
+    const lines = decisions(w, from);
+    expect(lines).toHaveLength(12);
+    for (const l of lines) expect(l).toMatchObject({ effect: 'unauthorized', reason: 'jwt-bad-signature' });
+    expect(lines.some((l) => l.shared !== undefined || l.principalId !== undefined)).toBe(false);
+  });
+
+  it('a forged token of a known user is refused where the decision is not split: WebSocket $connect and authorize()', async () => {
+    const w = await world({ routes: PURE_ROUTES });
+    const forge = await forger();
+    const connect = (jwt: string) => ({
+      type: 'REQUEST' as const,
+      methodArn: `${API}/$connect`,
+      headers: { Authorization: `Bearer ${jwt}` },
+      requestContext: { routeKey: '$connect', eventType: 'CONNECT', identity: { sourceIp: '198.51.100.9' } },
+    });
+    expect(effect(await w.ws(connect(await w.jwtFor('alice'))))).toBe('Allow');
+    await expect(w.ws(connect(await forge(w, 'alice')))).rejects.toThrow(/^Unauthorized$/);
+    const request = { method: 'GET', path: '/orgs/acme/projects/p1', headers: {}, query: {} };
+    expect(await w.rt.authorizer.authorize({ ...request, credential: await w.jwtFor('alice') })).toMatchObject({ effect: 'allow' });
+    expect(await w.rt.authorizer.authorize({ ...request, credential: await forge(w, 'alice') })).toEqual({ effect: 'unauthorized', code: 'jwt-bad-signature' });
+  });
+
+  it('an early resolution is cached once confirmed, never when refused', async () => {
+    const w = await world({ routes: PURE_ROUTES });
+    const forge = await forger();
+    const principals = w.rt.authorizer.principals;
+    await principals.resolve(await w.jwtFor('alice'));
+    const real = await w.jwtFor('alice', { jti: 'real' });
+    const first = await principals.resolveEarly(real);
+    expect(first.confirmed).toBeDefined();
+    expect(await first.confirmed).toBeUndefined();
+    // Confirmed: the same credential now resolves from the cache, with nothing left to confirm.
+    const again = await principals.resolveEarly(real);
+    expect(again.confirmed).toBeUndefined();
+    expect(again.value).toBe(first.value);
+    const forged = await forge(w, 'alice');
+    for (let i = 0; i < 2; i++) {
+      const early = await principals.resolveEarly(forged);
+      expect(early.confirmed).toBeDefined();
+      expect((await early.confirmed)?.code).toBe('jwt-bad-signature');
+    }
+  });
+
+  it('a tampered token (a real signature over another payload) is refused while the user is known', async () => {
+    const w = await world({ routes: PURE_ROUTES });
+    const path = '/orgs/acme/projects/p1';
+    expect(effect(await w.rest(w.tokenEvent(await w.jwtFor('bob'), 'DELETE', path)))).toBe('Allow');
+    expect(effect(await w.rest(w.tokenEvent(await w.jwtFor('alice'), 'GET', path)))).toBe('Allow');
+    // alice's signed token with bob's claims: bob's roles are cached and bob may delete.
+    const [h, , s] = (await w.jwtFor('alice', { jti: 'x' })).split('.');
+    const [, p] = (await w.jwtFor('bob', { jti: 'y' })).split('.');
+    await expect(w.rest(w.tokenEvent(`${h}.${p}.${s}`, 'DELETE', path))).rejects.toThrow(/^Unauthorized$/);
+    expect(decisions(w).at(-1)).toMatchObject({ effect: 'unauthorized', reason: 'jwt-bad-signature' });
+  });
+
+  it('a forged token leaves no shared answer behind: the next real token on that route is decided afresh', async () => {
+    const w = await world({ routes: PURE_ROUTES });
+    const forge = await forger();
+    // alice's roles are cached (another route), nothing is decided yet for the billing route.
+    expect(effect(await w.rest(w.tokenEvent(await w.jwtFor('alice'), 'GET', '/orgs/acme/projects/p1')))).toBe('Allow');
+    const billing = (jwt: string) => w.tokenEvent(jwt, 'GET', '/orgs/acme/billing');
+    // A forged token claiming a verified email (billing's condition): refused, and not remembered.
+    await expect(w.rest(billing(await forge(w, 'alice', { email: 'alice@acme.test', email_verified: true })))).rejects.toThrow(/^Unauthorized$/);
+    const from = w.rt.logs.length;
+    const real = await w.rest(billing(await w.jwtFor('alice', { email: 'alice@acme.test', email_verified: true })));
+    expect(effect(real)).toBe('Allow');
+    const [line] = decisions(w, from);
+    expect(line).toMatchObject({ effect: 'allow', principalId: 'alice' });
+    expect(line!.shared).toBeUndefined();
+  });
+
+  it('a well-signed token of a known user whose claims fail is refused for its claims', async () => {
+    const w = await world({ routes: PURE_ROUTES });
+    const path = '/orgs/acme/projects/p1';
+    expect(effect(await w.rest(w.tokenEvent(await w.jwtFor('alice'), 'GET', path)))).toBe('Allow');
+    const now = w.rt.clock.seconds;
+    const cases: [Record<string, unknown>, string][] = [
+      [{ exp: now - 3600 }, 'jwt-expired'],
+      [{ nbf: now + 3600 }, 'jwt-not-yet-valid'],
+      [{ aud: 'another-api' }, 'jwt-claim-invalid'],
+      [{ iat: now + 3600 }, 'jwt-claim-invalid'],
+    ];
+    for (const [claims, reason] of cases) {
+      // The issuer's key signs claims set after the helper's own (exp, aud): the last setter wins.
+      const { privateKey } = w.idp;
+      const jwt = await new SignJWT({ iss: w.idp.issuer, aud: 'api', sub: 'alice', iat: now, exp: now + 600, ...claims })
+        .setProtectedHeader({ alg: 'RS256', kid: 'k1' })
+        .sign(privateKey);
+      await expect(w.rest(w.tokenEvent(jwt, 'GET', path)), reason).rejects.toThrow(/^Unauthorized$/);
+      expect(decisions(w).at(-1)).toMatchObject({ effect: 'unauthorized', reason });
+    }
+  });
+
+  it('a forged token causes no DynamoDB read, for known and unknown users alike', async () => {
+    const w = await world({ routes: PURE_ROUTES });
+    const forge = await forger();
+    expect(effect(await w.rest(w.tokenEvent(await w.jwtFor('alice'), 'GET', '/orgs/acme/projects/p1')))).toBe('Allow');
+    const counter = countRequests(w.rt.store.db.client);
+    try {
+      for (const sub of ['alice', 'bob', 'mallory', 'root', 'alice']) {
+        await expect(w.rest(w.tokenEvent(await forge(w, sub), 'GET', '/orgs/acme/projects/p1'))).rejects.toThrow(/^Unauthorized$/);
+      }
+      expect(counter.commands()).toEqual([]);
+    } finally {
+      counter.stop();
+    }
+  });
+
+  it('a key source that fails while a known user\'s token is decided fails closed', async () => {
+    const issuer = 'https://idp.remote.test/';
+    const { publicKey, privateKey } = await generateKeyPair('RS256', { extractable: true });
+    const jwks = { keys: [{ ...(await exportJWK(publicKey)), kid: 'k1', alg: 'RS256', use: 'sig' }] };
+    let up = true;
+    const fetchStub = (async () => {
+      if (!up) throw new TypeError('fetch failed');
+      return new Response(JSON.stringify(jwks), { status: 200, headers: { 'content-type': 'application/json' } });
+    }) as unknown as typeof fetch;
+    const rt = await testRuntime({
+      env: { GATEHOUSE_ISSUERS: JSON.stringify([{ issuer, audience: 'api', jwksUri: 'https://idp.remote.test/jwks' }]), GATEHOUSE_CACHE_TTL_SECONDS: '3600' },
+      fetch: fetchStub,
+    });
+    await rt.store.policy.putRoutes(PURE_ROUTES, rt.clock.seconds);
+    await rt.store.users.putMembership('acme', 'alice', ['org-viewer'], rt.clock.seconds);
+    const deps = { authorizer: rt.authorizer, logger: rt.logger, now: rt.now, cacheTtlSeconds: rt.settings.cacheTtlSeconds };
+    const rest = createRestAuthorizer(deps);
+    const http = createHttpAuthorizer({ ...deps, mode: 'simple' });
+    const sign = () => new SignJWT({ iss: issuer, aud: 'api', sub: 'alice', jti: `r${++seq}` }).setProtectedHeader({ alg: 'RS256', kid: 'k1' }).setIssuedAt(rt.clock.seconds).setExpirationTime(rt.clock.seconds + 3600).sign(privateKey);
+    const path = '/orgs/acme/projects/p1';
+    const event = (jwt: string) => ({ type: 'TOKEN' as const, authorizationToken: `Bearer ${jwt}`, methodArn: arn('GET', path) });
+    expect(effect(await rest(event(await sign())))).toBe('Allow');
+    expect(effect(await rest(event(await sign())))).toBe('Allow');
+    // The key set goes stale (10 minutes) while alice's roles and answers are still cached; the endpoint is down.
+    up = false;
+    rt.clock.advance(11 * 60);
+    const jwt = await sign();
+    await expect(rest(event(jwt))).rejects.toThrow(/^Authorizer failure$/);
+    expect(await http({ routeArn: arn('GET', path), headers: { authorization: `Bearer ${jwt}` } })).toEqual({ isAuthorized: false });
+    const last = rt.logs.map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => l.event === 'authorizer.decision').slice(-2);
+    for (const l of last) expect(l).toMatchObject({ effect: 'error' });
+  });
+});
