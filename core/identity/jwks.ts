@@ -29,7 +29,7 @@ interface LoadedSet {
 const isNoMatch = (err: unknown) => (err as { code?: unknown })?.code === 'ERR_JWKS_NO_MATCHING_KEY';
 
 /**
- * An issuer's remote key set (its `jwksUri`), for jose's `jwtVerify`.
+ * An issuer's remote key set (its `jwksUri`), for jose's `compactVerify`.
  *
  * Fetching: a timeout covering the body, `redirect: "manual"` (a 3xx is refused, never
  * followed), only a 200 whose body is a JSON `{ "keys": [...] }` of at most 150 KB
