@@ -40,9 +40,10 @@ export type AuthzResult =
     };
 
 /**
- * A request's first phase: the policy it is decided under, its route, and the verified
- * principal (with the token record for gatehouse tokens). What the decision is a pure
- * function of, together with the request.
+ * A request's first phase: the policy it is decided under, its route, and the principal
+ * (with the token record for gatehouse tokens), verified or, inside an `EarlyPrepared`,
+ * awaiting its confirmation. What the decision is a pure function of, together with the
+ * request.
  */
 export interface Prepared {
   policy: CompiledPolicy;
@@ -58,7 +59,7 @@ export interface Prepared {
  * A prepared request whose JWT may still be under signature verification: its principal
  * comes from claims not yet known to be signed. Work on it must be thrown away unless
  * `confirmed` settles with undefined; otherwise `confirmed` is the 401 (or fail-closed
- * result) that replaces any decision. See `Authorizer.prepareEarly`.
+ * result) that replaces any decision. See `Authorizer.prepare`.
  */
 export interface EarlyPrepared {
   prepared: Prepared;
@@ -118,26 +119,21 @@ export class Authorizer {
 
   /** Decides one request. Never throws. */
   async authorize(request: AuthzRequest): Promise<AuthzResult> {
-    const prepared = await this.prepare(request);
-    return isUndecided(prepared) ? prepared : this.finish(request, prepared);
-  }
-
-  /**
-   * First phase: the policy, the route and the credential, verified and resolved to a
-   * principal. A 401 or failure ends here. Never throws.
-   */
-  async prepare(request: AuthzRequest): Promise<Prepared | Undecided> {
-    const early = await this.prepareEarly(request);
+    const early = await this.prepare(request);
     if (isUndecided(early)) return early;
-    return (await early.confirmed) ?? early.prepared;
+    // A known user's new JWT is decided while its signature is checked: the decision
+    // counts only once the token is known good, else the refusal replaces it.
+    const result = await this.finish(request, early.prepared);
+    return (await early.confirmed) ?? result;
   }
 
   /**
-   * `prepare`, but a known user's new JWT is prepared while its signature is still being
-   * checked (on WebCrypto's thread), so the decision can be worked out meanwhile. The
+   * First phase: the policy, and the credential resolved to a principal (a 401 or failure
+   * ends here). A known user's new JWT is prepared while its signature is still being
+   * checked (on WebCrypto's thread), so the decision can be worked out meanwhile: the
    * caller must await `confirmed` before anything comes of that work. Never throws.
    */
-  async prepareEarly(request: AuthzRequest): Promise<EarlyPrepared | Undecided> {
+  async prepare(request: AuthzRequest): Promise<EarlyPrepared | Undecided> {
     // One async frame on this path: it is walked for every new credential.
     try {
       if (request.malformedCredential) return { effect: 'unauthorized', code: 'credential-malformed' };
@@ -335,7 +331,7 @@ export class Authorizer {
 /** Nothing left to confirm. */
 const CONFIRMED: Promise<undefined> = Promise.resolve(undefined);
 
-export function isUndecided(value: Prepared | EarlyPrepared | AuthzResult): value is Undecided {
+export function isUndecided(value: EarlyPrepared | AuthzResult): value is Undecided {
   return 'effect' in value && (value.effect === 'unauthorized' || value.effect === 'error');
 }
 

@@ -124,7 +124,7 @@ class Decider {
     memoKey: string | undefined,
     build: (result: Decided) => A,
   ): Promise<{ answer: A } | { undecided: Undecided }> {
-    const early = await this.deps.authorizer.prepareEarly(request);
+    const early = await this.deps.authorizer.prepare(request);
     if (isUndecided(early)) {
       this.log(flavour, request, arn, summarize(early));
       return { undecided: early };

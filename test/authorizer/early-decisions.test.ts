@@ -65,7 +65,7 @@ describe('decisions worked out while the signature is checked', () => {
     expect(lines.some((l) => l.shared !== undefined || l.principalId !== undefined)).toBe(false);
   });
 
-  it('a forged token of a known user is refused where the decision is not split: WebSocket $connect and authorize()', async () => {
+  it('a forged token of a known user is refused by WebSocket $connect and authorize() as well', async () => {
     const w = await world({ routes: PURE_ROUTES });
     const forge = await forger();
     const connect = (jwt: string) => ({
