@@ -327,10 +327,10 @@ export class Authorizer {
   }
 }
 
-/** True for a request that ended before a decision. */
 /** Nothing left to confirm. */
 const CONFIRMED: Promise<undefined> = Promise.resolve(undefined);
 
+/** True for a request that ended before a decision. */
 export function isUndecided(value: EarlyPrepared | AuthzResult): value is Undecided {
   return 'effect' in value && (value.effect === 'unauthorized' || value.effect === 'error');
 }

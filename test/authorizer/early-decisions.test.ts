@@ -59,6 +59,8 @@ describe('decisions worked out while the signature is checked', () => {
         await expect(w.httpIam(httpEv(forged))).rejects.toThrow(/^Unauthorized$/);
       }
     }
+    // Nothing but the 401s was logged: no allow-list, policy-size or decision line of a forged principal.
+    expect(w.rt.logs.slice(from).map((l) => (JSON.parse(l) as { event: string }).event)).toEqual(Array(12).fill('authorizer.decision'));
     const lines = decisions(w, from);
     expect(lines).toHaveLength(12);
     for (const l of lines) expect(l).toMatchObject({ effect: 'unauthorized', reason: 'jwt-bad-signature' });
@@ -99,6 +101,39 @@ describe('decisions worked out while the signature is checked', () => {
       const early = await principals.resolveEarly(forged);
       expect(early.confirmed).toBeDefined();
       expect((await early.confirmed)?.code).toBe('jwt-bad-signature');
+    }
+  });
+
+  it('a forged token\'s decision builds nothing: no allow-list is worked out for it', async () => {
+    const w = await world({ routes: PURE_ROUTES });
+    const forge = await forger();
+    const events = (from: number) => w.rt.logs.slice(from).map((l) => (JSON.parse(l) as { event: string }).event);
+    // A user whose own profile route cannot be written into an ARN: working out their allow-list logs the omission.
+    await w.rt.store.users.putMembership('acme', 'odd user', ['org-viewer'], w.rt.clock.seconds);
+    const start = w.rt.logs.length;
+    expect(effect(await w.rest(w.tokenEvent(await w.jwtFor('odd user'), 'GET', '/orgs/acme/projects/p1')))).toBe('Allow');
+    expect(events(start)).toContain('authorizer.entitlements-omitted');
+    // Forged, with an email the real token did not have (a principal whose list is not cached yet), on another route.
+    const from = w.rt.logs.length;
+    await expect(w.rest(w.tokenEvent(await forge(w, 'odd user', { email: 'x@evil.test', email_verified: true }), 'GET', '/orgs/acme/projects'))).rejects.toThrow(/^Unauthorized$/);
+    expect(events(from)).toEqual(['authorizer.decision']);
+    // The same request with a real token does work its list out: the probe above can see it.
+    await w.rest(w.tokenEvent(await w.jwtFor('odd user', { email: 'x@evil.test', email_verified: true }), 'GET', '/orgs/acme/projects'));
+    expect(events(from)).toContain('authorizer.entitlements-omitted');
+  });
+
+  it('real and forged tokens of one user decided at the same time each get their own answer', async () => {
+    const w = await world({ routes: PURE_ROUTES });
+    const forge = await forger();
+    const path = '/orgs/acme/projects/p1';
+    expect(effect(await w.rest(w.tokenEvent(await w.jwtFor('alice'), 'GET', path)))).toBe('Allow');
+    for (let round = 0; round < 3; round++) {
+      const tokens = await Promise.all([0, 1, 2, 3, 4, 5].map((i) => (i % 2 === 0 ? w.jwtFor('alice', { jti: `c${++seq}` }) : forge(w, 'alice'))));
+      const outcomes = await Promise.allSettled(tokens.map((t) => w.rest(w.tokenEvent(t, 'GET', path))));
+      outcomes.forEach((o, i) => {
+        if (i % 2 === 0) expect(o.status === 'fulfilled' && effect(o.value)).toBe('Allow');
+        else expect(o.status === 'rejected' && (o.reason as Error).message).toBe('Unauthorized');
+      });
     }
   });
 

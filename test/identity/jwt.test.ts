@@ -692,5 +692,9 @@ describe('verified-token cache', () => {
     const { v } = verifierWith({}, clock);
     expect(await outcome(v.verify(await token(clock, { aud: 'x' })))).toBe('jwt-claim-invalid');
     expect(v.cachedCount).toBe(0);
+    // A forged token with flawless claims: refused every time, never cached.
+    const forged = await token(clock, { sub: 'root' }, {}, otherRsa);
+    for (let i = 0; i < 2; i++) expect(await outcome(v.verify(forged))).toBe('jwt-bad-signature');
+    expect(v.cachedCount).toBe(0);
   });
 });
