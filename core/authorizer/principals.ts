@@ -96,7 +96,7 @@ export class PrincipalResolver {
       // (Claims that fail always come with a failure; this only satisfies the type.)
       const jwt: VerifiedJwt | undefined = preview;
       if (!jwt) throw new Unauthenticated('jwt-claim-invalid');
-      return { value: this.remember(key, jwtPrincipal(jwt, this.users.get(jwt.userId) ?? (await this.loadUser(jwt.userId))), nowMs) };
+      return { value: this.remember(key, jwtPrincipal(jwt, await this.loadUser(jwt.userId)), nowMs) };
     }
     const value = jwtPrincipal(preview, user);
     const confirmed = pending.outcome.then((failure) => {

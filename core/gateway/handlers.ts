@@ -125,10 +125,7 @@ class Decider {
     build: (result: Decided) => A,
   ): Promise<{ answer: A } | { undecided: Undecided }> {
     const early = await this.deps.authorizer.prepare(request);
-    if (isUndecided(early)) {
-      this.log(flavour, request, arn, summarize(early));
-      return { undecided: early };
-    }
+    if (isUndecided(early)) return this.undecided(flavour, request, arn, early);
     // A known user's new JWT arrives here while WebCrypto still checks its signature: the
     // answer is looked up or decided meanwhile, and nothing of it is logged, cached or
     // returned before `confirmed` says the token is valid.
@@ -139,7 +136,7 @@ class Decider {
       // The same compiled policy object, not only the same version string.
       if (hit && hit.policy === prepared.policy) {
         const refused = await confirmed;
-        if (refused) return this.refuse(flavour, request, arn, refused);
+        if (refused) return this.undecided(flavour, request, arn, refused);
         // Not remembered under this credential as well: the shared entry already answers it
         // again after a resolver lookup, and one-shot tokens (the usual case for a known
         // user's new token) would only fill the memo.
@@ -149,7 +146,7 @@ class Decider {
     }
     const result = await this.deps.authorizer.finish(request, prepared);
     const refused = await confirmed;
-    if (refused) return this.refuse(flavour, request, arn, refused);
+    if (refused) return this.undecided(flavour, request, arn, refused);
     const summary = summarize(result);
     this.log(flavour, request, arn, summary);
     if (isUndecided(result)) return { undecided: result };
@@ -159,8 +156,8 @@ class Decider {
     return { answer };
   }
 
-  /** The end of a request whose credential was refused after all (its signature): logged like any 401. */
-  private refuse(flavour: string, request: AuthzRequest, arn: MethodArn, refused: Undecided): { undecided: Undecided } {
+  /** The end of a request refused before a decision (or, its signature failing, after one was worked out): logged like any 401. */
+  private undecided(flavour: string, request: AuthzRequest, arn: MethodArn, refused: Undecided): { undecided: Undecided } {
     this.log(flavour, request, arn, summarize(refused));
     return { undecided: refused };
   }
