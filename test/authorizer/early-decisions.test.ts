@@ -1,11 +1,10 @@
 import { exportJWK, generateKeyPair, SignJWT } from 'jose';
 import { describe, expect, it } from 'vitest';
 import { createHttpAuthorizer, createRestAuthorizer } from '../../core/gateway/handlers';
-import type { RouteRule } from '../../core/policy/routes';
 import { countRequests } from '../support/count';
 import { makeIssuer } from '../support/jwt';
 import { testRuntime } from '../support/runtime';
-import { API, arn, ROUTES, world } from './fixtures';
+import { API, arn, effect, PURE_ROUTES, world } from './fixtures';
 
 /**
  * A known user's new JWT is decided while WebCrypto still checks its signature (the
@@ -15,9 +14,6 @@ import { API, arn, ROUTES, world } from './fixtures';
  */
 
 type World = Awaited<ReturnType<typeof world>>;
-
-/** The operator's routes without the request-dependent one: answers may be shared between a user's tokens. */
-const PURE_ROUTES: RouteRule[] = ROUTES.filter((r) => !r.condition?.includes('request.'));
 
 let seq = 0;
 /** A forger: the same issuer and kid, another private key. Its tokens are well-formed and claim anything. */
@@ -31,8 +27,6 @@ const decisions = (w: World, from = 0) =>
     .slice(from)
     .map((l) => JSON.parse(l) as Record<string, unknown>)
     .filter((l) => l.event === 'authorizer.decision');
-
-const effect = (res: { policyDocument: { Statement: { Effect: string }[] } }) => res.policyDocument.Statement[0]!.Effect;
 
 describe('decisions worked out while the signature is checked', () => {
   it('a forged token of a known user is refused by every flavour, even where a shared answer is ready, and again when repeated', async () => {

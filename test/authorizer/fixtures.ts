@@ -24,6 +24,16 @@ export const ROUTES: RouteRule[] = [
   { route: 'GET /$connect', resource: 'socket', action: 'connect', public: true, condition: 'principal.kind != "anonymous"' },
 ];
 
+/**
+ * The operator's route table without its one request-dependent condition (a header):
+ * decisions are then a pure function of (route, principal), and a known user's new
+ * token may be answered from an answer decided for another of its tokens.
+ */
+export const PURE_ROUTES: RouteRule[] = ROUTES.filter((r) => !r.condition?.includes('request.'));
+
+/** The effect of an IAM answer's first statement. */
+export const effect = (res: { policyDocument: { Statement: { Effect: string }[] } }) => res.policyDocument.Statement[0]!.Effect;
+
 /** A world with an issuer, a table, routes, users and handlers over the real runtime. */
 export async function world(options: { ttl?: boolean; clock?: TestClock; cacheTtlSeconds?: number; routes?: RouteRule[] } = {}) {
   const idp = await makeIssuer();

@@ -3,16 +3,9 @@ import { createHttpAuthorizer, createRestAuthorizer } from '../../core/gateway/h
 import type { RouteRule } from '../../core/policy/routes';
 import { iamAllows } from '../support/iam';
 import { TestClock } from '../support/runtime';
-import { arn, ROUTES, world } from './fixtures';
+import { arn, effect, PURE_ROUTES, world } from './fixtures';
 
 type World = Awaited<ReturnType<typeof world>>;
-
-/**
- * The operator's route table without its one request-dependent condition (a header):
- * decisions are then a pure function of (route, principal), and a known user's new
- * token may be answered from an answer decided for another of its tokens.
- */
-const PURE_ROUTES: RouteRule[] = ROUTES.filter((r) => !r.condition?.includes('request.'));
 
 let seq = 0;
 /** A new, never seen token of `sub` (a fresh jti: the memo of raw credentials never answers it). */
@@ -24,7 +17,6 @@ const sharedLogs = (w: World) => w.rt.logs.map((l) => JSON.parse(l) as Record<st
 /** A REST handler with empty caches of its own: its answer is always a fresh decision. */
 const freshRest = (w: World) => createRestAuthorizer({ authorizer: w.rt.authorizer, logger: w.rt.logger, now: w.rt.now, cacheTtlSeconds: w.rt.settings.cacheTtlSeconds });
 
-const effect = (res: { policyDocument: { Statement: { Effect: string }[] } }) => res.policyDocument.Statement[0]!.Effect;
 
 describe('answers shared by the tokens of one principal', () => {
   it('answers a known user\'s new token exactly as a fresh decision would, for every principal and route', async () => {

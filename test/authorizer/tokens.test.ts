@@ -5,10 +5,9 @@ import { generateToken } from '../../core/identity/token-format';
 import { countRequests } from '../support/count';
 import { iamAllows } from '../support/iam';
 import { TestClock } from '../support/runtime';
-import { arn, world } from './fixtures';
+import { arn, effect, world } from './fixtures';
 
 type World = Awaited<ReturnType<typeof world>>;
-const effect = (r: { policyDocument: { Statement: { Effect: string }[] } }) => r.policyDocument.Statement[0]!.Effect;
 
 async function accessLog(w: World, tokenId: string) {
   const out = await w.rt.store.db.client.send(new QueryCommand({
