@@ -72,7 +72,7 @@ async function world(endpoint: string, table: string, routeCount: number, roleCo
   /** A container on this table (its own, empty caches): the bench's, and more for the layer table. */
   const fresh = () => {
     const r = createRuntime({ GATEHOUSE_TABLE: table, GATEHOUSE_ISSUERS: JSON.stringify([idp.config]), GATEHOUSE_LOG_LEVEL: 'error' }, { client, logSink: () => {} });
-    return { rt: r, rest: createRestAuthorizer({ authorizer: r.authorizer, logger: r.logger, now: r.now, cacheTtlSeconds: r.settings.cacheTtlSeconds }) };
+    return { rt: r, rest: createRestAuthorizer({ authorizer: r.authorizer, answers: r.answers, logger: r.logger }) };
   };
   const { rt, rest } = fresh();
   await rt.store.policy.putRoutes(routes(routeCount), now);
@@ -158,7 +158,7 @@ async function main() {
     // Each layer in a container of its own (empty caches), so none of its tokens was seen before.
     const layers: [string, (c: ReturnType<typeof small.fresh>) => () => unknown][] = [
       ['JwtVerifier.verify (jose + our checks)', (c) => () => c.rt.jwt.verify(nextToken())],
-      ['+ PrincipalResolver (hash, user, caches)', (c) => () => c.rt.authorizer.principals.resolve(nextToken())],
+      ['+ PrincipalResolver (hash, user, caches)', (c) => () => c.rt.principals.resolve(nextToken())],
       ['+ Authorizer (policy, route, RBAC, context)', (c) => () => c.rt.authorizer.authorize({ method: 'GET', path: '/orgs/acme/projects/p1', credential: nextToken(), headers: {}, query: {} })],
       ['+ REST handler (event, ARN, shared answer, memo)', (c) => () => c.rest(event(nextToken()))],
     ];
@@ -257,8 +257,8 @@ async function main() {
     const coldList = async (w: typeof small, jwtText: string) => {
       const samples: number[] = [];
       for (let i = 0; i < 5; i++) {
-        w.rt.authorizer.policies.invalidate();
-        const fresh = createRestAuthorizer({ authorizer: w.rt.authorizer, logger: w.rt.logger, now: w.rt.now });
+        w.rt.policies.invalidate();
+        const fresh = createRestAuthorizer({ authorizer: w.rt.authorizer, answers: w.rt.answers, logger: w.rt.logger });
         await fresh(ev(jwtText));
         const s = performance.now();
         await fresh(ev(await w.idp.sign('alice', w.now, { jti: `c${i}` })));

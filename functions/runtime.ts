@@ -1,10 +1,14 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { TokenActivity } from '../core/authorizer/activity';
 import { Authorizer } from '../core/authorizer/authorize';
+import { createCaches, type AuthorizerCaches } from '../core/authorizer/caches';
+import { PolicySource } from '../core/authorizer/policy';
 import { PrincipalResolver } from '../core/authorizer/principals';
-import { AuditRepo } from '../core/store/dynamo/audit';
 import { parseSettings, type Settings } from '../core/config/settings';
+import { IamAnswers } from '../core/gateway/answers';
 import { JwtVerifier } from '../core/identity/jwt';
 import { createLogger, type Logger } from '../core/log';
+import { AuditRepo } from '../core/store/dynamo/audit';
 import { createDynamoStore, type DynamoStore } from '../core/store/dynamo/index';
 
 /** Everything a handler needs, built once per Lambda container (module scope). */
@@ -13,7 +17,13 @@ export interface Runtime {
   logger: Logger;
   store: DynamoStore;
   jwt: JwtVerifier;
+  /** The authorizer's caches (bounds in core/authorizer/caches.ts). */
+  caches: AuthorizerCaches;
+  /** The authorizer's credential resolver (cached). */
+  principals: PrincipalResolver;
+  policies: PolicySource;
   authorizer: Authorizer;
+  answers: IamAnswers;
   /** Admin functions re-check their caller against fresh data: no caching. */
   callers: PrincipalResolver;
   audit: AuditRepo;
@@ -33,13 +43,18 @@ export function createRuntime(
   const logger = createLogger({ level: settings.logLevel, now, ...(overrides.logSink ? { sink: overrides.logSink } : {}) });
   const client = overrides.client ?? new DynamoDBClient({ maxAttempts: 2 });
   const store = createDynamoStore({ client, tableName: settings.tableName });
-  // The authorizer caches whole resolved principals (per credential, never past exp),
-  // so the verifier's own cache would only hold the same tokens twice.
-  const jwt = new JwtVerifier({ issuers: settings.issuers, now, cacheSize: 0, ...(overrides.fetch ? { fetch: overrides.fetch } : {}) });
-  const authorizer = new Authorizer({ store, jwt, logger, now, cacheTtlSeconds: settings.cacheTtlSeconds });
-  const callers = new PrincipalResolver({ store, jwt, now, cacheTtlSeconds: 0 });
+  const jwt = new JwtVerifier({ issuers: settings.issuers, now, ...(overrides.fetch ? { fetch: overrides.fetch } : {}) });
+  const ttl = settings.cacheTtlSeconds;
+  const caches = createCaches(now);
+  const principals = new PrincipalResolver({ store, jwt, now, cacheTtlSeconds: ttl, caches });
+  const policies = new PolicySource({ store, now, ttlSeconds: ttl, logger, ...(settings.policySet ? { pinnedSet: settings.policySet } : {}) });
+  const activity = new TokenActivity({ store, logger, now });
+  const authorizer = new Authorizer({ principals, policies, activity, logger, now, cacheTtlSeconds: ttl });
+  const answers = new IamAnswers({ cache: caches.answers, logger, now, ttlMs: ttl * 1000 });
+  // Admin functions: the same resolver shape with nothing cached (TTL 0 stores nothing).
+  const callers = new PrincipalResolver({ store, jwt, now, cacheTtlSeconds: 0, caches: createCaches(now, 1e-4) });
   const audit = new AuditRepo(store.db);
-  return { settings, logger, store, jwt, authorizer, callers, audit, now };
+  return { settings, logger, store, jwt, caches, principals, policies, authorizer, answers, callers, audit, now };
 }
 
 let shared: Runtime | undefined;

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { Authorizer } from '../authorizer/authorize';
+import { decide as decideRequest } from '../authorizer/decide';
 import { compilePolicy } from '../authorizer/policy';
 import { Conflict, Forbidden, InvalidInput, NotFound } from '../errors';
 import { parseBody, parseQuery, pageFields, type ApiRequest, type ApiResponse, type Endpoint } from '../http/api';
@@ -52,7 +52,7 @@ function routeWarnings(routes: RouteRule[]) {
 
 /** Custom roles, route policies and the gate, explain, and the audit log (DESIGN §6, Admin). */
 export class PolicyAdmin {
-  constructor(private readonly deps: AdminDeps & { authorizer: Authorizer }) {}
+  constructor(private readonly deps: AdminDeps) {}
 
   routes(): Record<string, Endpoint> {
     return {
@@ -289,11 +289,10 @@ export class PolicyAdmin {
     const path = q < 0 ? body.path : body.path.slice(0, q);
     const query = Object.create(null) as Record<string, string>;
     if (q >= 0) for (const [k, v] of new URLSearchParams(body.path.slice(q + 1))) query[k] = v;
-    const match = policy.table.match(body.method, path);
     const request = { method: body.method, path, headers: Object.create(null) as Record<string, string>, query };
-    const { allowed, explanation } = this.deps.authorizer.evaluate(policy, principal, request, match);
+    const { match: _match, ...decision } = decideRequest(policy, principal, request, this.deps.now());
     // A stable shape: every field present, null when the decision never got that far.
-    return { status: 200, body: { allowed, principalId: principal.id, route: null, level: null, role: null, permission: null, ...explanation } };
+    return { status: 200, body: { principalId: principal.id, route: null, level: null, role: null, permission: null, ...decision } };
   }
 
   /** Audit records, newest first, across the day partitions of [since, until]. */

@@ -11,6 +11,8 @@ export interface AuthzRequest {
   method: string;
   /** Resource path without the stage, starting with `/`. */
   path: string;
+  /** The API id of the method ARN: which policy set decides (unless the function pins one). */
+  apiId?: string;
   /** Header names lower-cased. */
   headers: Record<string, string>;
   query: Record<string, string>;

@@ -1,3 +1,4 @@
+import { LruCache } from '../cache/lru';
 import type { Logger } from '../log';
 import { compileExpression, type CompiledExpression } from '../policy/expression';
 import { compileRouteTable, parseRouteKey, type RouteRule, type RouteTable } from '../policy/routes';
@@ -7,23 +8,32 @@ import type { AuthorizerStore, PolicySnapshot } from '../store/types';
 /** An expression slot: compiled, or invalid (which never allows). */
 export type ExpressionSlot = { ok: true; compiled: CompiledExpression } | { ok: false; error: string };
 
+/** What decisions under a policy read of a principal besides its kind, roles and token (beyond the gate and role decision). */
+export interface PrincipalReads {
+  /** Its id: an owner binding, or an expression reading `principal.id` (or `principal` whole). */
+  id: boolean;
+  /** `principal.email` / `principal.emailVerified`. */
+  email: boolean;
+  /** `principal.groups`. */
+  groups: boolean;
+  /** `principal.claims`: claims differ per token (iat, jti), so answers that read them are per credential. */
+  claims: boolean;
+  /** `request.headers.authorization`: the credential itself (the identity source), so answers are per credential. */
+  credential: boolean;
+}
+
 /** A policy snapshot indexed once per version: route table, role catalog, compiled expressions. */
 export interface CompiledPolicy {
+  /** The policy set it is a version of. */
+  set: string;
   version: string;
   table: RouteTable;
   catalog: RoleCatalog;
   gate?: ExpressionSlot;
   /** Compiled route conditions, by rule object. */
   conditions: Map<RouteRule, ExpressionSlot>;
-  /** True when some expression reads `principal.claims` (or `principal` whole): claims then shape decisions. */
-  readsClaims: boolean;
-  /** True when some expression reads the Authorization header itself. */
-  readsCredential: boolean;
-  /**
-   * True when no expression depends on time or on request data outside the cache key:
-   * a decision is then a pure function of (credential, method, path) for the TTL.
-   */
-  requestIndependent: boolean;
+  /** What of a principal a decision under this policy may depend on (answers are shared by principals equal in it). */
+  principalReads: PrincipalReads;
 }
 
 function slot(text: string): ExpressionSlot {
@@ -71,65 +81,88 @@ export function compilePolicy(snapshot: PolicySnapshot, logger?: Logger): Compil
   const gate = snapshot.gate !== undefined ? slot(snapshot.gate) : undefined;
   if (gate && !gate.ok) logger?.warn('policy.gate-invalid', { version: snapshot.version, message: gate.error });
   const slots = [...conditions.values(), ...(gate ? [gate] : [])];
-  const readsClaims = slots.some((x) => !x.ok || x.compiled.reads.some((r) => r === 'principal' || r.startsWith('principal.claims')));
-  const readsCredential = slots.some((x) => !x.ok || x.compiled.reads.some((r) => r === 'request.headers.authorization'));
-  const requestIndependent = slots.every((x) => x.ok && !x.compiled.timeDependent && !x.compiled.readsUncachedRequestData);
-  return { version: snapshot.version, table, catalog: new RoleCatalog(snapshot.roles), ...(gate ? { gate } : {}), conditions, readsClaims, readsCredential, requestIndependent };
+  // An invalid expression reads nothing: it denies, whoever asks.
+  const reads = slots.flatMap((x) => (x.ok ? x.compiled.reads : []));
+  const reading = (...prefixes: string[]) => reads.some((r) => r === 'principal' || prefixes.some((p) => r === p || r.startsWith(`${p}.`)));
+  const principalReads: PrincipalReads = {
+    id: rules.some((r) => r.owner !== undefined) || reading('principal.id'),
+    email: reading('principal.email', 'principal.emailVerified'),
+    groups: reading('principal.groups'),
+    claims: reading('principal.claims'),
+    credential: reads.some((r) => r === 'request' || r === 'request.headers' || r === 'request.headers.authorization' || r.startsWith('request.headers.authorization.')),
+  };
+  return { set: snapshot.set ?? DEFAULT_SET, version: snapshot.version, table, catalog: new RoleCatalog(snapshot.roles), ...(gate ? { gate } : {}), conditions, principalReads };
 }
 
+/** The set every API is decided with unless it is bound to another (or the function pins one). */
+export const DEFAULT_SET = 'default';
+
+/** Longest-lived number of policy sets one container keeps compiled. */
+const MAX_SETS = 64;
+const MAX_BINDINGS = 1000;
+
 /**
- * Serves the compiled policy from memory for at most `ttlSeconds`; after that one
- * small read of the version stamp decides whether to reload. Concurrent callers
- * share one load.
+ * The compiled policy a request is decided with (DESIGN §4, Policy sets): the set the
+ * function pins (`GATEHOUSE_POLICY_SET`), else the set bound to the calling API, else
+ * `default`. Each set is served from memory for at most `ttlSeconds`; after that one
+ * small read of its version stamp decides whether to reload. Concurrent callers share
+ * one load. Bindings are cached for the same TTL.
  */
-export class PolicyCache {
-  private current?: { policy: CompiledPolicy; checkedAtMs: number };
-  private inflight?: Promise<CompiledPolicy>;
+export class PolicySource {
+  private readonly sets = new Map<string, { policy: CompiledPolicy; checkedAtMs: number }>();
+  private readonly loading = new Map<string, Promise<CompiledPolicy>>();
+  private readonly bindings: LruCache<string, string>;
 
   constructor(
-    private readonly deps: { store: AuthorizerStore; now: () => number; ttlSeconds: number; logger?: Logger },
-  ) {}
-
-  async get(): Promise<CompiledPolicy> {
-    return this.fresh() ?? this.load();
+    private readonly deps: { store: AuthorizerStore; now: () => number; ttlSeconds: number; logger?: Logger; pinnedSet?: string },
+  ) {
+    this.bindings = new LruCache({ maxEntries: MAX_BINDINGS, now: deps.now });
   }
 
-  /** The policy in memory while it is fresh, without waiting (the warm path of every decision). */
-  fresh(): CompiledPolicy | undefined {
-    const cur = this.current;
-    return cur && this.deps.now() - cur.checkedAtMs < this.deps.ttlSeconds * 1000 ? cur.policy : undefined;
+  /** The policy for a request to `apiId` (the API id of its method ARN). */
+  async forApi(apiId: string | undefined): Promise<CompiledPolicy> {
+    return this.get(this.deps.pinnedSet ?? (apiId === undefined ? DEFAULT_SET : await this.setBoundTo(apiId)));
   }
 
-  /** Checks the version (and reloads when it changed); concurrent callers share one load. */
-  load(): Promise<CompiledPolicy> {
-    this.inflight ??= this.refresh().finally(() => {
-      this.inflight = undefined;
-    });
-    return this.inflight;
-  }
-
-  private async refresh(): Promise<CompiledPolicy> {
-    const cur = this.current;
-    if (cur) {
-      const version = await this.deps.store.getPolicyVersion();
-      if (version === cur.policy.version) {
-        this.current = { policy: cur.policy, checkedAtMs: this.deps.now() };
-        return cur.policy;
-      }
+  /** A set's compiled policy, fresh within the TTL. */
+  async get(set: string): Promise<CompiledPolicy> {
+    const cur = this.sets.get(set);
+    if (cur && this.deps.now() - cur.checkedAtMs < this.deps.ttlSeconds * 1000) return cur.policy;
+    let pending = this.loading.get(set);
+    if (!pending) {
+      pending = this.refresh(set).finally(() => this.loading.delete(set));
+      this.loading.set(set, pending);
     }
-    const snapshot = await this.deps.store.loadPolicy();
-    const policy = compilePolicy(snapshot, this.deps.logger);
-    this.current = { policy, checkedAtMs: this.deps.now() };
+    return pending;
+  }
+
+  private async setBoundTo(apiId: string): Promise<string> {
+    const cached = this.bindings.get(apiId);
+    if (cached !== undefined) return cached;
+    const set = (await this.deps.store.getApiBinding?.(apiId)) ?? DEFAULT_SET;
+    this.bindings.set(apiId, set, this.deps.ttlSeconds * 1000);
+    return set;
+  }
+
+  private async refresh(set: string): Promise<CompiledPolicy> {
+    const cur = this.sets.get(set);
+    if (cur && (await this.deps.store.getPolicyVersion(set)) === cur.policy.version) {
+      this.remember(set, cur.policy);
+      return cur.policy;
+    }
+    const policy = compilePolicy({ ...(await this.deps.store.loadPolicy(set)), set }, this.deps.logger);
+    this.remember(set, policy);
     return policy;
   }
 
-  /** Until when the policy now in memory may be served without a check (ms). */
-  freshUntilMs(): number {
-    return this.current ? this.current.checkedAtMs + this.deps.ttlSeconds * 1000 : 0;
+  private remember(set: string, policy: CompiledPolicy): void {
+    if (!this.sets.has(set) && this.sets.size >= MAX_SETS) this.sets.clear();
+    this.sets.set(set, { policy, checkedAtMs: this.deps.now() });
   }
 
-  /** Drops the cached policy (tests, and after a local write). */
+  /** Drops every compiled set and binding (tests, benchmarks). */
   invalidate(): void {
-    this.current = undefined;
+    this.sets.clear();
+    this.bindings.clear();
   }
 }

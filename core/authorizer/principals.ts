@@ -1,132 +1,94 @@
-import { LruCache } from '../cache/lru';
-import { Unauthenticated, type KeySourceError } from '../errors';
+import type { LruCache } from '../cache/lru';
+import { Unauthenticated } from '../errors';
 import { credentialKind } from '../identity/credential';
 import { sha256Base64url } from '../identity/digest';
+import type { VerifiedJwt } from '../identity/jwt';
 import { parseToken, secretMatches } from '../identity/token-format';
-import type { PendingJwt, VerifiedJwt } from '../identity/jwt';
 import { parseScope } from '../rbac/permissions';
 import type { Permission, Principal } from '../rbac/types';
 import type { AuthorizerStore, TokenRecord, UserRecord } from '../store/types';
 
 /** Verifies JWTs; the real one is `JwtVerifier`. */
 export interface JwtVerifierLike {
-  begin(token: string, tokenHash?: string): Promise<PendingJwt>;
+  verify(token: string): Promise<VerifiedJwt>;
 }
 
 /** A presented token that exists but was refused (bad secret, revoked, expired): 401, logged to its access log. */
 export class TokenRejected extends Unauthenticated {
-  constructor(code: string, readonly token: TokenRecord) {
+  constructor(code: 'token-bad-secret' | 'token-revoked' | 'token-expired', readonly token: TokenRecord) {
     super(code);
   }
 }
 
-/** What a resolved credential is, beyond the principal (for access logs and context). */
-export interface ResolvedCredential {
+/** Who a credential stands for: the principal and, for a gatehouse token, its record. */
+export interface Credential {
   principal: Principal;
   /** Set for gatehouse tokens: the record that was verified. */
   token?: TokenRecord;
-  /** Until when this resolution may be reused (cache TTL, never past the credential's expiry). */
-  validUntilMs?: number;
+}
+
+/** A credential resolved by the authorizer, and until when that resolution may be reused. */
+export interface ResolvedCredential extends Credential {
+  /** Cache TTL, never past the credential's own expiry (ms). */
+  validUntilMs: number;
+}
+
+/** The caches a resolver reads through; see `caches.ts` for their bounds. */
+export interface ResolverCaches {
+  /** Resolved credentials by the credential's SHA-256 (never the credential itself). */
+  resolved: LruCache<string, ResolvedCredential>;
+  /** Site roles and memberships by user id. */
+  users: LruCache<string, UserRecord>;
+  /** Token records by id; `null` remembers an unknown id. */
+  tokens: LruCache<string, TokenRecord | null>;
 }
 
 /**
- * A resolution that may still wait for its JWT's signature (see `resolveEarly`):
- * `confirmed` settles, never rejects, with undefined once the token is known valid (the
- * resolution is then cached), or with the error that refuses it.
- */
-export interface EarlyResolution {
-  value: ResolvedCredential;
-  confirmed?: Promise<Unauthenticated | KeySourceError | undefined>;
-}
-
-/**
- * Turns a credential into a principal: a JWT (verified by `jose`) or a gatehouse
- * token (format and checksum checked offline first, then the stored hash compared
- * in constant time). Users and tokens are cached for at most `cacheTtlSeconds`.
+ * Turns a credential into a principal: a JWT (verified first, so a forged token never
+ * causes a read) or a gatehouse token (format and checksum checked offline first, then
+ * the stored hash compared in constant time). Users and tokens are cached for at most
+ * `cacheTtlSeconds`; a resolution never outlives its credential.
  */
 export class PrincipalResolver {
-  private readonly users: LruCache<string, UserRecord>;
-  private readonly tokens: LruCache<string, TokenRecord | null>;
-  private readonly resolved: LruCache<string, { value: ResolvedCredential & { expMs?: number }; validUntilMs: number }>;
-
   constructor(
     private readonly deps: {
       store: AuthorizerStore;
       jwt: JwtVerifierLike;
       now: () => number;
       cacheTtlSeconds: number;
-      maxEntries?: number;
+      caches: ResolverCaches;
     },
-  ) {
-    const max = deps.maxEntries ?? 10_000;
-    this.users = new LruCache({ maxEntries: max, now: deps.now });
-    this.tokens = new LruCache({ maxEntries: max, now: deps.now });
-    this.resolved = new LruCache({ maxEntries: max, now: deps.now });
-  }
+  ) {}
 
-  /** Resolves or throws `Unauthenticated` (401) / `StoreError` / `KeySourceError` (fail closed). */
+  /** Resolves or throws `Unauthenticated` (401; `TokenRejected` for a known token) / `StoreError` / `KeySourceError` (fail closed). */
   async resolve(credential: string): Promise<ResolvedCredential> {
-    const early = await this.resolveEarly(credential);
-    const failure = early.confirmed && (await early.confirmed);
-    if (failure) throw failure;
-    return early.value;
-  }
-
-  /**
-   * Like `resolve`, but a new JWT of a user whose roles are cached resolves while its
-   * signature is still being checked: the principal comes from the token's claims, and
-   * nothing may come of it unless `confirmed` settles with no error. Only then is the
-   * resolution cached. Without cached roles the signature is awaited first: an
-   * unverified token never causes a read.
-   */
-  async resolveEarly(credential: string): Promise<EarlyResolution> {
-    // Warm path: the same credential within the cache TTL (and never past its own expiry)
-    // resolves to the same principal object without hashing twice or re-verifying.
     const key = sha256Base64url(credential);
+    const hit = this.deps.caches.resolved.get(key);
+    if (hit) return hit;
     const nowMs = this.deps.now();
-    const hit = this.resolved.get(key);
-    if (hit && hit.validUntilMs > nowMs) return { value: hit.value };
-    if (credentialKind(credential) === 'gatehouse') return { value: this.remember(key, await this.resolveToken(credential), nowMs) };
-    const pending = await this.deps.jwt.begin(credential, key);
-    const preview = pending.unverified;
-    const user = preview && this.users.get(preview.userId);
-    if (!preview || !user) {
-      const failure = await pending.outcome;
-      if (failure) throw failure;
-      // (Claims that fail always come with a failure; this only satisfies the type.)
-      const jwt: VerifiedJwt | undefined = preview;
-      if (!jwt) throw new Unauthenticated('jwt-claim-invalid');
-      return { value: this.remember(key, jwtPrincipal(jwt, await this.loadUser(jwt.userId)), nowMs) };
+    let resolved: ResolvedCredential;
+    if (credentialKind(credential) === 'gatehouse') {
+      const { principal, token } = await this.resolveToken(credential, nowMs);
+      resolved = { principal, token, validUntilMs: Math.min(token.expiresAt * 1000, this.freshUntil(nowMs)) };
+    } else {
+      const jwt = await this.deps.jwt.verify(credential);
+      resolved = { principal: jwtPrincipal(jwt, await this.loadUser(jwt.userId)), validUntilMs: Math.min(jwt.exp * 1000, this.freshUntil(nowMs)) };
     }
-    const value = jwtPrincipal(preview, user);
-    const confirmed = pending.outcome.then((failure) => {
-      if (!failure) this.remember(key, value, nowMs);
-      return failure;
-    });
-    value.validUntilMs = this.validUntil(value, nowMs);
-    return { value, confirmed };
+    // Claims dominate a resolution's size; the credential's length is a fair measure of them.
+    this.deps.caches.resolved.set(key, resolved, resolved.validUntilMs - nowMs, 1024 + 3 * credential.length);
+    return resolved;
   }
 
-  /** Until when a resolution may be reused: the cache TTL, never past the credential's own expiry. */
-  private validUntil(value: ResolvedCredential & { expMs?: number }, nowMs: number): number {
-    const expiry = value.token ? value.token.expiresAt * 1000 : value.expMs ?? nowMs;
-    return Math.min(expiry, nowMs + this.deps.cacheTtlSeconds * 1000);
-  }
-
-  /** Caches a resolution of a valid credential (for as long as `validUntil` allows) and returns it. */
-  private remember(key: string, value: ResolvedCredential & { expMs?: number }, nowMs: number): ResolvedCredential {
-    const validUntilMs = this.validUntil(value, nowMs);
-    value.validUntilMs = validUntilMs;
-    if (validUntilMs > nowMs) this.resolved.set(key, { value, validUntilMs }, validUntilMs - nowMs);
-    return value;
+  private freshUntil(nowMs: number): number {
+    return nowMs + this.deps.cacheTtlSeconds * 1000;
   }
 
   /** A user's roles, cached for at most the cache TTL. */
   async loadUser(userId: string): Promise<UserRecord> {
-    const cached = this.users.get(userId);
+    const cached = this.deps.caches.users.get(userId);
     if (cached) return cached;
     const user = await this.deps.store.loadUser(userId);
-    this.users.set(userId, user, this.deps.cacheTtlSeconds * 1000);
+    this.deps.caches.users.set(userId, user, this.deps.cacheTtlSeconds * 1000, userBytes(user));
     return user;
   }
 
@@ -135,7 +97,7 @@ export class PrincipalResolver {
    * Gateway passed on (`principalId`, `kind`, `tokenId`, `userId`, `email`), reading
    * roles and the token afresh so a revoked token or a demoted user is refused here too.
    */
-  async fromContext(ctx: Record<string, unknown> | undefined): Promise<ResolvedCredential> {
+  async fromContext(ctx: Record<string, unknown> | undefined): Promise<Credential> {
     if (!ctx || typeof ctx !== 'object') throw new Unauthenticated('no-authorizer-context');
     const kind = ctx.kind;
     if (kind === 'token') {
@@ -161,24 +123,21 @@ export class PrincipalResolver {
   }
 
   private async loadToken(id: string): Promise<TokenRecord | undefined> {
-    const cached = this.tokens.get(id);
+    const cached = this.deps.caches.tokens.get(id);
     if (cached !== undefined) return cached ?? undefined;
     const record = await this.deps.store.getToken(id);
     // Unknown ids are cached too (briefly), so a flood of one forged id costs one read.
-    this.tokens.set(id, record ?? null, this.deps.cacheTtlSeconds * 1000);
+    this.deps.caches.tokens.set(id, record ?? null, this.deps.cacheTtlSeconds * 1000, 1024);
     return record;
   }
 
-  private async resolveToken(credential: string): Promise<ResolvedCredential> {
+  private async resolveToken(credential: string, nowMs: number): Promise<{ principal: Principal; token: TokenRecord }> {
     const parsed = parseToken(credential);
     // Malformed or bad checksum: rejected without touching DynamoDB.
     if (!parsed) throw new Unauthenticated('token-malformed');
     const record = await this.loadToken(parsed.id);
     if (!record) throw new Unauthenticated('token-unknown');
-    const nowS = Math.floor(this.deps.now() / 1000);
-    const fail = (code: string): never => {
-      throw new TokenRejected(code, record);
-    };
+    const nowS = Math.floor(nowMs / 1000);
     const current = secretMatches(parsed.secret, record.secretHash);
     const previous =
       !current &&
@@ -186,10 +145,10 @@ export class PrincipalResolver {
       record.previousValidUntil !== undefined &&
       record.previousValidUntil > nowS &&
       secretMatches(parsed.secret, record.previousSecretHash);
-    if (!current && !previous) return fail('token-bad-secret');
-    if (record.revokedAt !== undefined) return fail('token-revoked');
+    if (!current && !previous) throw new TokenRejected('token-bad-secret', record);
+    if (record.revokedAt !== undefined) throw new TokenRejected('token-revoked', record);
     // DynamoDB TTL deletes days late: expiry is checked on every read.
-    if (!(record.expiresAt > nowS)) return fail('token-expired');
+    if (!(record.expiresAt > nowS)) throw new TokenRejected('token-expired', record);
     return { principal: await this.tokenPrincipal(record), token: record };
   }
 
@@ -223,9 +182,20 @@ export class PrincipalResolver {
 }
 
 /** The principal of a verified JWT: roles from the user record, identity attributes from the token. */
-function jwtPrincipal(jwt: VerifiedJwt, user: UserRecord): ResolvedCredential & { expMs: number } {
+function jwtPrincipal(jwt: VerifiedJwt, user: UserRecord): Principal {
   const principal: Principal = { id: jwt.userId, kind: 'user', siteRoles: user.siteRoles, orgs: user.orgs, emailVerified: jwt.emailVerified, claims: jwt.claims };
   if (jwt.email !== undefined) principal.email = jwt.email;
   if (jwt.groups) principal.groups = jwt.groups;
-  return { expMs: jwt.exp * 1000, principal };
+  return principal;
+}
+
+/** A user record's size in a cache, roughly: its role names dominate. */
+function userBytes(user: UserRecord): number {
+  let n = 256 + 2 * user.userId.length;
+  for (const r of user.siteRoles) n += 48 + 2 * r.length;
+  for (const [org, roles] of Object.entries(user.orgs)) {
+    n += 96 + 2 * org.length;
+    for (const r of roles) n += 48 + 2 * r.length;
+  }
+  return n;
 }

@@ -2,14 +2,17 @@ interface Entry<K, V> {
   key: K;
   value: V;
   expiresAtMs: number;
+  bytes: number;
   prev: Entry<K, V> | null;
   next: Entry<K, V> | null;
 }
 
 /**
  * A bounded least-recently-used cache with per-entry expiry. Memory stays flat under
- * many distinct keys: the least recently used entry is evicted once `maxEntries` is
- * reached. A map plus a doubly linked list: every operation is O(1) (iterating a Map
+ * many distinct keys: the least recently used entries are evicted once `maxEntries` is
+ * reached or, when `maxBytes` is set, once the entries' declared sizes add up to more
+ * than it (each `set` says what its entry costs; an entry larger than the whole budget
+ * is not stored). A map plus a doubly linked list: every operation is O(1) (iterating a Map
  * to find its oldest key degrades under churn, so the list keeps the order instead).
  * Time comes from an injected clock (milliseconds) so tests can freeze it.
  */
@@ -17,53 +20,60 @@ export class LruCache<K, V> {
   private readonly map = new Map<K, Entry<K, V>>();
   private head: Entry<K, V> | null = null;
   private tail: Entry<K, V> | null = null;
+  private totalBytes = 0;
   readonly maxEntries: number;
+  readonly maxBytes: number;
   private readonly now: () => number;
+  /** Lookups that found a live entry, and those that did not (metrics). */
+  hits = 0;
+  misses = 0;
 
-  constructor(options: { maxEntries: number; now?: () => number }) {
+  constructor(options: { maxEntries: number; maxBytes?: number; now?: () => number }) {
     if (!Number.isInteger(options.maxEntries) || options.maxEntries < 1) {
       throw new RangeError('maxEntries must be a positive integer');
     }
+    if (options.maxBytes !== undefined && !(Number.isInteger(options.maxBytes) && options.maxBytes > 0)) {
+      throw new RangeError('maxBytes must be a positive integer');
+    }
     this.maxEntries = options.maxEntries;
+    this.maxBytes = options.maxBytes ?? Number.POSITIVE_INFINITY;
     this.now = options.now ?? Date.now;
   }
 
   /** The value, or undefined when absent or expired (an expired entry is dropped). */
   get(key: K): V | undefined {
     const e = this.map.get(key);
-    if (!e) return undefined;
+    if (!e) {
+      this.misses++;
+      return undefined;
+    }
     if (e.expiresAtMs <= this.now()) {
       this.remove(e);
+      this.misses++;
       return undefined;
     }
     if (this.head !== e) {
       this.unlink(e);
       this.pushFront(e);
     }
+    this.hits++;
     return e.value;
   }
 
-  /** Stores `value` until `ttlMs` from now. A non-positive TTL stores nothing. */
-  set(key: K, value: V, ttlMs: number): void {
+  /**
+   * Stores `value` until `ttlMs` from now, declared to cost `bytes` (default 1). A
+   * non-positive TTL, or a size over the whole budget, stores nothing (and drops an
+   * old value under the key).
+   */
+  set(key: K, value: V, ttlMs: number, bytes = 1): void {
     const existing = this.map.get(key);
-    if (!(ttlMs > 0)) {
-      if (existing) this.remove(existing);
-      return;
-    }
-    const expiresAtMs = this.now() + ttlMs;
-    if (existing) {
-      existing.value = value;
-      existing.expiresAtMs = expiresAtMs;
-      if (this.head !== existing) {
-        this.unlink(existing);
-        this.pushFront(existing);
-      }
-      return;
-    }
-    const e: Entry<K, V> = { key, value, expiresAtMs, prev: null, next: null };
+    if (existing) this.remove(existing);
+    if (!(ttlMs > 0) || bytes > this.maxBytes) return;
+    const e: Entry<K, V> = { key, value, expiresAtMs: this.now() + ttlMs, bytes, prev: null, next: null };
     this.map.set(key, e);
     this.pushFront(e);
-    if (this.map.size > this.maxEntries && this.tail) this.remove(this.tail);
+    this.totalBytes += bytes;
+    while ((this.map.size > this.maxEntries || this.totalBytes > this.maxBytes) && this.tail) this.remove(this.tail);
   }
 
   delete(key: K): void {
@@ -74,15 +84,22 @@ export class LruCache<K, V> {
   clear(): void {
     this.map.clear();
     this.head = this.tail = null;
+    this.totalBytes = 0;
   }
 
   get size(): number {
     return this.map.size;
   }
 
+  /** The declared sizes of the entries held, added up. */
+  get bytes(): number {
+    return this.totalBytes;
+  }
+
   private remove(e: Entry<K, V>): void {
     this.unlink(e);
     this.map.delete(e.key);
+    this.totalBytes -= e.bytes;
   }
 
   private unlink(e: Entry<K, V>): void {

@@ -10,7 +10,12 @@ export interface Settings {
   cacheTtlSeconds: number;
   httpResponse: 'simple' | 'iam';
   logLevel: LogLevel;
+  /** `GATEHOUSE_POLICY_SET`: the policy set this function decides with, whatever API calls it. */
+  policySet?: string;
 }
+
+/** Policy set names: lower-case slugs. */
+export const POLICY_SET_RE = /^[a-z][a-z0-9-]{0,62}$/;
 
 /**
  * Parses settings. Invalid values fail here, at cold start, with a message naming
@@ -37,5 +42,9 @@ export function parseSettings(env: Record<string, string | undefined>): Settings
   } catch (err) {
     throw new ConfigError((err as Error).message);
   }
-  return { tableName, issuers: parseIssuers(env.GATEHOUSE_ISSUERS), cacheTtlSeconds, httpResponse, logLevel };
+  const policySet = env.GATEHOUSE_POLICY_SET?.trim() || undefined;
+  if (policySet !== undefined && !POLICY_SET_RE.test(policySet)) {
+    throw new ConfigError(`GATEHOUSE_POLICY_SET: expected a policy set name (lower-case letters, digits, dashes), got ${JSON.stringify(policySet)}`);
+  }
+  return { tableName, issuers: parseIssuers(env.GATEHOUSE_ISSUERS), cacheTtlSeconds, httpResponse, logLevel, ...(policySet ? { policySet } : {}) };
 }

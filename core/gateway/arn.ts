@@ -35,7 +35,7 @@ export function parseMethodArn(arn: unknown): MethodArn | undefined {
     rest = rest.slice(c + 1);
   }
   const [arnWord, partition, service, region, account] = fields as [string, string, string, string, string];
-  if (arnWord !== 'arn' || service !== 'execute-api' || !PART.test(partition) || !PART.test(region) || !/^\d{12}$|^\d{1,12}$/.test(account)) return undefined;
+  if (arnWord !== 'arn' || service !== 'execute-api' || !PART.test(partition) || !PART.test(region) || !/^\d{1,12}$/.test(account)) return undefined;
   const slash1 = rest.indexOf('/');
   if (slash1 < 0) return undefined;
   const apiId = rest.slice(0, slash1);

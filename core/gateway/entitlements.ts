@@ -1,17 +1,17 @@
-import { atoms, atomsIntersect, iamGlob, leadingLiteral, type Atom, type GlobElement } from '../gateway/glob';
-import type { MethodArn } from '../gateway/arn';
-import { evaluateExpression } from '../policy/expression';
-import type { RouteRule, ParsedRoute } from '../policy/routes';
-import { decide } from '../rbac/decide';
-import type { AuthzObject, Principal } from '../rbac/types';
-import { expressionContext, type AuthzRequest } from './context';
-import type { CompiledPolicy } from './policy';
+import { decideRoute } from '../authorizer/decide';
+import type { CompiledPolicy, ExpressionSlot } from '../authorizer/policy';
+import type { ParsedRoute, RouteRule } from '../policy/routes';
+import type { Principal } from '../rbac/types';
+import type { MethodArn } from './arn';
+import { atoms, atomsIntersect, iamGlob, leadingLiteral, type Atom, type GlobElement } from './glob';
 
 /** A value bound to a route parameter, or `*` when the grant holds for any value. */
 type Bindings = Record<string, string>;
 const ANY = '*';
 /** Never appears in an id or a route literal: stands for "some value not in the entitled set". */
 const SENTINEL = '\u0001';
+/** What a decision for a rule in general (not for one live request) is made on. */
+const NO_REQUEST = Object.freeze({ method: 'GET', path: '/', headers: Object.freeze({}), query: Object.freeze({}) });
 /** Values that may be written into an ARN literally: nothing that could widen a grant. */
 const SAFE_VALUE = /^[A-Za-z0-9._~@:+|-]{1,128}$/;
 
@@ -38,8 +38,10 @@ function paramRef(spec: string | undefined): string | undefined {
   return m ? m[1] : undefined;
 }
 
-function readsResource(reads: readonly string[]): boolean {
-  return reads.some((r) => r === 'resource' || r.startsWith('resource.'));
+/** True when an expression (an invalid one included: it cannot be reasoned about) reads `resource`. */
+function readsResource(slot: ExpressionSlot | undefined): boolean {
+  if (!slot) return false;
+  return !slot.ok || slot.compiled.reads.some((r) => r === 'resource' || r.startsWith('resource.'));
 }
 
 /**
@@ -52,9 +54,11 @@ function readsResource(reads: readonly string[]): boolean {
 export function computeEntitlements(
   policy: CompiledPolicy,
   principal: Principal | undefined,
-  request: AuthzRequest,
   nowMs: number,
+  identity?: Record<string, string>,
 ): { entitlements: Entitlement[]; perRequest: boolean } {
+  // The identity source is the one piece of the request every cached answer shares.
+  const request = identity ? { ...NO_REQUEST, headers: identity } : NO_REQUEST;
   const gate = policy.gate;
   const gateIsPerRequest = gate !== undefined && (!gate.ok || gate.compiled.readsUncachedRequestData);
   if (gateIsPerRequest) return { entitlements: [], perRequest: true };
@@ -77,11 +81,15 @@ export function computeEntitlements(
         // A narrower binding is redundant once a wider one (ANY) holds.
         if (orgParam && org !== ANY && bindings.some((b) => b[orgParam] === ANY && (!ownerParam || b[ownerParam] === ANY || b[ownerParam] === owner))) continue;
         if (ownerParam && owner !== ANY && bindings.some((b) => b[ownerParam] === ANY && (!orgParam || b[orgParam] === org))) continue;
-        const object: AuthzObject = { type: rule.resource, action: rule.action };
-        if (rule.org !== undefined && org !== ANY) object.orgId = org;
-        if (rule.owner !== undefined && owner !== ANY) object.ownerId = owner;
-        // An unbound org/owner can only be allowed at the site level: decide without it.
-        if (!allowedBy(policy, principal, rule, object, request, nowMs, (orgParam !== undefined && org === ANY) || (ownerParam !== undefined && owner === ANY))) continue;
+        // An unbound org/owner stands for every value the principal holds nothing in: the
+        // decision is made for a value no principal can hold, and it generalises only when
+        // no expression reads the resource (site-level grants do not depend on the org).
+        const unbound = (orgParam !== undefined && org === ANY) || (ownerParam !== undefined && owner === ANY);
+        if (unbound && (readsResource(policy.gate) || readsResource(cond))) continue;
+        const pathParameters: Record<string, string> = {};
+        if (orgParam) pathParameters[orgParam] = org === ANY ? SENTINEL : org;
+        if (ownerParam) pathParameters[ownerParam] = owner === ANY ? SENTINEL : owner;
+        if (!decideRoute(policy, principal, request, { rule, parsed, pathParameters }, nowMs).allowed) continue;
         const b: Bindings = {};
         if (orgParam) b[orgParam] = org;
         if (ownerParam) b[ownerParam] = owner;
@@ -91,7 +99,6 @@ export function computeEntitlements(
     }
     if (!orgParam && !ownerParam) full = bindings.length > 0;
     out.push({ rule, bindings: full ? [bindingsAllAny(orgParam, ownerParam)] : bindings, full });
-    void parsed;
   }
   return { entitlements: out, perRequest: false };
 }
@@ -101,38 +108,6 @@ function bindingsAllAny(orgParam?: string, ownerParam?: string): Bindings {
   if (orgParam) b[orgParam] = ANY;
   if (ownerParam) b[ownerParam] = ANY;
   return b;
-}
-
-function allowedBy(
-  policy: CompiledPolicy,
-  principal: Principal | undefined,
-  rule: RouteRule,
-  object: AuthzObject,
-  request: AuthzRequest,
-  nowMs: number,
-  unbound: boolean,
-): boolean {
-  const cond = policy.conditions.get(rule);
-  const ctx = expressionContext(principal, request, object, {}, nowMs);
-  if (!rule.public) {
-    if (!principal) return false;
-    if (policy.gate) {
-      if (!policy.gate.ok) return false;
-      if (unbound && readsResource(policy.gate.compiled.reads)) return false;
-      if (!evaluateExpression(policy.gate.compiled, ctx).value) return false;
-    }
-    if (unbound) {
-      // Site level only: the decision must not depend on the (unknown) org or owner.
-      const d = decide(principal, { type: object.type, action: object.action }, policy.catalog);
-      if (!d.allowed || d.level !== 'site') return false;
-    } else if (!decide(principal, object, policy.catalog).allowed) return false;
-  }
-  if (cond) {
-    if (!cond.ok) return false;
-    if (unbound && readsResource(cond.compiled.reads)) return false;
-    if (!evaluateExpression(cond.compiled, ctx).value) return false;
-  }
-  return true;
 }
 
 /** The glob a rule's paths form under `bindings` (unbound parameters: one segment; proxy: one or more). */

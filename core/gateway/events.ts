@@ -53,16 +53,17 @@ function hasHeader(headers: Record<string, unknown>, name: string): boolean {
 
 /**
  * A request with its credential fields: the credential, or a flag that one was sent but
- * does not parse, and the source IP when it is a plausible one. Fields are assigned, not
- * spread: a leading object spread is a slow path in V8 and this runs on every request.
+ * does not parse, the API id, and the source IP when it is a plausible one.
  */
 function request(
   base: Omit<AuthzRequest, 'credential' | 'malformedCredential' | 'sourceIp'>,
   credential: string | undefined,
   sent: boolean,
+  apiId: string | undefined,
   sourceIp?: unknown,
 ): AuthzRequest {
   const out: AuthzRequest = base;
+  if (apiId !== undefined) out.apiId = apiId;
   if (credential !== undefined) out.credential = credential;
   else if (sent) out.malformedCredential = true;
   if (typeof sourceIp === 'string' && sourceIp.length <= 64) out.sourceIp = sourceIp;
@@ -73,7 +74,10 @@ function request(
 export function fromRestToken(event: RestTokenEvent, arn: MethodArn): AuthzRequest {
   const credential = parseBearer(event.authorizationToken);
   const sent = event.authorizationToken !== undefined && event.authorizationToken !== null;
-  return request({ method: arn.method, path: arn.path, headers: Object.create(null), query: Object.create(null) }, credential, sent);
+  // The token is the Authorization header's value (the identity source): expressions may read it as such.
+  const headers = Object.create(null) as Record<string, string>;
+  if (typeof event.authorizationToken === 'string' && event.authorizationToken.length <= MAX_VALUE) headers.authorization = event.authorizationToken;
+  return request({ method: arn.method, path: arn.path, headers, query: Object.create(null) }, credential, sent, arn.apiId);
 }
 
 /** REST REQUEST: headers (one Authorization header, any case), method and path from `methodArn`. */
@@ -82,17 +86,21 @@ export function fromRestRequest(event: RestRequestEvent, arn: MethodArn): AuthzR
   const multi = (event.multiValueHeaders && typeof event.multiValueHeaders === 'object' ? event.multiValueHeaders : null) as Record<string, string[] | undefined> | null;
   const credential = findAuthorization(raw, multi);
   const base = { method: arn.method, path: arn.path, headers: stringMap(event.headers, true), query: stringMap(event.queryStringParameters) };
-  return request(base, credential, hasHeader(raw, 'authorization'), event.requestContext?.identity?.sourceIp);
+  return request(base, credential, hasHeader(raw, 'authorization'), arn.apiId, event.requestContext?.identity?.sourceIp);
 }
 
 /** WebSocket `$connect`: `Authorization`, else a `Sec-WebSocket-Protocol` entry. Route `GET /$connect`. */
-export function fromWebSocketConnect(event: RestRequestEvent): AuthzRequest {
+export function fromWebSocketConnect(event: RestRequestEvent, arn: MethodArn): AuthzRequest {
   const raw = (event.headers && typeof event.headers === 'object' ? event.headers : {}) as Record<string, string | undefined>;
   const multi = (event.multiValueHeaders && typeof event.multiValueHeaders === 'object' ? event.multiValueHeaders : null) as Record<string, string[] | undefined> | null;
   const hasAuthorization = hasHeader(raw, 'authorization');
-  const credential = hasAuthorization ? findAuthorization(raw, multi) : findWebSocketProtocolCredential(raw);
+  const fromHeader = hasAuthorization ? findAuthorization(raw, multi) : undefined;
+  const fromProtocol = findWebSocketProtocolCredential(raw);
+  // Two credentials are a 401 however they arrive: a header and a protocol entry must agree.
+  const conflicting = hasAuthorization && fromProtocol !== undefined && fromProtocol !== fromHeader;
+  const credential = conflicting ? undefined : hasAuthorization ? fromHeader : fromProtocol;
   const base = { method: 'GET', path: '/$connect', headers: stringMap(event.headers, true), query: stringMap(event.queryStringParameters) };
-  return request(base, credential, hasAuthorization, event.requestContext?.identity?.sourceIp);
+  return request(base, credential, hasAuthorization, arn.apiId, event.requestContext?.identity?.sourceIp);
 }
 
 /** HTTP API payload 2.0: headers arrive lower-cased, repeated ones comma-joined. */
@@ -100,5 +108,5 @@ export function fromHttpV2(event: HttpRequestEventV2, arn: MethodArn): AuthzRequ
   const headers = stringMap(event.headers, true);
   const credential = findAuthorization(headers);
   const base = { method: arn.method, path: arn.path, headers, query: stringMap(event.queryStringParameters) };
-  return request(base, credential, hasHeader(headers, 'authorization'), event.requestContext?.http?.sourceIp);
+  return request(base, credential, hasHeader(headers, 'authorization'), arn.apiId, event.requestContext?.http?.sourceIp);
 }

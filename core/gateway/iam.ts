@@ -1,10 +1,14 @@
+/** One statement of an authorizer's IAM policy. */
+export interface IamStatement {
+  Action: 'execute-api:Invoke';
+  Effect: 'Allow' | 'Deny';
+  Resource: string[];
+}
+
 /** The IAM answer of REST, WebSocket and HTTP-IAM Lambda authorizers. */
 export interface IamAuthorizerResponse {
   principalId: string;
-  policyDocument: {
-    Version: '2012-10-17';
-    Statement: { Action: 'execute-api:Invoke'; Effect: 'Allow' | 'Deny'; Resource: string[] }[];
-  };
+  policyDocument: { Version: '2012-10-17'; Statement: IamStatement[] };
   context?: Record<string, string | number | boolean>;
 }
 
@@ -17,39 +21,16 @@ export interface IamAuthorizerResponse {
 export const MAX_POLICY_BYTES = 7 * 1024;
 const MAX_CONTEXT_STRING = 1024;
 
-export function buildIamPolicy(input: {
-  principalId: string;
-  effect: 'Allow' | 'Deny';
-  resources: readonly string[];
-  context?: Record<string, string | number | boolean>;
-}): IamAuthorizerResponse {
-  return {
-    principalId: input.principalId,
-    policyDocument: {
-      Version: '2012-10-17',
-      Statement: [{ Action: 'execute-api:Invoke', Effect: input.effect, Resource: [...new Set(input.resources)] }],
-    },
-    ...(input.context ? { context: input.context } : {}),
-  };
+/** A statement on `resources` (duplicates dropped). */
+export function statement(effect: IamStatement['Effect'], resources: readonly string[]): IamStatement {
+  return { Action: 'execute-api:Invoke', Effect: effect, Resource: [...new Set(resources)] };
 }
 
-/** Bytes of the answer as API Gateway receives it. */
-export function policySize(response: IamAuthorizerResponse): number {
-  return Buffer.byteLength(JSON.stringify(response), 'utf8');
-}
-
-/**
- * Builds the Allow for every entitled resource; when that would not fit, answers
- * for the current ARN only (`truncated`, to be logged).
- */
-export function fitPolicy(
-  resources: readonly string[],
-  current: string,
-  build: (resources: string[]) => IamAuthorizerResponse,
-): { response: IamAuthorizerResponse; truncated: boolean } {
-  const full = build([...resources]);
-  if (policySize(full) <= MAX_POLICY_BYTES) return { response: full, truncated: false };
-  return { response: build([current]), truncated: true };
+/** An authorizer's IAM answer. */
+export function iamPolicy(principalId: string, statements: IamStatement[], context?: Record<string, string | number | boolean>): IamAuthorizerResponse {
+  const out: IamAuthorizerResponse = { principalId, policyDocument: { Version: '2012-10-17', Statement: statements } };
+  if (context) out.context = context;
+  return out;
 }
 
 /** Keeps only values API Gateway accepts in an authorizer context: strings, finite numbers, booleans. */

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import { isGatehouseError, InvalidInput, NotFound, GatehouseError } from '../errors';
 import type { Logger } from '../log';
-import type { ResolvedCredential } from '../authorizer/principals';
+import type { Credential } from '../authorizer/principals';
 import { compileRouteTable, type RouteRule } from '../policy/routes';
 
 /** The fields of an API Gateway HTTP API (v2) proxy event that the admin functions read. */
@@ -38,7 +38,7 @@ export interface ApiRequest {
   query: Record<string, string>;
   /** Parsed JSON body; undefined when there was none. Validate it with `parseBody`. */
   body: unknown;
-  caller: ResolvedCredential;
+  caller: Credential;
   sourceIp?: string;
   requestId: string;
 }
@@ -126,7 +126,7 @@ function stringRecord(v: unknown): Record<string, string> {
 export function createApi(options: {
   name: string;
   routes: Record<string, Endpoint>;
-  resolveCaller: (ctx: Record<string, unknown> | undefined) => Promise<ResolvedCredential>;
+  resolveCaller: (ctx: Record<string, unknown> | undefined) => Promise<Credential>;
   logger: Logger;
 }) {
   const rules: RouteRule[] = [];

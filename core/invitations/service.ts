@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
 import { type AdminDeps, audited, freshCatalog, nowSeconds } from '../admin/deps';
-import { Conflict, Forbidden, Gone, NotFound } from '../errors';
+import { Conflict, Forbidden, Gone, NotFound, type ForbiddenCode } from '../errors';
 import { parseBody, parseQuery, pageFields, type ApiRequest, type ApiResponse, type Endpoint } from '../http/api';
 import { checkAssignment, validateRoleNames } from '../rbac/assign';
 import type { RoleCatalog } from '../rbac/catalog';
@@ -69,7 +69,7 @@ export class InvitationService {
     return orgId;
   }
 
-  private denyOrHide(caller: Principal, orgId: string, catalog: RoleCatalog, code: string): never {
+  private denyOrHide(caller: Principal, orgId: string, catalog: RoleCatalog, code: ForbiddenCode): never {
     // Someone who cannot even read the org learns nothing about it.
     if (decide(caller, { type: 'org', action: 'read', orgId }, catalog).allowed) throw new Forbidden(code);
     throw new NotFound();

@@ -34,6 +34,8 @@ export interface TokenRecord {
 
 /** Route policies, the gate and custom roles, as one versioned snapshot. */
 export interface PolicySnapshot {
+  /** The policy set (default: `default`). */
+  set?: string;
   version: string;
   routes: RouteRule[];
   gate?: string;
@@ -55,10 +57,12 @@ export interface AuthorizerStore {
   loadUser(userId: string): Promise<UserRecord>;
   /** One request: a token by id, or undefined. */
   getToken(tokenId: string): Promise<TokenRecord | undefined>;
-  /** The policy version stamp (cheap check before reloading). */
-  getPolicyVersion(): Promise<string>;
-  /** The whole policy snapshot. */
-  loadPolicy(): Promise<PolicySnapshot>;
+  /** A policy set's version stamp (cheap check before reloading). */
+  getPolicyVersion(set?: string): Promise<string>;
+  /** A policy set's whole snapshot, with the role catalog. */
+  loadPolicy(set?: string): Promise<PolicySnapshot>;
+  /** The policy set bound to an API id, if any. */
+  getApiBinding?(apiId: string): Promise<string | undefined>;
   /** Records a token use or failed attempt. `dedupeKey` makes the write idempotent per window. */
   recordTokenAccess(tokenId: string, entry: AccessLogEntry, dedupeKey?: string): Promise<void>;
   /** Sets `lastUsedAt` if it is older than `olderThan` (conditional write). */

@@ -5,10 +5,4 @@ import { runtime } from '../runtime';
 const rt = runtime();
 
 /** HTTP API (v2) REQUEST authorizer, payload 2.0: simple response (default) or IAM (`GATEHOUSE_HTTP_RESPONSE=iam`). */
-export const handler = createHttpAuthorizer({
-  authorizer: rt.authorizer,
-  logger: rt.logger,
-  now: rt.now,
-  cacheTtlSeconds: rt.settings.cacheTtlSeconds,
-  mode: rt.settings.httpResponse,
-});
+export const handler = createHttpAuthorizer({ authorizer: rt.authorizer, answers: rt.answers, logger: rt.logger, mode: rt.settings.httpResponse });

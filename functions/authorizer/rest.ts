@@ -5,4 +5,4 @@ import { runtime } from '../runtime';
 const rt = runtime();
 
 /** REST API (v1) TOKEN and REQUEST authorizer. */
-export const handler = createRestAuthorizer({ authorizer: rt.authorizer, logger: rt.logger, now: rt.now, cacheTtlSeconds: rt.settings.cacheTtlSeconds });
+export const handler = createRestAuthorizer({ authorizer: rt.authorizer, answers: rt.answers, logger: rt.logger });

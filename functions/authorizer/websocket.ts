@@ -5,4 +5,4 @@ import { runtime } from '../runtime';
 const rt = runtime();
 
 /** WebSocket `$connect` REQUEST authorizer (token also accepted from `Sec-WebSocket-Protocol`). */
-export const handler = createWebSocketAuthorizer({ authorizer: rt.authorizer, logger: rt.logger, now: rt.now, cacheTtlSeconds: rt.settings.cacheTtlSeconds });
+export const handler = createWebSocketAuthorizer({ authorizer: rt.authorizer, answers: rt.answers, logger: rt.logger });

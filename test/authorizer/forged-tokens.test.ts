@@ -7,10 +7,10 @@ import { testRuntime } from '../support/runtime';
 import { API, arn, effect, PURE_ROUTES, world } from './fixtures';
 
 /**
- * A known user's new JWT is decided while WebCrypto still checks its signature (the
- * principal comes from claims not yet known to be signed). These tests hold that
- * nothing comes of such a decision unless the signature and claims hold: no answer, no
- * cache entry, no shared answer, no read, no log line but the 401.
+ * A JWT is authenticated before anything else happens: its signature, then its claims.
+ * These tests hold that nothing comes of a forged or failing token but the 401: no
+ * answer, no cache entry, no read, no log line but the decision, for known and unknown
+ * users, in warm and cold containers.
  */
 
 type World = Awaited<ReturnType<typeof world>>;
@@ -28,20 +28,20 @@ const decisions = (w: World, from = 0) =>
     .map((l) => JSON.parse(l) as Record<string, unknown>)
     .filter((l) => l.event === 'authorizer.decision');
 
-describe('decisions worked out while the signature is checked', () => {
-  it('a forged token of a known user is refused by every flavour, even where a shared answer is ready, and again when repeated', async () => {
+describe('forged and failing tokens', () => {
+  it('a forged token of a known user is refused by every flavour, even where an answer for the user is cached, and again when repeated', async () => {
     const w = await world({ routes: PURE_ROUTES });
     const forge = await forger();
     const path = '/orgs/acme/projects/p1';
     const ev = (jwt: string) => w.tokenEvent(jwt, 'GET', path);
     const httpEv = (jwt: string) => ({ routeArn: arn('GET', path), headers: { authorization: `Bearer ${jwt}` } });
-    // alice is known (roles cached) and her answer for this route is shared by her tokens.
+    // alice is known (roles cached) and her allow-list for this API is cached.
     for (let i = 0; i < 2; i++) {
       expect(effect(await w.rest(ev(await w.jwtFor('alice', { jti: `a${++seq}` }))))).toBe('Allow');
       expect(await w.http(httpEv(await w.jwtFor('alice', { jti: `a${++seq}` })))).toMatchObject({ isAuthorized: true });
       expect(effect((await w.httpIam(httpEv(await w.jwtFor('alice', { jti: `a${++seq}` })))) as never)).toBe('Allow');
     }
-    expect(decisions(w).some((l) => l.shared === true)).toBe(true);
+    expect(w.rt.caches.answers.size).toBeGreaterThan(0);
 
     const from = w.rt.logs.length;
     for (const claims of [{}, { email: 'alice@acme.test', email_verified: true }]) {
@@ -58,7 +58,7 @@ describe('decisions worked out while the signature is checked', () => {
     const lines = decisions(w, from);
     expect(lines).toHaveLength(12);
     for (const l of lines) expect(l).toMatchObject({ effect: 'unauthorized', reason: 'jwt-bad-signature' });
-    expect(lines.some((l) => l.shared !== undefined || l.principalId !== undefined)).toBe(false);
+    expect(lines.some((l) => l.principalId !== undefined)).toBe(false);
   });
 
   it('a forged token of a known user is refused by WebSocket $connect and authorize() as well', async () => {
@@ -77,25 +77,19 @@ describe('decisions worked out while the signature is checked', () => {
     expect(await w.rt.authorizer.authorize({ ...request, credential: await forge(w, 'alice') })).toEqual({ effect: 'unauthorized', code: 'jwt-bad-signature' });
   });
 
-  it('an early resolution is cached once confirmed, never when refused', async () => {
+  it('a resolution is cached once the token is verified, never when refused', async () => {
     const w = await world({ routes: PURE_ROUTES });
     const forge = await forger();
-    const principals = w.rt.authorizer.principals;
+    const { principals, caches } = w.rt;
     await principals.resolve(await w.jwtFor('alice'));
     const real = await w.jwtFor('alice', { jti: 'real' });
-    const first = await principals.resolveEarly(real);
-    expect(first.confirmed).toBeDefined();
-    expect(await first.confirmed).toBeUndefined();
-    // Confirmed: the same credential now resolves from the cache, with nothing left to confirm.
-    const again = await principals.resolveEarly(real);
-    expect(again.confirmed).toBeUndefined();
-    expect(again.value).toBe(first.value);
+    const first = await principals.resolve(real);
+    // The same credential now resolves from the cache: the same object.
+    expect(await principals.resolve(real)).toBe(first);
+    const size = caches.resolved.size;
     const forged = await forge(w, 'alice');
-    for (let i = 0; i < 2; i++) {
-      const early = await principals.resolveEarly(forged);
-      expect(early.confirmed).toBeDefined();
-      expect((await early.confirmed)?.code).toBe('jwt-bad-signature');
-    }
+    for (let i = 0; i < 2; i++) await expect(principals.resolve(forged)).rejects.toMatchObject({ code: 'jwt-bad-signature' });
+    expect(caches.resolved.size).toBe(size);
   });
 
   it('a forged token\'s decision builds nothing: no allow-list is worked out for it', async () => {
@@ -143,7 +137,7 @@ describe('decisions worked out while the signature is checked', () => {
     expect(decisions(w).at(-1)).toMatchObject({ effect: 'unauthorized', reason: 'jwt-bad-signature' });
   });
 
-  it('a forged token leaves no shared answer behind: the next real token on that route is decided afresh', async () => {
+  it('a forged token leaves nothing behind: the next real token on that route is decided for the real principal', async () => {
     const w = await world({ routes: PURE_ROUTES });
     const forge = await forger();
     // alice's roles are cached (another route), nothing is decided yet for the billing route.
@@ -151,12 +145,21 @@ describe('decisions worked out while the signature is checked', () => {
     const billing = (jwt: string) => w.tokenEvent(jwt, 'GET', '/orgs/acme/billing');
     // A forged token claiming a verified email (billing's condition): refused, and not remembered.
     await expect(w.rest(billing(await forge(w, 'alice', { email: 'alice@acme.test', email_verified: true })))).rejects.toThrow(/^Unauthorized$/);
+    // A real token without the email is denied: the forged email was not remembered for alice.
+    expect(effect(await w.rest(billing(await w.jwtFor('alice'))))).toBe('Deny');
     const from = w.rt.logs.length;
     const real = await w.rest(billing(await w.jwtFor('alice', { email: 'alice@acme.test', email_verified: true })));
     expect(effect(real)).toBe('Allow');
     const [line] = decisions(w, from);
     expect(line).toMatchObject({ effect: 'allow', principalId: 'alice' });
-    expect(line!.shared).toBeUndefined();
+  });
+
+  it('the signature is judged before the claims: a forged token with failing claims is reported as forged', async () => {
+    const w = await world({ routes: PURE_ROUTES });
+    const forge = await forger();
+    const now = w.rt.clock.seconds;
+    await expect(w.rest(w.tokenEvent(await forge(w, 'alice', { exp: now - 3600 }), 'GET', '/orgs/acme/projects/p1'))).rejects.toThrow(/^Unauthorized$/);
+    expect(decisions(w).at(-1)).toMatchObject({ effect: 'unauthorized', reason: 'jwt-bad-signature' });
   });
 
   it('a well-signed token of a known user whose claims fail is refused for its claims', async () => {
@@ -196,6 +199,24 @@ describe('decisions worked out while the signature is checked', () => {
     }
   });
 
+  it('a credential that fails costs no DynamoDB request even in a fresh container (nothing is read before it is authenticated)', async () => {
+    const w = await world({ routes: PURE_ROUTES });
+    const forge = await forger();
+    const counter = countRequests(w.rt.store.db.client);
+    try {
+      const refused = ['garbage.jwt.x', 'eyJhbGciOiJub25lIn0.eyJzdWIiOiJyb290In0.', await forge(w, 'root'), 'gat_tooshort', `gat_${'A'.repeat(16)}_${'B'.repeat(32)}000000`];
+      for (const credential of refused) {
+        // A new container each time: empty caches, no policy loaded yet.
+        const cold = createRestAuthorizer({ authorizer: w.rt.authorizer, answers: w.rt.answers, logger: w.rt.logger });
+        w.rt.policies.invalidate();
+        await expect(cold(w.tokenEvent(credential, 'GET', '/orgs/acme/projects/p1')), credential.slice(0, 20)).rejects.toThrow(/^Unauthorized$/);
+      }
+      expect(counter.commands()).toEqual([]);
+    } finally {
+      counter.stop();
+    }
+  });
+
   it('a key source that fails while a known user\'s token is decided fails closed', async () => {
     const issuer = 'https://idp.remote.test/';
     const { publicKey, privateKey } = await generateKeyPair('RS256', { extractable: true });
@@ -211,7 +232,7 @@ describe('decisions worked out while the signature is checked', () => {
     });
     await rt.store.policy.putRoutes(PURE_ROUTES, rt.clock.seconds);
     await rt.store.users.putMembership('acme', 'alice', ['org-viewer'], rt.clock.seconds);
-    const deps = { authorizer: rt.authorizer, logger: rt.logger, now: rt.now, cacheTtlSeconds: rt.settings.cacheTtlSeconds };
+    const deps = { authorizer: rt.authorizer, answers: rt.answers, logger: rt.logger };
     const rest = createRestAuthorizer(deps);
     const http = createHttpAuthorizer({ ...deps, mode: 'simple' });
     const sign = () => new SignJWT({ iss: issuer, aud: 'api', sub: 'alice', jti: `r${++seq}` }).setProtectedHeader({ alg: 'RS256', kid: 'k1' }).setIssuedAt(rt.clock.seconds).setExpirationTime(rt.clock.seconds + 3600).sign(privateKey);

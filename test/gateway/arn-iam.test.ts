@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { parseMethodArn } from '../../core/gateway/arn';
-import { buildIamPolicy, fitPolicy, flattenContext, MAX_POLICY_BYTES, policySize } from '../../core/gateway/iam';
+import { flattenContext, iamPolicy, statement } from '../../core/gateway/iam';
 
 describe('methodArn parsing', () => {
   it.each([
@@ -27,18 +27,8 @@ describe('methodArn parsing', () => {
 
 describe('IAM answers', () => {
   it('builds a policy with de-duplicated resources', () => {
-    const p = buildIamPolicy({ principalId: 'u', effect: 'Allow', resources: ['a', 'a', 'b'], context: { x: 1 } });
+    const p = iamPolicy('u', [statement('Allow', ['a', 'a', 'b'])], { x: 1 });
     expect(p).toEqual({ principalId: 'u', policyDocument: { Version: '2012-10-17', Statement: [{ Action: 'execute-api:Invoke', Effect: 'Allow', Resource: ['a', 'b'] }] }, context: { x: 1 } });
-  });
-
-  it('falls back to the current ARN when the list would not fit', () => {
-    const many = Array.from({ length: 500 }, (_, i) => `arn:aws:execute-api:us-east-1:123456789012:abc/prod/GET/route/${i}`);
-    const fitted = fitPolicy(many, many[7]!, (r) => buildIamPolicy({ principalId: 'u', effect: 'Allow', resources: r }));
-    expect(fitted.truncated).toBe(true);
-    expect(fitted.response.policyDocument.Statement[0]!.Resource).toEqual([many[7]]);
-    const few = fitPolicy(many.slice(0, 5), many[0]!, (r) => buildIamPolicy({ principalId: 'u', effect: 'Allow', resources: r }));
-    expect(few.truncated).toBe(false);
-    expect(policySize(few.response)).toBeLessThan(MAX_POLICY_BYTES);
   });
 
   it('flattens the context to strings, finite numbers and booleans', () => {

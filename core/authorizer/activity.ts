@@ -1,0 +1,80 @@
+import type { Logger } from '../log';
+import type { AuthorizerStore, TokenRecord } from '../store/types';
+import type { DecisionRequest } from './decide';
+
+/** Entries of the write memo: recent telemetry writes per token and window. */
+const MAX_REMEMBERED_WRITES = 10_000;
+
+/**
+ * A gatehouse token's activity (DESIGN §6): its access log and `lastUsedAt`. Denials and
+ * failed attempts are always recorded; a successful use at most once per token, route
+ * and minute (memoised here, deduplicated by a conditional write across containers);
+ * `lastUsedAt` at most once per hour. A failing write is logged, never fails a request.
+ */
+export class TokenActivity {
+  /** Recent writes by token and window: warm requests write nothing. */
+  private readonly recent = new Map<string, number>();
+
+  constructor(private readonly deps: { store: AuthorizerStore; logger: Logger; now: () => number; enabled?: boolean }) {}
+
+  /** A presented token was refused (bad secret, revoked, expired). */
+  async failure(token: TokenRecord, code: string, request: DecisionRequest): Promise<void> {
+    if (this.deps.enabled === false) return;
+    await this.settle(token, [
+      this.deps.store.recordTokenAccess(token.id, {
+        at: Math.floor(this.deps.now() / 1000),
+        route: `${request.method} ${request.path}`.slice(0, 512),
+        ...(request.sourceIp ? { sourceIp: request.sourceIp } : {}),
+        outcome: 'unauthorized',
+        reason: code,
+      }),
+    ]);
+  }
+
+  /** A token was used for a decided request (`route`: the matched rule, if any). */
+  async use(token: TokenRecord, request: DecisionRequest, route: string | undefined, effect: 'allow' | 'deny', code: string): Promise<void> {
+    if (this.deps.enabled === false) return;
+    const nowS = Math.floor(this.deps.now() / 1000);
+    const routeKey = route ?? `${request.method} ${request.path}`.slice(0, 512);
+    const entry = { at: nowS, route: routeKey, ...(request.sourceIp ? { sourceIp: request.sourceIp } : {}), outcome: effect, reason: code };
+    const writes: Promise<void>[] = [];
+    if (effect === 'deny') {
+      writes.push(this.deps.store.recordTokenAccess(token.id, entry));
+    } else {
+      const minute = Math.floor(nowS / 60);
+      const memo = `use#${token.id}#${routeKey}`;
+      if (this.recent.get(memo) !== minute) {
+        this.remember(memo, minute);
+        writes.push(this.deps.store.recordTokenAccess(token.id, entry, `use-${minute}-${shortHash(routeKey)}`));
+      }
+      const hour = Math.floor(nowS / 3600);
+      const touch = `touch#${token.id}`;
+      if (this.recent.get(touch) !== hour && !(token.lastUsedAt !== undefined && token.lastUsedAt > nowS - 3600)) {
+        this.remember(touch, hour);
+        writes.push(this.deps.store.touchTokenLastUsed(token.id, nowS, nowS - 3600));
+      }
+    }
+    await this.settle(token, writes);
+  }
+
+  private async settle(token: TokenRecord, writes: Promise<void>[]): Promise<void> {
+    for (const r of await Promise.allSettled(writes)) {
+      if (r.status === 'rejected') this.deps.logger.warn('token.access-log-failed', { tokenId: token.id, reason: (r.reason as { code?: string })?.code ?? 'unknown' });
+    }
+  }
+
+  private remember(key: string, window: number): void {
+    this.recent.delete(key);
+    this.recent.set(key, window);
+    if (this.recent.size > MAX_REMEMBERED_WRITES) {
+      const oldest = this.recent.keys().next();
+      if (!oldest.done) this.recent.delete(oldest.value);
+    }
+  }
+}
+
+function shortHash(s: string): string {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193) >>> 0;
+  return h.toString(36);
+}

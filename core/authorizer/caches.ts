@@ -1,0 +1,43 @@
+import { LruCache } from '../cache/lru';
+import type { TokenRecord, UserRecord } from '../store/types';
+import type { ResolvedCredential } from './principals';
+
+/**
+ * Every cache on the authorizer's path, in one place: its owner, its bound and how long
+ * an entry may live. None serves anything older than `GATEHOUSE_CACHE_TTL_SECONDS`
+ * (the TTL below), and none holds a credential: credentials are keyed by their SHA-256.
+ * Byte bounds keep a container flat however many distinct callers it sees (a 512 MB
+ * Lambda must not grow with its callers); the sizes are estimates declared at `set`.
+ *
+ * | cache | owner | key | bound | lifetime |
+ * |---|---|---|---|---|
+ * | `resolved` | PrincipalResolver | SHA-256 of the credential | 20,000 entries, 8 MiB | TTL, never past the credential's `exp`/`expiresAt` |
+ * | `users` | PrincipalResolver | user id | 20,000 entries, 4 MiB | TTL |
+ * | `tokens` | PrincipalResolver | token id (unknown ids too) | 20,000 entries, 2 MiB | TTL |
+ * | `answers` | IamAnswers (core/gateway) | policy, API and stage, what a decision reads of the principal | 8 MiB | TTL |
+ * | policies | PolicySource (`policy.ts`) | policy set | one per set (at most 64) | TTL, then a version check |
+ * | API bindings | PolicySource | API id | 1,000 entries | TTL |
+ * | token writes | TokenActivity (`activity.ts`) | token and route | 10,000 entries | one minute / one hour windows |
+ * | verification keys | IssuerKeys (core/identity/keys.ts) | alg and kid | 64 per issuer | while their key set is current |
+ * | key sets | RemoteJwks (core/identity/jwks.ts) | issuer | one per issuer | 10 minutes; unknown kid refetch at most every 30 s |
+ * | compiled expressions | core/policy/expression.ts | expression text | 1,000 entries | 24 hours (compilation is deterministic) |
+ */
+export interface AuthorizerCaches {
+  resolved: LruCache<string, ResolvedCredential>;
+  users: LruCache<string, UserRecord>;
+  tokens: LruCache<string, TokenRecord | null>;
+  answers: LruCache<string, object>;
+}
+
+const MiB = 1024 * 1024;
+
+/** The production caches (bounds above), on an injected clock. `scale` shrinks or grows every bound (tests). */
+export function createCaches(now: () => number, scale = 1): AuthorizerCaches {
+  const bound = (n: number) => Math.max(1, Math.round(n * scale));
+  return {
+    resolved: new LruCache({ maxEntries: bound(20_000), maxBytes: bound(8 * MiB), now }),
+    users: new LruCache({ maxEntries: bound(20_000), maxBytes: bound(4 * MiB), now }),
+    tokens: new LruCache({ maxEntries: bound(20_000), maxBytes: bound(2 * MiB), now }),
+    answers: new LruCache({ maxEntries: bound(50_000), maxBytes: bound(8 * MiB), now }),
+  };
+}
