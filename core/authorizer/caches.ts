@@ -1,4 +1,5 @@
 import { LruCache } from '../cache/lru';
+import type { CompiledStatements } from '../gateway/compile';
 import type { TokenRecord, UserRecord } from '../store/types';
 import type { ResolvedCredential } from './principals';
 
@@ -14,7 +15,7 @@ import type { ResolvedCredential } from './principals';
  * | `resolved` | PrincipalResolver | SHA-256 of the credential | 20,000 entries, 8 MiB | TTL, never past the credential's `exp`/`expiresAt` |
  * | `users` | PrincipalResolver | user id | 20,000 entries, 4 MiB | TTL |
  * | `tokens` | PrincipalResolver | token id (unknown ids too) | 20,000 entries, 2 MiB | TTL |
- * | `answers` | IamAnswers (core/gateway) | policy, API and stage, what a decision reads of the principal | 8 MiB | TTL |
+ * | `answers` | IamAnswers (core/gateway) | policy set and version, what a decision reads of the principal | 8 MiB | TTL |
  * | policies | PolicySource (`policy.ts`) | policy set | one per set (at most 64) | TTL, then a version check |
  * | API bindings | PolicySource | API id | 1,000 entries | TTL |
  * | token writes | TokenActivity (`activity.ts`) | token and route | 10,000 entries | one minute / one hour windows |
@@ -26,7 +27,7 @@ export interface AuthorizerCaches {
   resolved: LruCache<string, ResolvedCredential>;
   users: LruCache<string, UserRecord>;
   tokens: LruCache<string, TokenRecord | null>;
-  answers: LruCache<string, object>;
+  answers: LruCache<string, CompiledStatements | 'cut'>;
 }
 
 const MiB = 1024 * 1024;

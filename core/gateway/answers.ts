@@ -5,29 +5,31 @@ import { sha256Base64url } from '../identity/digest';
 import type { Logger } from '../log';
 import type { Principal } from '../rbac/types';
 import type { MethodArn } from './arn';
-import { computeEntitlements, entitledResources } from './entitlements';
+import { ANY, compileStatements, type CompiledStatements } from './compile';
 import { flattenContext, iamPolicy, MAX_POLICY_BYTES, statement, type IamAuthorizerResponse, type IamStatement } from './iam';
 
-/** The resources a principal may use on one API and stage, or `cut` when they do not fit an answer. */
-type Entitled = { cut: false; resources: readonly string[]; bytes: number } | { cut: true };
-
-/** Bytes of an answer besides its resource list (principal, statements, context), generously. */
+/** Bytes of an answer besides its resources (principal, statements, context keys), generously. */
 const POLICY_OVERHEAD_BYTES = 512;
 /** Characters IAM treats as wildcards: a resource holding one would widen a statement. */
 const IAM_WILDCARD = /[*?]/;
 /** Not an HTTP method: no method ARN of an API has it. */
 const NO_METHOD = 'NONE';
 
+/** Why an answer covers the live request only. */
+type CutReason = 'too-large' | 'per-request' | 'not-listable';
+
 /**
- * IAM answers that stay exact under API Gateway's cache (DESIGN §5): API Gateway
- * applies a cached answer to every route of the API and stage, so an answer lists every
- * route the principal may use there. The list depends only on the policy, the API and
- * stage, and what decisions under that policy read of the principal, so it is computed
- * once per such key and shared by every principal equal in it (the cache is passed in,
- * bounded in bytes; a list too large for an answer is remembered only as "cut").
+ * IAM answers that stay exact under API Gateway's cache (DESIGN §5). API Gateway applies
+ * a cached answer to every route of the API and stage, so an answer holds the compiled
+ * statements (`compile.ts`) of everything the principal may use there, plus the live
+ * request when no statement covers it. The statements depend only on the policy and what
+ * decisions under it read of the principal, so they are compiled once per such key and
+ * shared by every principal equal in it (the cache is passed in, bounded in bytes).
+ * When the statements cannot be used (too large, a gate reading request data), the
+ * answer covers the live request only, and says so in the log.
  */
 export class IamAnswers {
-  constructor(private readonly deps: { cache: LruCache<string, object>; logger: Logger; now: () => number; ttlMs: number }) {}
+  constructor(private readonly deps: { cache: LruCache<string, CompiledStatements | 'cut'>; logger: Logger; now: () => number; ttlMs: number }) {}
 
   /** The IAM answer to a decided request for `currentArn` (the method ARN API Gateway asked about). */
   answer(result: Decided, request: AuthzRequest, arn: MethodArn, currentArn: string): IamAuthorizerResponse {
@@ -36,45 +38,78 @@ export class IamAnswers {
     // Nothing from the request widens a statement: an ARN holding `*` or `?` is never named
     // (such a request is allowed only where an entitled statement already covers it).
     const nameable = !IAM_WILDCARD.test(currentArn);
-    const entitled: Entitled = result.principal ? this.entitled(result, request, arn) : { cut: true };
-    const others = entitled.cut ? [] : entitled.resources.filter((r) => r !== currentArn);
-    const fits = !entitled.cut && entitled.bytes + currentArn.length + 3 + POLICY_OVERHEAD_BYTES + contextBytes(context) <= MAX_POLICY_BYTES;
-    if (result.effect === 'allow' && result.principal && !fits) this.deps.logger.warn('authorizer.policy-too-large', { principalId });
-    const statements: IamStatement[] = [];
-    // A Deny names the current ARN only, and the same answer allows everything else the
-    // principal may use: a cached Deny never blocks other routes (an explicit Deny wins).
-    if (result.effect === 'deny' && nameable) statements.push(statement('Deny', [currentArn]));
-    const allowed = result.effect === 'allow' && nameable ? [currentArn] : [];
-    if (fits) allowed.push(...others);
-    if (allowed.length > 0) statements.push(statement('Allow', allowed));
+    const budget = MAX_POLICY_BYTES - POLICY_OVERHEAD_BYTES - contextBytes(context) - currentArn.length;
+    const compiled = result.principal ? this.statements(result, request, budget) : 'cut';
+    let cut: CutReason | undefined = compiled === 'cut' ? 'too-large' : compiled.perRequest ? 'per-request' : undefined;
+    let statements: IamStatement[] = [];
+    if (compiled !== 'cut' && !compiled.perRequest) {
+      const prefix = `${arn.prefix}/`;
+      const allow = compiled.allow.map((p) => prefix + p);
+      const deny = compiled.deny.map((p) => prefix + p);
+      if (result.effect === 'allow' && !covered(compiled, result, arn, currentArn)) {
+        // Allowed live, but no statement covers it (a condition reading request data, a
+        // route left out): name it, unless a Deny covers it (an explicit Deny wins).
+        if (nameable && !deny.some((d) => iamMatch(d, currentArn))) allow.push(currentArn);
+        else cut = 'not-listable';
+      }
+      // The live request's own effect comes first (a Deny also names the live ARN): the
+      // order changes nothing for IAM (an explicit Deny wins) but reads as the decision.
+      if (result.effect === 'deny' && nameable) deny.unshift(currentArn);
+      const denied = deny.length > 0 ? [statement('Deny', deny)] : [];
+      const allowed = allow.length > 0 ? [statement('Allow', allow)] : [];
+      statements = result.effect === 'allow' ? [...allowed, ...denied] : [...denied, ...allowed];
+      // Each pattern is written with this API's prefix: the answer must still fit.
+      if (compiled.bytes + (allow.length + deny.length) * (prefix.length + 3) > budget) cut = 'too-large';
+    }
+    if (cut !== undefined) {
+      statements = this.currentOnly(result, nameable, currentArn, arn);
+      const fields = { principalId, reason: cut, route: result.decision.route ?? null };
+      if (cut === 'too-large') this.deps.logger.warn('authorizer.policy-too-large', fields);
+      else this.deps.logger.info('authorizer.answer-cut', fields);
+    }
     // IAM wants a statement: one that matches no method ARN allows nothing and names nothing.
-    if (statements.length === 0) statements.push(statement('Deny', [`${arn.prefix}/${NO_METHOD}/`]));
+    if (statements.length === 0) statements.push(statement('Deny', [nameable ? currentArn : `${arn.prefix}/${NO_METHOD}/`]));
     return iamPolicy(principalId, statements, context);
   }
 
-  /** What the principal may use on this API and stage, computed once per key. */
-  private entitled(result: Decided, request: AuthzRequest, arn: MethodArn): Entitled {
-    // An expression reading the credential itself makes the list the credential's own.
+  /** The answer for the live request alone. */
+  private currentOnly(result: Decided, nameable: boolean, currentArn: string, arn: MethodArn): IamStatement[] {
+    if (!nameable) return [statement('Deny', [`${arn.prefix}/${NO_METHOD}/`])];
+    return [statement(result.effect === 'allow' ? 'Allow' : 'Deny', [currentArn])];
+  }
+
+  /** The principal's compiled statements, once per key (and never a list too large for an answer). */
+  private statements(result: Decided, request: AuthzRequest, budget: number): CompiledStatements | 'cut' {
+    // An expression reading the credential itself makes the statements the credential's own.
     const identity = result.policy.principalReads.credential ? identitySource(request) : undefined;
-    const key = answerKey(result, arn, identity);
-    const hit = this.deps.cache.get(key) as Entitled | undefined;
-    if (hit) return hit;
-    const { entitlements, perRequest } = computeEntitlements(result.policy, result.principal, this.deps.now(), identity);
-    const { resources, omitted } = perRequest ? { resources: [], omitted: [] } : entitledResources(result.policy, entitlements, arn);
-    if (omitted.length > 0) this.deps.logger.info('authorizer.entitlements-omitted', { principalId: result.context.principalId, routes: omitted.slice(0, 20), count: omitted.length });
-    const bytes = resources.reduce((n, r) => n + r.length + 3, 0);
-    // A list that cannot fit an answer is never kept: only the fact that it was cut.
-    const entitled: Entitled = bytes + POLICY_OVERHEAD_BYTES > MAX_POLICY_BYTES ? { cut: true } : { cut: false, resources: Object.freeze(resources), bytes };
-    this.deps.cache.set(key, entitled, Math.min(this.deps.ttlMs, result.validUntilMs - this.deps.now()), 256 + key.length + (entitled.cut ? 0 : 2 * bytes));
-    return entitled;
+    const key = statementsKey(result, identity);
+    const hit = this.deps.cache.get(key);
+    if (hit !== undefined) return hit;
+    const compiled = compileStatements(result.policy, result.principal!, this.deps.now(), { maxBytes: budget, ...(identity ? { identity } : {}) });
+    if (compiled !== 'cut' && compiled.omitted.length > 0) {
+      this.deps.logger.info('authorizer.entitlements-omitted', { principalId: result.context.principalId, routes: compiled.omitted.slice(0, 20), count: compiled.omitted.length });
+    }
+    const ttl = Math.min(this.deps.ttlMs, result.validUntilMs - this.deps.now());
+    this.deps.cache.set(key, compiled, ttl, 256 + key.length + (compiled === 'cut' ? 0 : 2 * compiled.bytes + 64 * compiled.covered.size));
+    return compiled;
   }
 }
 
-/**
- * The key an allow-list is shared under: policy set and version, API and stage, and
- * what decisions under the policy read of the principal — kind, roles, memberships and
- * token, and its id, email, groups or claims only when the policy reads them.
- */
+/** True when the statements cover the live request's own route binding. */
+function covered(compiled: CompiledStatements, result: Decided, arn: MethodArn, currentArn: string): boolean {
+  const match = result.decision.match;
+  // A percent escape is decided decoded, while IAM reads it as written: never covered.
+  if (!match || currentArn.includes('%')) return false;
+  const bindings = compiled.covered.get(match.rule)?.get(arn.method);
+  return (bindings ?? []).some((b) => Object.entries(b).every(([param, value]) => value === ANY || match.pathParameters[param] === value));
+}
+
+/** How IAM matches a resource pattern (`*` any run of characters, `?` one). */
+function iamMatch(patternText: string, arn: string): boolean {
+  const source = patternText.replace(/[.+^${}()|[\]\\/]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.');
+  return new RegExp(`^${source}$`, 's').test(arn);
+}
+
 /** The request's identity source, as expressions read it. */
 function identitySource(request: AuthzRequest): Record<string, string> {
   const out = Object.create(null) as Record<string, string>;
@@ -82,10 +117,15 @@ function identitySource(request: AuthzRequest): Record<string, string> {
   return out;
 }
 
-function answerKey(result: Decided, arn: MethodArn, identity: Record<string, string> | undefined): string {
+/**
+ * The key statements are shared under: policy set and version, and what decisions under
+ * the policy read of the principal — kind, roles, memberships and token, and its id,
+ * email, groups or claims (or the credential) only when the policy reads them.
+ */
+function statementsKey(result: Decided, identity: Record<string, string> | undefined): string {
   const p = result.principal as Principal;
   const reads = result.policy.principalReads;
-  let key = `${result.policy.set}\u0000${result.policy.version}\u0000${arn.prefix}\u0000${p.kind}\u0000${JSON.stringify(p.siteRoles)}\u0000${JSON.stringify(p.orgs)}`;
+  let key = `${result.policy.set}\u0000${result.policy.version}\u0000${p.kind}\u0000${JSON.stringify(p.siteRoles)}\u0000${JSON.stringify(p.orgs)}`;
   if (p.token) key += `\u0000${JSON.stringify(p.token)}`;
   if (reads.id) key += `\u0000id:${p.id}`;
   if (reads.email) key += `\u0000email:${p.email ?? ''}:${p.emailVerified === true}`;

@@ -31,10 +31,14 @@ describe('REST TOKEN authorizer: decisions', () => {
     expect(res.context?.email).toBeUndefined();
   });
 
-  it('denies explicitly (403) what the role does not allow, naming only the current ARN', async () => {
+  it('denies explicitly (403) what the role does not allow: the current ARN first, then only carved-out patterns', async () => {
     const jwt = await w.jwtFor('alice');
     const res = await w.rest(w.tokenEvent(jwt, 'DELETE', '/orgs/acme/projects/p1'));
-    expect(res.policyDocument.Statement[0]).toEqual({ Action: 'execute-api:Invoke', Effect: 'Deny', Resource: [arn('DELETE', '/orgs/acme/projects/p1')] });
+    const denied = res.policyDocument.Statement[0]!;
+    expect(denied).toMatchObject({ Action: 'execute-api:Invoke', Effect: 'Deny' });
+    expect(denied.Resource[0]).toBe(arn('DELETE', '/orgs/acme/projects/p1'));
+    // Every other Deny is a pattern (a carve-out), never another concrete route.
+    for (const r of denied.Resource.slice(1)) expect(r).toContain('*');
     expect(iamAllows(res, arn('DELETE', '/orgs/acme/projects/p1'))).toBe(false);
     // The cached Deny does not block what alice may do.
     expect(iamAllows(res, arn('GET', '/orgs/acme/projects/p1'))).toBe(true);
