@@ -2,7 +2,7 @@ import { isUtf8 } from 'node:buffer';
 import { types } from 'node:util';
 import { compactVerify, createLocalJWKSet, type CompactVerifyResult, type CryptoKey, type JWTVerifyGetKey, type VerifyOptions } from 'jose';
 import { LruCache } from '../cache/lru';
-import type { IssuerConfig } from '../config/issuers';
+import { userIdOwner, type IssuerConfig } from '../config/issuers';
 import { KeySourceError, Unauthenticated } from '../errors';
 import { sha256Base64url } from './digest';
 import { RemoteJwks } from './jwks';
@@ -72,7 +72,7 @@ interface IssuerEntry {
  * Every rejection is an `Unauthenticated` (401) with a stable code (`jwt-malformed`,
  * `jwt-too-large`, `jwt-unknown-issuer`, `jwt-forbidden-header`, `jwt-alg-not-allowed`,
  * `jwt-unknown-key`, `jwt-bad-signature`, `jwt-expired`, `jwt-not-yet-valid`,
- * `jwt-claim-invalid`, `jwt-no-sub`, `jwt-too-old`, `jwt-typ`) whose message never
+ * `jwt-claim-invalid`, `jwt-no-sub`, `jwt-foreign-user-id`, `jwt-too-old`, `jwt-typ`) whose message never
  * contains the token; a key source that cannot answer throws `KeySourceError` (fail
  * closed). Verified tokens are cached by SHA-256, never past their `exp`.
  *
@@ -80,11 +80,13 @@ interface IssuerEntry {
  */
 export class JwtVerifier {
   private readonly issuers = new Map<string, IssuerEntry>();
+  private readonly configs: readonly IssuerConfig[];
   private readonly cache: LruCache<string, VerifiedJwt> | undefined;
   private readonly now: () => number;
 
   constructor(opts: JwtVerifierOptions) {
     this.now = opts.now ?? Date.now;
+    this.configs = opts.issuers;
     // cacheSize 0: no cache (for a caller that caches resolved principals itself, like the authorizer).
     this.cache = opts.cacheSize === 0 ? undefined : new LruCache({ maxEntries: opts.cacheSize ?? 10_000, now: this.now });
     for (const config of opts.issuers) {
@@ -161,7 +163,7 @@ export class JwtVerifier {
     let claimsFailure: Unauthenticated | undefined;
     try {
       checkClaims(header, claims, cfg, nowMs);
-      result = buildResult(claims, cfg, nowMs);
+      result = buildResult(claims, cfg, nowMs, this.configs);
     } catch (err) {
       claimsFailure = err instanceof Unauthenticated ? err : unauthenticated('jwt-claim-invalid');
     }
@@ -338,7 +340,7 @@ async function tryCandidates(token: string, err: unknown, options: VerifyOptions
 }
 
 /** Checks beyond jose's rules (sub's form, finite times, exp - iat) and shapes the result. */
-function buildResult(claims: Record<string, unknown>, cfg: IssuerConfig, nowMs: number): VerifiedJwt {
+function buildResult(claims: Record<string, unknown>, cfg: IssuerConfig, nowMs: number, issuers: readonly IssuerConfig[]): VerifiedJwt {
   const sub = claims.sub;
   if (typeof sub !== 'string' || sub === '' || sub.length > MAX_SUB_LENGTH) throw new Unauthenticated('jwt-no-sub', 'JWT sub missing or invalid');
   const exp = claims.exp as number;
@@ -348,13 +350,16 @@ function buildResult(claims: Record<string, unknown>, cfg: IssuerConfig, nowMs: 
   if (iat !== undefined && !Number.isFinite(iat)) throw new Unauthenticated('jwt-claim-invalid', 'JWT iat invalid');
   if (cfg.maxTokenAgeSeconds !== undefined && exp - (iat as number) > cfg.maxTokenAgeSeconds) throw new Unauthenticated('jwt-too-old', 'JWT lifetime over the maximum token age');
 
+  const userId = cfg.userIdPrefix + sub;
+  // A user id belongs to the issuer with the longest prefix it starts with (DESIGN §2).
+  if (userIdOwner(issuers, userId) !== cfg) throw new Unauthenticated('jwt-foreign-user-id', 'JWT user id belongs to another issuer');
   const email = claims[cfg.emailClaim];
   const groups = claims[cfg.groupsClaim];
   const hasEmail = typeof email === 'string' && email !== '';
   const result: VerifiedJwt = {
     issuer: cfg.issuer,
     sub,
-    userId: cfg.userIdPrefix + sub,
+    userId,
     ...(hasEmail ? { email } : {}),
     emailVerified: hasEmail && (claims.email_verified === true || cfg.trustEmail),
     // All or nothing: dropping some groups could turn a "not in group" condition into an allow.
