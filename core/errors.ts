@@ -15,7 +15,7 @@ export const ERROR_CODES = {
   Unauthenticated: [
     'credential-malformed', 'no-credential', 'no-authorizer-context',
     'jwt-malformed', 'jwt-too-large', 'jwt-unknown-issuer', 'jwt-forbidden-header', 'jwt-alg-not-allowed', 'jwt-unknown-key',
-    'jwt-bad-signature', 'jwt-expired', 'jwt-not-yet-valid', 'jwt-claim-invalid', 'jwt-no-sub', 'jwt-too-old', 'jwt-typ',
+    'jwt-bad-signature', 'jwt-expired', 'jwt-not-yet-valid', 'jwt-claim-invalid', 'jwt-no-sub', 'jwt-foreign-user-id', 'jwt-too-old', 'jwt-typ',
     'token-malformed', 'token-unknown', 'token-bad-secret', 'token-revoked', 'token-expired', 'token-corrupt',
   ],
   /** 403: authenticated, not permitted. */
@@ -35,7 +35,7 @@ export const ERROR_CODES = {
   /** 410: existed, but expired. */
   Gone: ['invitation-expired', 'token-expired'],
   /** 503: the store failed; always fails closed. */
-  StoreError: ['store-unavailable', 'invitation-id-collision'],
+  StoreError: ['store-unavailable', 'store-timeout', 'invitation-id-collision'],
   /** 503: a key source (JWKS endpoint) failed; fails closed. */
   KeySourceError: ['jwks-http-status', 'jwks-invalid', 'jwks-timeout', 'jwks-too-large', 'jwks-unreachable'],
   /** 500: cold-start configuration, and what the admin API answers for anything unexpected. */

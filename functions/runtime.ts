@@ -9,7 +9,7 @@ import { IamAnswers } from '../core/gateway/answers';
 import { JwtVerifier } from '../core/identity/jwt';
 import { createLogger, type Logger } from '../core/log';
 import { AuditRepo } from '../core/store/dynamo/audit';
-import { createDynamoStore, type DynamoStore } from '../core/store/dynamo/index';
+import { createDynamoStore, TimeBudgetedClient, type DynamoStore, type StoreTimeBudget } from '../core/store/dynamo/index';
 
 /** Everything a handler needs, built once per Lambda container (module scope). */
 export interface Runtime {
@@ -31,6 +31,14 @@ export interface Runtime {
 }
 
 /**
+ * Every DynamoDB call's time budget (DESIGN §8: a stalled store fails closed within 2 s,
+ * well under the functions' 10 s timeout). DynamoDB answers in milliseconds in-region, so
+ * two attempts of 700 ms are generous; the 1.5 s deadline per call covers both attempts
+ * and the back-off between them.
+ */
+export const STORE_TIME_BUDGET: StoreTimeBudget = { maxAttempts: 2, connectMs: 300, attemptMs: 700, callMs: 1500 };
+
+/**
  * Builds the runtime from the environment. Bad configuration throws here, at cold
  * start, with a message naming the field. `overrides` serve tests and the local stack.
  */
@@ -41,7 +49,7 @@ export function createRuntime(
   const settings = parseSettings(env);
   const now = overrides.now ?? Date.now;
   const logger = createLogger({ level: settings.logLevel, now, ...(overrides.logSink ? { sink: overrides.logSink } : {}) });
-  const client = overrides.client ?? new DynamoDBClient({ maxAttempts: 2 });
+  const client = overrides.client ?? new TimeBudgetedClient({}, STORE_TIME_BUDGET);
   const store = createDynamoStore({ client, tableName: settings.tableName });
   const jwt = new JwtVerifier({ issuers: settings.issuers, now, ...(overrides.fetch ? { fetch: overrides.fetch } : {}) });
   const ttl = settings.cacheTtlSeconds;

@@ -26,16 +26,20 @@ export function handlerModule(handler: string): string {
 }
 
 /**
- * The gatehouse HTTP authorizer as the admin API uses it. A simple answer is a bare
- * yes/no that API Gateway reuses for every request with the same identity sources, so
- * the route (`$context.routeKey`) is part of the key. That key is complete for the admin
- * API: its route policies (`adminRoutePolicies`) bind no path parameter and read no
- * request data or time, so one answer per (credential, route) holds for every path
- * (test/deploy/admin-authorizer-cache.test.ts). 60 s is safe because every admin
- * function re-resolves its caller against the table on each call: a revoked token or a
- * demoted user is refused by the function at once; the TTL only spares invocations.
+ * The gatehouse HTTP authorizer as the admin API uses it, and as the README recommends
+ * for any HTTP API. A simple answer is a bare yes/no that API Gateway reuses for every
+ * request with the same identity-source values, on every route of the API (DESIGN §5).
+ * So the key holds the credential, the HTTP method and the concrete path
+ * (`$context.httpMethod`, `$context.path`: context variables, which HTTP API Lambda
+ * authorizers accept as identity sources), never only `$context.routeKey`: that is the
+ * route template, the same for `/orgs/acme/…` and `/orgs/globex/…`. What the key still
+ * leaves out (query, other headers, source IP, time) no admin route policy reads
+ * (test/deploy/admin-authorizer-cache.test.ts); customer routes that read it are flagged
+ * `condition-not-cacheable`. 60 s is safe because every admin function re-resolves its
+ * caller against the table on each call: a revoked token or a demoted user is refused by
+ * the function at once; the TTL only spares invocations.
  */
 export const ADMIN_AUTHORIZER = {
-  identitySources: ['$request.header.Authorization', '$context.routeKey'],
+  identitySources: ['$request.header.Authorization', '$context.httpMethod', '$context.path'],
   ttl: '60 seconds',
 } as const;

@@ -1,7 +1,9 @@
+import { createHash } from 'node:crypto';
 import { z } from 'zod';
-import { decide as decideRequest } from '../authorizer/decide';
+import { decide as decideRequest, type Decision } from '../authorizer/decide';
 import { compilePolicy } from '../authorizer/policy';
-import { Conflict, Forbidden, InvalidInput, NotFound } from '../errors';
+import { TokenRejected, type ResolvedCredential } from '../authorizer/principals';
+import { Conflict, Forbidden, InvalidInput, NotFound, Unauthenticated } from '../errors';
 import { parseBody, parseQuery, pageFields, type ApiRequest, type ApiResponse, type Endpoint } from '../http/api';
 import { validateExpression } from '../policy/expression';
 import { validateRouteRules, type RouteRule } from '../policy/routes';
@@ -12,7 +14,7 @@ import { parsePermission } from '../rbac/permissions';
 import type { Permission, Principal, Role } from '../rbac/types';
 import { ORG_ID_RE } from '../store/dynamo/orgs';
 import { keys } from '../store/schema';
-import { type AdminDeps, audited, freshCatalog, nowSeconds } from './deps';
+import { type AdminDeps, actorId, audited, freshCatalog, nowSeconds } from './deps';
 
 const ROLE_NAME_RE = /^[a-z][a-z0-9-]{1,62}$/;
 const displayName = z.string().trim().min(1).max(100, 'at most 100 characters').regex(/^[^\u0000-\u001f\u007f]*$/, 'no control characters');
@@ -48,6 +50,36 @@ function expressionWarnings(route: string, text: string): { route: string; code:
 
 function routeWarnings(routes: RouteRule[]) {
   return routes.flatMap((r) => (r.condition ? expressionWarnings(r.route, r.condition) : []));
+}
+
+/** The one answer to a caller who may not explain for others, whatever the credential: no oracle. */
+function explainOthers(): Forbidden {
+  return new Forbidden('explain-others', 'explain answers your own requests; only policy readers may explain those of others');
+}
+
+/** Whether two principals are one holder (the same user, or the same service token). */
+function sameHolder(a: Principal, b: Principal): boolean {
+  return a.id === b.id && a.kind === b.kind;
+}
+
+/**
+ * An explanation as a caller without policy:read may see it: the outcome's codes and
+ * results, and what comes from the caller's own roles and scopes (level, role,
+ * permission), which GET /roles shows them. Not shown: the matched rule (route template,
+ * object, rule-naming reasons) and any gate or condition text or error. An allow-list, so
+ * a field added to explanations later stays hidden until it is judged safe.
+ */
+function withoutPolicyText(e: Omit<Decision, 'match'>) {
+  return {
+    code: e.code,
+    ...(e.public ? { public: true } : {}),
+    ...(e.level !== undefined ? { level: e.level } : {}),
+    ...(e.role !== undefined ? { role: e.role } : {}),
+    ...(e.permission !== undefined ? { permission: e.permission } : {}),
+    expressions: e.expressions.map((x) => ({ name: x.name, result: x.result })),
+    reasons: e.reasons.map((r) => ({ step: r.step })),
+    ...(e.policyVersion !== undefined ? { policyVersion: e.policyVersion } : {}),
+  };
 }
 
 /** Custom roles, route policies and the gate, explain, and the audit log (DESIGN §6, Admin). */
@@ -256,33 +288,41 @@ export class PolicyAdmin {
     });
   }
 
-  /** The decision the authorizer would make, and why. Reads only: no access-log writes. */
+  /**
+   * The decision the authorizer would make, and why (DESIGN §6). Everyone may explain
+   * their own requests: by default decided with the credential actually used (the
+   * request's Authorization header, re-resolved, so a JWT's groups and claims count as
+   * they do at the authorizer), or with another credential of their own. Policy readers
+   * (site-level policy:read) may explain anyone's, by user id or by credential, and see
+   * everything. Anyone else presenting a credential that is not theirs gets one refusal,
+   * the same whether it is valid, revoked, expired or wrong (no oracle), and a gatehouse
+   * token so presented is recorded in its access log; their explanations carry codes and
+   * results, never rule or expression text they could not read through GET /policies/….
+   */
   async explain(req: ApiRequest): Promise<ApiResponse> {
     const caller = req.caller.principal;
     const body = parseBody(explainBody, req.body);
     if (body.credential !== undefined && body.userId !== undefined) throw new InvalidInput('invalid-field', 'give credential or userId, not both');
     const catalog = await freshCatalog(this.deps);
-    const admin = this.siteLevel(caller, catalog, 'policy', 'read');
+    const reader = this.siteLevel(caller, catalog, 'policy', 'read');
     let principal: Principal;
     if (body.credential !== undefined) {
-      let resolved;
-      try {
-        resolved = await this.deps.callers.resolve(body.credential);
-      } catch (err) {
-        const code = (err as { code?: string }).code ?? 'unauthenticated';
-        if ((err as { status?: number }).status === 401) {
-          const policyVersion = (await this.deps.store.loadPolicy()).version;
-          return { status: 200, body: { allowed: false, code, status: 401, principalId: null, route: null, level: null, role: null, permission: null, expressions: [], reasons: [{ step: 'credential', detail: code }], policyVersion } };
-        }
-        throw err;
+      const presented = await this.present(body.credential);
+      if (!reader && !('principal' in presented && sameHolder(presented.principal, caller))) {
+        await this.recordForeign(req, presented);
+        throw explainOthers();
       }
-      principal = resolved.principal;
+      if ('refused' in presented) {
+        const code = presented.refused.code;
+        const policyVersion = (await this.deps.store.loadPolicy()).version;
+        return { status: 200, body: { allowed: false, code, status: 401, principalId: null, route: null, level: null, role: null, permission: null, expressions: [], reasons: [{ step: 'credential', detail: code }], policyVersion } };
+      }
+      principal = presented.principal;
     } else if (body.userId !== undefined) {
+      if (!reader && !(caller.kind === 'user' && body.userId === caller.id)) throw explainOthers();
       const user = await this.deps.store.users.loadUser(body.userId);
       principal = { id: body.userId, kind: 'user', siteRoles: user.siteRoles, orgs: user.orgs };
-    } else principal = caller;
-    const self = principal.id === caller.id && principal.kind === caller.kind;
-    if (!admin && !self) throw new Forbidden('explain-others', 'only site admins may explain decisions for others');
+    } else principal = await this.ownPrincipal(req);
     const policy = compilePolicy(await this.deps.store.loadPolicy());
     // A query string in `path` becomes the request's query (conditions may read it).
     const q = body.path.indexOf('?');
@@ -291,8 +331,58 @@ export class PolicyAdmin {
     if (q >= 0) for (const [k, v] of new URLSearchParams(body.path.slice(q + 1))) query[k] = v;
     const request = { method: body.method, path, headers: Object.create(null) as Record<string, string>, query };
     const { match: _match, ...decision } = decideRequest(policy, principal, request, this.deps.now());
-    // A stable shape: every field present, null when the decision never got that far.
-    return { status: 200, body: { principalId: principal.id, route: null, level: null, role: null, permission: null, ...decision } };
+    const shown = reader ? decision : withoutPolicyText(decision);
+    // A stable shape: every field present, null when the decision never got that far (or is not shown).
+    return { status: 200, body: { allowed: decision.allowed, principalId: principal.id, route: null, level: null, role: null, permission: null, ...shown } };
+  }
+
+  /** A credential presented to explain: resolved, or the 401 that refuses it. Store and key-source failures throw (503). */
+  private async present(credential: string): Promise<ResolvedCredential | { refused: Unauthenticated }> {
+    try {
+      return await this.deps.callers.resolve(credential);
+    } catch (err) {
+      if (err instanceof Unauthenticated) return { refused: err };
+      throw err;
+    }
+  }
+
+  /**
+   * The caller as the credential actually used resolves, groups and claims included. Behind
+   * API Gateway the Authorization header is the one the authorizer context came from;
+   * without it, or when it resolves to anything but the caller (possible only off the
+   * gateway), the caller is as the context names it.
+   */
+  private async ownPrincipal(req: ApiRequest): Promise<Principal> {
+    const caller = req.caller;
+    const credential = req.bearer?.();
+    if (credential === undefined) return caller.principal;
+    const used = await this.present(credential);
+    if ('refused' in used || !sameHolder(used.principal, caller.principal) || used.token?.id !== caller.token?.id) return caller.principal;
+    return used.principal;
+  }
+
+  /**
+   * Records a gatehouse token presented to explain by someone it does not belong to, in
+   * that token's access log (its holder sees the attempt; valid or not, the presenter saw
+   * only the refusal). At most one entry per token, reason and source IP each second. A
+   * failed write is logged, never answered differently.
+   */
+  private async recordForeign(req: ApiRequest, presented: ResolvedCredential | { refused: Unauthenticated }): Promise<void> {
+    const refused = 'refused' in presented ? presented.refused : undefined;
+    const token = refused ? (refused instanceof TokenRejected ? refused.token : undefined) : (presented as ResolvedCredential).token;
+    const reason = refused ? refused.code : 'explain-others';
+    this.deps.logger.warn('explain.foreign-credential', { requestId: req.requestId, actor: actorId(req.caller.principal), reason, ...(token ? { tokenId: token.id } : {}) });
+    if (!token) return;
+    const at = nowSeconds(this.deps);
+    try {
+      await this.deps.store.recordTokenAccess(
+        token.id,
+        { at, route: 'POST /authz/explain', ...(req.sourceIp ? { sourceIp: req.sourceIp.slice(0, 64) } : {}), outcome: 'unauthorized', reason },
+        `explain-${reason}-${createHash('sha256').update(req.sourceIp ?? '').digest('base64url').slice(0, 12)}`,
+      );
+    } catch (err) {
+      this.deps.logger.warn('token.access-log-failed', { tokenId: token.id, reason: (err as { code?: string }).code ?? 'unknown' });
+    }
   }
 
   /** Audit records, newest first, across the day partitions of [since, until]. */

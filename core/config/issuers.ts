@@ -269,9 +269,31 @@ export function parseIssuers(raw: string | undefined): IssuerConfig[] {
   if (!Array.isArray(parsed)) throw new ConfigError('GATEHOUSE_ISSUERS: must be a JSON array');
   const out = parsed.map(parseOne);
   const seen = new Set<string>();
+  const prefixes = new Map<string, number>();
   out.forEach((c, i) => {
     if (seen.has(c.issuer)) throw new ConfigError(`GATEHOUSE_ISSUERS[${i}].issuer: duplicate issuer ${JSON.stringify(c.issuer)}`);
     seen.add(c.issuer);
+    // Two issuers with one prefix would name the same users: either could sign in the other's.
+    const first = prefixes.get(c.userIdPrefix);
+    if (first !== undefined) {
+      throw new ConfigError(`GATEHOUSE_ISSUERS[${i}].userIdPrefix: ${JSON.stringify(c.userIdPrefix)} is already the prefix of GATEHOUSE_ISSUERS[${first}]; two issuers must never name the same user, give each its own prefix`);
+    }
+    prefixes.set(c.userIdPrefix, i);
   });
   return out;
+}
+
+/**
+ * The issuer a user id belongs to: the one with the longest `userIdPrefix` the id starts
+ * with (undefined when none does). Prefixes are distinct ({@link parseIssuers} refuses
+ * repeats), so the owner is unique, and an issuer may sign in a user id only when it is
+ * that id's owner: with issuers `""` and `"partner_"`, `partner_alice` belongs to the
+ * second, whatever the first's token says. Pure; a handful of issuers, so a scan.
+ */
+export function userIdOwner<T extends Pick<IssuerConfig, 'userIdPrefix'>>(issuers: readonly T[], userId: string): T | undefined {
+  let owner: T | undefined;
+  for (const c of issuers) {
+    if (userId.startsWith(c.userIdPrefix) && (owner === undefined || c.userIdPrefix.length > owner.userIdPrefix.length)) owner = c;
+  }
+  return owner;
 }

@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { isGatehouseError, InvalidInput, NotFound, GatehouseError } from '../errors';
 import type { Logger } from '../log';
 import type { Credential } from '../authorizer/principals';
+import { findAuthorization } from '../identity/credential';
 import { compileRouteTable, type RouteRule } from '../policy/routes';
 
 /** The fields of an API Gateway HTTP API (v2) proxy event that the admin functions read. */
@@ -39,6 +40,13 @@ export interface ApiRequest {
   /** Parsed JSON body; undefined when there was none. Validate it with `parseBody`. */
   body: unknown;
   caller: Credential;
+  /**
+   * The bearer credential of the request's one `Authorization` header (undefined without
+   * exactly one), for an endpoint that must re-resolve the credential actually used, as
+   * `POST /authz/explain` does. A function, so that serialising a request never writes
+   * it out; never log what it returns.
+   */
+  bearer?: () => string | undefined;
   sourceIp?: string;
   requestId: string;
 }
@@ -150,6 +158,7 @@ export function createApi(options: {
       const caller = await options.resolveCaller(event?.requestContext?.authorizer?.lambda ?? undefined);
       const body = decodeBody(event);
       const sourceIp = event?.requestContext?.http?.sourceIp;
+      const headers = event?.headers;
       const res = await endpoints.get(match.rule)!({
         method,
         path,
@@ -157,6 +166,7 @@ export function createApi(options: {
         query: stringRecord(event?.queryStringParameters),
         body,
         caller,
+        bearer: () => findAuthorization(headers),
         ...(typeof sourceIp === 'string' ? { sourceIp } : {}),
         requestId,
       });

@@ -1,5 +1,5 @@
 import { isUtf8 } from 'node:buffer';
-import type { IssuerConfig } from '../config/issuers';
+import { userIdOwner, type IssuerConfig } from '../config/issuers';
 import { Unauthenticated, type UnauthenticatedCode } from '../errors';
 import type { RemoteJwks } from './jwks';
 import { IssuerKeys } from './keys';
@@ -57,7 +57,7 @@ interface IssuerEntry {
  * Every rejection is an `Unauthenticated` (401) with a stable code (`jwt-malformed`,
  * `jwt-too-large`, `jwt-unknown-issuer`, `jwt-forbidden-header`, `jwt-alg-not-allowed`,
  * `jwt-unknown-key`, `jwt-bad-signature`, `jwt-expired`, `jwt-not-yet-valid`,
- * `jwt-claim-invalid`, `jwt-no-sub`, `jwt-too-old`, `jwt-typ`) whose message never
+ * `jwt-claim-invalid`, `jwt-no-sub`, `jwt-foreign-user-id`, `jwt-too-old`, `jwt-typ`) whose message never
  * contains the token; a key source that cannot answer throws `KeySourceError` (fail
  * closed). Nothing is cached here but keys (the authorizer caches resolved principals).
  *
@@ -65,10 +65,12 @@ interface IssuerEntry {
  */
 export class JwtVerifier {
   private readonly issuers = new Map<string, IssuerEntry>();
+  private readonly configs: readonly IssuerConfig[];
   private readonly now: () => number;
 
   constructor(opts: JwtVerifierOptions) {
     this.now = opts.now ?? Date.now;
+    this.configs = opts.issuers;
     const remote = {
       now: this.now,
       ...(opts.fetch ? { fetch: opts.fetch } : {}),
@@ -112,7 +114,7 @@ export class JwtVerifier {
     if (!keys.some((key) => signatureValid(alg, key, signingInput, signature))) throw unauthenticated('jwt-bad-signature');
 
     // Signed by the issuer: now the claims it makes are worth reading.
-    return checkClaims(header, claims, issuer.config, this.now());
+    return checkClaims(header, claims, issuer.config, this.configs, this.now());
   }
 }
 
@@ -133,9 +135,10 @@ const normalizeTyp = (value: string): string => (value.includes('/') ? value.toL
  * age); `iss` exact; `aud` one of the configured audiences; `iat`, `nbf`, `exp` finite
  * numbers; `nbf` not ahead and `exp` not past now (with the clock tolerance); `iat` not
  * ahead of now; with a maximum age, both `now - iat` and `exp - iat` within it; `sub` a
- * non-empty string of at most {@link MAX_SUB_LENGTH} characters. Throws `Unauthenticated`.
+ * non-empty string of at most {@link MAX_SUB_LENGTH} characters; the user id it makes
+ * belongs to this issuer (no issuer has a longer prefix it starts with). Throws `Unauthenticated`.
  */
-function checkClaims(header: Record<string, unknown>, claims: Record<string, unknown>, cfg: IssuerConfig, nowMs: number): VerifiedJwt {
+function checkClaims(header: Record<string, unknown>, claims: Record<string, unknown>, cfg: IssuerConfig, issuers: readonly IssuerConfig[], nowMs: number): VerifiedJwt {
   if (cfg.typ !== undefined && (typeof header.typ !== 'string' || normalizeTyp(header.typ) !== normalizeTyp(cfg.typ))) invalid('jwt-typ');
   for (const claim of cfg.maxTokenAgeSeconds !== undefined ? PRESENT_WITH_AGE : PRESENT) {
     if (!Object.hasOwn(claims, claim)) invalid(claim === 'sub' ? 'jwt-no-sub' : 'jwt-claim-invalid');
@@ -158,11 +161,15 @@ function checkClaims(header: Record<string, unknown>, claims: Record<string, unk
   const sub = claims.sub;
   if (typeof sub !== 'string' || sub === '' || sub.length > MAX_SUB_LENGTH) invalid('jwt-no-sub');
   if (cfg.maxTokenAgeSeconds !== undefined && exp - (iat as number) > cfg.maxTokenAgeSeconds) invalid('jwt-too-old');
+  const userId = cfg.userIdPrefix + sub;
+  // A user id belongs to the issuer with the longest prefix it starts with (DESIGN §2):
+  // with issuers "" and "partner_", the first cannot sign in partner_alice.
+  if (userIdOwner(issuers, userId) !== cfg) invalid('jwt-foreign-user-id');
 
   const email = claims[cfg.emailClaim];
   const groups = claims[cfg.groupsClaim];
   const hasEmail = typeof email === 'string' && email !== '';
-  const result: VerifiedJwt = { issuer: cfg.issuer, sub, userId: cfg.userIdPrefix + sub, emailVerified: hasEmail && (claims.email_verified === true || cfg.trustEmail), claims, exp };
+  const result: VerifiedJwt = { issuer: cfg.issuer, sub, userId, emailVerified: hasEmail && (claims.email_verified === true || cfg.trustEmail), claims, exp };
   if (hasEmail) result.email = email;
   // All or nothing: dropping some groups could turn a "not in group" condition into an allow.
   if (Array.isArray(groups) && groups.every((g) => typeof g === 'string')) result.groups = [...(groups as string[])];

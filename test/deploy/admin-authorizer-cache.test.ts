@@ -12,13 +12,14 @@ const NOW = Date.UTC(2026, 10, 22, 12) / 1000;
 
 /**
  * The admin API's authorizer caches a simple (yes/no) answer per (Authorization header,
- * route key) for ADMIN_AUTHORIZER.ttl. That is only correct if the answer cannot differ
- * between two requests with the same key: different path parameter values, query,
- * source IP or time. These tests pin that down for the admin route policies.
+ * HTTP method, concrete path) for ADMIN_AUTHORIZER.ttl. That is only correct if the
+ * answer cannot differ between two requests with the same key: different query, source
+ * IP or time. These tests pin that down for the admin route policies (which are stricter
+ * still: one answer per route, whatever the path values).
  */
 describe('admin API authorizer cache key', () => {
-  it('is the credential plus the route key, with a short TTL', () => {
-    expect(ADMIN_AUTHORIZER.identitySources).toEqual(['$request.header.Authorization', '$context.routeKey']);
+  it('is the credential, the method and the concrete path, with a short TTL', () => {
+    expect(ADMIN_AUTHORIZER.identitySources).toEqual(['$request.header.Authorization', '$context.httpMethod', '$context.path']);
     expect(parseInt(ADMIN_AUTHORIZER.ttl, 10)).toBeLessThanOrEqual(60);
   });
 

@@ -114,7 +114,7 @@ describe('sst.config.ts wiring', () => {
     expect(fns.find((f) => f.args.handler === 'functions/authorizer/http.handler')!.args.environment.GATEHOUSE_HTTP_RESPONSE).toBe('simple');
   });
 
-  it.each(STAGES)('%s: every admin route reaches its function behind the gatehouse HTTP authorizer, route in the cache key', async (stage) => {
+  it.each(STAGES)('%s: every admin route reaches its function behind the gatehouse HTTP authorizer, method and concrete path in the cache key', async (stage) => {
     const { routes, authorizers, of } = await load(stage);
     const apis = of('ApiGatewayV2');
     expect(apis).toHaveLength(1);
@@ -125,7 +125,9 @@ describe('sst.config.ts wiring', () => {
     const httpFn = of('Function').find((f) => f.args.handler === 'functions/authorizer/http.handler')!.instance;
     expect(auth.args.lambda).toMatchObject({
       function: httpFn.arn,
-      identitySources: ['$request.header.Authorization', '$context.routeKey'],
+      // A simple answer is reused for every request with these values: the concrete method
+      // and path must be among them, not only the route template (DESIGN §5).
+      identitySources: ['$request.header.Authorization', '$context.httpMethod', '$context.path'],
       response: 'simple',
       payload: '2.0',
     });

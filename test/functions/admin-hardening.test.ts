@@ -269,9 +269,10 @@ describe('more edges', () => {
     const w = await adminWorld();
     const routes = [{ route: 'GET /orgs/{orgId}/reports', resource: 'report', action: 'read', org: '{orgId}', condition: 'request.query.env == "prod"' }];
     expect((await w.call(httpEvent('PUT', '/policies/routes', { body: { routes }, context: userContext('root') }))).status).toBe(200);
-    const no = await w.call(httpEvent('POST', '/authz/explain', { body: { method: 'GET', path: '/orgs/acme/reports?env=dev' }, context: userContext('vic') }));
+    // Explained by a policy reader, who sees the rule (vic herself would see codes and results only).
+    const no = await w.call(httpEvent('POST', '/authz/explain', { body: { userId: 'vic', method: 'GET', path: '/orgs/acme/reports?env=dev' }, context: userContext('root') }));
     expect(no.body).toMatchObject({ allowed: false, code: 'condition-false', route: 'GET /orgs/{orgId}/reports' });
-    const yes = await w.call(httpEvent('POST', '/authz/explain', { body: { method: 'GET', path: '/orgs/acme/reports?env=prod' }, context: userContext('vic') }));
+    const yes = await w.call(httpEvent('POST', '/authz/explain', { body: { userId: 'vic', method: 'GET', path: '/orgs/acme/reports?env=prod' }, context: userContext('root') }));
     expect(yes.body).toMatchObject({ allowed: true, code: 'allow', expressions: [expect.objectContaining({ name: 'condition', result: true })] });
   });
 

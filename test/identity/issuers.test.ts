@@ -106,7 +106,7 @@ describe('GATEHOUSE_ISSUERS: accepted configurations', () => {
   });
 
   it('several issuers, each with its own settings', () => {
-    const out = parse([base(), remote({ issuer: 'https://other.test/' })]);
+    const out = parse([base(), remote({ issuer: 'https://other.test/', userIdPrefix: 'other|' })]);
     expect(out.map((c) => c.issuer)).toEqual(['https://idp.test/', 'https://other.test/']);
   });
 });

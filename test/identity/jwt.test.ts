@@ -309,7 +309,8 @@ describe('signatures', () => {
     const clock = new Clock();
     const cfg = parseIssuers(JSON.stringify([
       { issuer: ISS, audience: 'api', jwks: { keys: [rsa.jwk] } },
-      { issuer: OTHER_ISS, audience: 'api', jwks: { keys: [otherRsa.jwk] } },
+      // Its own user id prefix: two issuers never name the same user (DESIGN §2).
+      { issuer: OTHER_ISS, audience: 'api', jwks: { keys: [otherRsa.jwk] }, userIdPrefix: 'other|' },
     ]));
     const v = new JwtVerifier({ issuers: cfg, now: clock.now });
     expect(await outcome(v.verify(await token(clock, { iss: OTHER_ISS }, {}, otherRsa)))).toBe('accepted');
