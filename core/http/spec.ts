@@ -49,7 +49,7 @@ export const permissionSchema = z.strictObject({
   resource: z.string(),
   action: z.string(),
   negate: z.boolean().optional(),
-});
+}).meta({ title: 'Permission' });
 
 /** Errors shared by many endpoints, so every spec names them the same way. */
 export const commonErrors = {

@@ -91,9 +91,9 @@ const tokenViewSchema = z.strictObject({
   lastUsedAt: epochSeconds.nullable(),
   status: z.enum(['active', 'expired', 'revoked']),
   revokedAt: epochSeconds.optional(),
-});
-const tokenCreatedSchema = tokenViewSchema.extend({ token: z.string().meta({ description: 'the secret token, shown this once' }) });
-const tokenRotatedSchema = tokenCreatedSchema.extend({ previousValidUntil: epochSeconds.nullable().meta({ description: 'until when the old secret keeps working (grace), or null' }) });
+}).meta({ title: 'Token' });
+const tokenCreatedSchema = tokenViewSchema.extend({ token: z.string().meta({ description: 'the secret token, shown this once' }) }).meta({ title: 'TokenWithSecret' });
+const tokenRotatedSchema = tokenCreatedSchema.extend({ previousValidUntil: epochSeconds.nullable().meta({ description: 'until when the old secret keeps working (grace), or null' }) }).meta({ title: 'RotatedToken' });
 const accessLogEntrySchema = z.strictObject({
   at: epochSeconds,
   route: z.string(),
@@ -101,7 +101,7 @@ const accessLogEntrySchema = z.strictObject({
   outcome: z.enum(['allow', 'deny', 'unauthorized']),
   reason: z.string(),
   count: z.number().int().optional().meta({ description: 'failed attempts aggregated into this entry' }),
-});
+}).meta({ title: 'AccessLogEntry' });
 
 const createErrors = (kind: TokenKind): ErrorSpec[] => [
   commonErrors.invalidScope,
