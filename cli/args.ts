@@ -137,10 +137,17 @@ function columns(rows: [string, string][]): string[] {
   return rows.map(([l, r]) => (l.length > width ? `  ${l}\n  ${' '.repeat(width)}  ${r}` : `  ${l.padEnd(width)}  ${r}`));
 }
 
+/** `usage: <how> <required options> <args> [options]`. */
+export function usageLine(spec: CommandSpec): string {
+  const required = Object.entries(spec.options ?? {}).filter(([, o]) => o.required).map(([n, o]) => `--${n} ${o.value ?? '<value>'}`);
+  const args = (spec.args ?? []).map((a) => (a.optional ? `[<${a.name}>]` : `<${a.name}>`));
+  const optional = Object.values(spec.options ?? {}).some((o) => !o.required);
+  return `usage: ${[spec.usage, ...required, ...args, ...(optional ? ['[options]'] : [])].join(' ')}`;
+}
+
 /** The help text of a command, generated from its declaration. */
 export function helpText(spec: CommandSpec, globals?: Record<string, OptionSpec>): string {
-  const args = (spec.args ?? []).map((a) => (a.optional ? `[<${a.name}>]` : `<${a.name}>`)).join(' ');
-  const lines = [`usage: ${spec.usage}${args ? ` ${args}` : ''}${spec.options && Object.keys(spec.options).length ? ' [options]' : ''}`, '', spec.summary];
+  const lines = [usageLine(spec), '', spec.summary];
   if (spec.args?.length) lines.push('', 'arguments:', ...columns(spec.args.map((a) => [`<${a.name}>`, a.description])));
   const opts = Object.entries({ ...spec.options, help: HELP });
   lines.push('', 'options:', ...columns(opts.map(([n, o]) => optionLine(n, o))));
