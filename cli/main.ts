@@ -125,8 +125,8 @@ async function readStdin(): Promise<string> {
 /** Runs the CLI; resolves with the exit code. Output goes through `io` only. */
 export async function run(argv: string[], io: Io): Promise<number> {
   const json = argv.includes('--json');
-  const fail = (code: number, message: string, extra: Record<string, unknown> = {}) => {
-    io.stderr(json ? `${JSON.stringify({ error: { ...extra, message } })}\n` : `gatehouse: ${message}\n`);
+  const fail = (code: number, message: string, extra: Record<string, unknown> = {}, jsonMessage = message) => {
+    io.stderr(json ? `${JSON.stringify({ error: { ...extra, message: jsonMessage } })}\n` : `gatehouse: ${message}\n`);
     return code;
   };
   if (argv.length === 0) {
@@ -206,7 +206,7 @@ export async function run(argv: string[], io: Io): Promise<number> {
     if (err instanceof Unreachable) return fail(EXIT.unreachable, `${err.message}: is the stack running (npm start), or GATEHOUSE_URL set?`, { code: 'unreachable' });
     if (err instanceof ApiError) {
       const hint = err.status === 401 ? ' (the credential was refused: missing, malformed, expired, revoked or unknown)' : '';
-      return fail(EXIT.refused, `${err.status} ${err.code}: ${err.message}${hint}`, { status: err.status, code: err.code, ...(err.details !== undefined ? { details: err.details } : {}) });
+      return fail(EXIT.refused, `${err.status} ${err.code}: ${err.message}${hint}`, { status: err.status, code: err.code, ...(err.details !== undefined ? { details: err.details } : {}) }, err.message);
     }
     return fail(EXIT.refused, `unexpected failure: ${(err as Error)?.name ?? 'Error'}`, { code: 'internal' });
   }
