@@ -88,7 +88,7 @@ describe('gatehouse: help and usage', () => {
   });
 
   it('--x=value and --x value are the same; options may come before the command', () => {
-    const spec = { usage: 't', summary: 's', options: { table: { type: 'string' as const }, days: { type: 'string' as const } } };
+    const spec = { usage: 't', summary: 's', options: { table: { type: 'string' as const, description: 't' }, days: { type: 'string' as const, description: 'd' } } };
     expect(parseCommand(spec, ['--table=x', '--days', '3']).values).toMatchObject({ table: 'x', days: '3' });
     expect(() => parseCommand(spec, ['--table'])).toThrow(UsageError);
     expect(helpText(spec)).toMatch(/^usage: t \[options\]/);
