@@ -282,7 +282,7 @@ export function endpointReference(): string {
     if (spec.body) out.push('', `Body${spec.bodyOptional ? ' (optional)' : ''}:`, '', ...fieldTable(jsonSchema(spec.body, 'input')));
     out.push('', 'Answers:', '');
     for (const [status, r] of Object.entries(spec.responses)) out.push(`- ${status}: ${r.description}`);
-    for (const e of allErrors(spec)) out.push(`- ${e.status} \`${e.code}\`: ${e.when}`);
+    for (const e of [...allErrors(spec)].sort((a, b) => a.status - b.status)) out.push(`- ${e.status} \`${e.code}\`: ${e.when}`);
   }
   return out.join('\n');
 }
