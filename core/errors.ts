@@ -9,7 +9,7 @@ export const ERROR_CODES = {
   InvalidInput: [
     'invalid-body', 'invalid-json', 'body-too-large', 'invalid-field', 'unknown-field', 'invalid-query', 'invalid-cursor',
     'invalid-route', 'invalid-routes', 'duplicate-route', 'invalid-expression',
-    'invalid-scope', 'invalid-permission', 'invalid-role-name', 'unknown-role', 'wildcard-not-allowed',
+    'invalid-scope', 'invalid-permission', 'invalid-role-name', 'unknown-role', 'wildcard-not-allowed', 'invalid-idempotency-key',
   ],
   /** 401: no usable credential. At the authorizer this is API Gateway's plain 401; the code goes to the log. */
   Unauthenticated: [
@@ -30,12 +30,14 @@ export const ERROR_CODES = {
   /** 409: conflicts with the current state. */
   Conflict: [
     'already-member', 'invitation-not-pending', 'invitation-pending', 'last-site-admin', 'membership-changed', 'org-exists',
-    'reserved-role-name', 'rotation-conflict', 'site-roles-changed',
+    'reserved-role-name', 'rotation-conflict', 'site-roles-changed', 'idempotency-token-changed',
   ],
   /** 410: existed, but expired. */
   Gone: ['invitation-expired', 'token-expired'],
+  /** 422: well-formed, but not something that can be done. */
+  Unprocessable: ['idempotency-key-reused'],
   /** 503: the store failed; always fails closed. */
-  StoreError: ['store-unavailable', 'store-timeout', 'invitation-id-collision'],
+  StoreError: ['store-unavailable', 'store-timeout', 'invitation-id-collision', 'token-id-collision', 'idempotency-race'],
   /** 503: a key source (JWKS endpoint) failed; fails closed. */
   KeySourceError: ['jwks-http-status', 'jwks-invalid', 'jwks-timeout', 'jwks-too-large', 'jwks-unreachable'],
   /** 500: cold-start configuration, and what the admin API answers for anything unexpected. */
@@ -49,6 +51,7 @@ export type ForbiddenCode = Codes['Forbidden'][number];
 export type NotFoundCode = Codes['NotFound'][number];
 export type ConflictCode = Codes['Conflict'][number];
 export type GoneCode = Codes['Gone'][number];
+export type UnprocessableCode = Codes['Unprocessable'][number];
 export type StoreErrorCode = Codes['StoreError'][number];
 export type KeySourceErrorCode = Codes['KeySourceError'][number];
 /** Any code in the catalogue. */
@@ -116,6 +119,13 @@ export class Conflict extends GatehouseError {
 export class Gone extends GatehouseError {
   constructor(code: GoneCode, message: string) {
     super(code, message, 410);
+  }
+}
+
+/** 422: well-formed, but it cannot be done (a reused idempotency key, failing policy tests). */
+export class Unprocessable extends GatehouseError {
+  constructor(code: UnprocessableCode, message: string, details?: Record<string, unknown>) {
+    super(code, message, 422, details);
   }
 }
 

@@ -4,7 +4,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { exportJWK, generateKeyPair, type JWK } from 'jose';
 import Provider from 'oidc-provider';
-import { LOCAL_AUDIENCE, LOCAL_CLIENT_ID, LOCAL_CLIENT_SECRET, LOCAL_USER_GRANT } from './oidc-client';
+import { checkExtraClaims, LOCAL_AUDIENCE, LOCAL_CLIENT_ID, LOCAL_CLIENT_SECRET, LOCAL_USER_GRANT, parseGroups } from './oidc-client';
 
 export interface LocalIssuer {
   issuer: string;
@@ -58,11 +58,16 @@ export async function startLocalIssuer(options: { port?: number; dataDir?: strin
         getResourceServerInfo: () => ({ scope: 'api', audience: LOCAL_AUDIENCE, accessTokenFormat: 'jwt', accessTokenTTL: 3600, jwt: { sign: { alg: 'RS256' } } }),
       },
     },
-    // The chosen user and email ride along as extra claims...
+    // The chosen user, email, groups and claims ride along as extra claims (validated by the grant)...
     extraTokenClaims: (ctx: any) => {
-      const p = (ctx?.oidc?.params ?? {}) as { user?: string; email?: string };
+      const p = (ctx?.oidc?.params ?? {}) as { user?: string; email?: string; groups?: string; claims?: string };
       if (!p.user) return undefined;
-      return { gatehouse_user: p.user, ...(p.email ? { email: p.email.trim().toLowerCase(), email_verified: true } : {}) };
+      return {
+        gatehouse_user: p.user,
+        ...(p.email ? { email: p.email.trim().toLowerCase(), email_verified: true } : {}),
+        ...(p.groups ? { groups: parseGroups([p.groups]) } : {}),
+        ...(p.claims ? (JSON.parse(p.claims) as Record<string, unknown>) : {}),
+      };
     },
     ttl: { ClientCredentials: 3600 },
     formats: {
@@ -79,18 +84,28 @@ export async function startLocalIssuer(options: { port?: number; dataDir?: strin
   provider.registerGrantType(
     LOCAL_USER_GRANT,
     async (ctx: any) => {
-      const { user } = ctx.oidc.params as { user?: string };
-      if (!user || !/^[A-Za-z0-9._@|+-]{1,128}$/.test(user)) {
+      const { user, groups, claims } = ctx.oidc.params as { user?: string; groups?: string; claims?: string };
+      const refuse = (description: string) => {
         ctx.status = 400;
-        ctx.body = { error: 'invalid_request', error_description: 'user is required (letters, digits, . _ @ | + -)' };
-        return;
+        ctx.body = { error: 'invalid_request', error_description: description };
+      };
+      if (!user || !/^[A-Za-z0-9._@|+-]{1,128}$/.test(user)) return refuse('user is required (letters, digits, . _ @ | + -)');
+      try {
+        if (groups !== undefined) parseGroups([groups]);
+        if (claims !== undefined) {
+          const parsed = JSON.parse(claims) as unknown;
+          if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) throw new Error('claims must be a JSON object');
+          checkExtraClaims(parsed as Record<string, unknown>);
+        }
+      } catch (err) {
+        return refuse((err as Error).message);
       }
       const token = new provider.ClientCredentials({ client: ctx.oidc.client, scope: 'api' });
       token.resourceServer = new provider.ResourceServer(LOCAL_AUDIENCE, { scope: 'api', audience: LOCAL_AUDIENCE, accessTokenFormat: 'jwt', accessTokenTTL: 3600, jwt: { sign: { alg: 'RS256' } } });
       const value = await token.save();
       ctx.body = { access_token: value, token_type: 'Bearer', expires_in: token.expiration };
     },
-    ['user', 'email'],
+    ['user', 'email', 'groups', 'claims'],
   );
   delegate = provider.callback();
   return {

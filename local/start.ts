@@ -21,7 +21,11 @@ async function main() {
   }
   console.log('gatehouse local stack');
   console.log(`  DynamoDB Local   http://127.0.0.1:${stack.dynamoPort}  (${inMemory ? 'in memory' : `data in ${stack.dataDir}`})`);
-  if (stack.issuer) console.log(`  OIDC issuer      ${stack.issuer.issuer}  (trusted; get a token: npm run token -- --user alice --email alice@example.com)`);
+  // `npm run token` finds the issuer in the data directory, else at PORT + 1 (3001 unless
+  // told otherwise): only an in-memory stack elsewhere needs to say where it is.
+  const findable = stack.dataDir || stack.issuer?.issuer === 'http://127.0.0.1:3001';
+  const tokenHint = `${findable ? '' : `GATEHOUSE_OIDC_URL=${stack.issuer?.issuer} `}npm run token -- --user alice --email alice@example.com`;
+  if (stack.issuer) console.log(`  OIDC issuer      ${stack.issuer.issuer}  (trusted; get a token: ${tokenHint})`);
   console.log(`  API Gateway      ${stack.url}  (admin API at /, demo upstream at /demo/…, authorizer cache ${ttl}s)`);
   if (stack.bootstrapToken) {
     console.log('');
@@ -36,6 +40,10 @@ async function main() {
   console.log(`Try: curl -H "Authorization: Bearer ${bearer}" ${stack.url}/me`);
   console.log(`ready ${stack.url}`);
   let stopping = false;
+  // After a hang-up nobody may be reading: a write to a closed pipe must not crash the
+  // stop below (that would orphan DynamoDB Local).
+  process.stdout.on('error', () => {});
+  process.stderr.on('error', () => {});
   const stop = async (signal: string) => {
     if (stopping) return;
     stopping = true;
@@ -45,6 +53,14 @@ async function main() {
   };
   process.on('SIGINT', () => void stop('SIGINT'));
   process.on('SIGTERM', () => void stop('SIGTERM'));
+  // A closed terminal hangs up the whole process group: stop as for Ctrl-C.
+  process.on('SIGHUP', () => void stop('SIGHUP'));
+  // npm forwards only SIGINT and SIGTERM to us: hung up itself (`kill -HUP <npm>`), it
+  // exits without a word and we are re-parented. Stop then too, so no Java is orphaned.
+  const parent = process.ppid;
+  setInterval(() => {
+    if (process.ppid !== parent) void stop('parent process exited');
+  }, 500).unref();
 }
 
 main().catch((err) => {

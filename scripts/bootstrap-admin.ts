@@ -6,6 +6,7 @@ import { validateExpression } from '../core/policy/expression';
 import { parseRouteKey, routeShape, validateRouteRules } from '../core/policy/routes';
 import { createDynamoStore } from '../core/store/dynamo/index';
 import { adminRoutePolicies } from '../functions/routes';
+import { type CommandSpec, helpText, parseCommand, UsageError, usageLine } from '../cli/args';
 
 export interface BootstrapOptions {
   client: DynamoDBClient;
@@ -74,27 +75,51 @@ export async function bootstrapAdmin(options: BootstrapOptions): Promise<Bootstr
   return { token: t.token, tokenId: t.id, expiresAt, addedRoutes };
 }
 
-const USAGE = 'usage: npm run bootstrap-admin -- [--table <tableName output>] [--user <user id>] [--days <1..3650>] [--no-routes]\n(the table defaults to GATEHOUSE_TABLE; AWS credentials and region come from the usual AWS SDK sources)';
+const SPEC: CommandSpec = {
+  usage: 'npm run bootstrap-admin --',
+  summary: 'Creates the first site admin of a fresh deployment with your own AWS credentials: prints a site token (shown once), adds the admin API\'s route policies the table lacks, and gives --user the site-admin role.',
+  options: {
+    table: { type: 'string', value: '<tableName>', description: 'the table (the tableName output of the deploy; default: GATEHOUSE_TABLE)' },
+    user: { type: 'string', value: '<userId>', description: 'also give this user id (userIdPrefix + your sub at the issuer) the site-admin role' },
+    days: { type: 'string', value: '<1..3650>', description: 'lifetime of the site token in days (default 30)' },
+    'no-routes': { type: 'boolean', description: 'leave the route table alone' },
+  },
+  details: ['AWS credentials and region come from the usual AWS SDK sources (AWS_PROFILE, AWS_REGION, ...). The token alone goes to stdout; everything else to stderr.'],
+  examples: ['npm run -s bootstrap-admin -- --table gatehouse-prod --user alice > admin-token'],
+};
 
-/** Parses the command line; a string is a usage error. */
-export function parseArgs(argv: string[], env: Record<string, string | undefined>): { tableName: string; userId?: string; days: number; seedAdminRoutes: boolean } | string {
-  const values: Record<string, string> = {};
-  let seedAdminRoutes = true;
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
-    if (a === '--no-routes') seedAdminRoutes = false;
-    else if (a === '--help' || a === '-h') return USAGE;
-    else if (['--table', '--user', '--days'].includes(a)) {
-      const v = argv[++i];
-      if (v === undefined || v.startsWith('--') || v === '') return `bootstrap-admin: ${a} needs a value\n${USAGE}`;
-      values[a.slice(2)] = v;
-    } else return `bootstrap-admin: unknown argument ${JSON.stringify(a)}\n${USAGE}`;
+/** Parses the command line: the options, `{ help }` for --help, or a usage error message. */
+export function parseArgs(argv: string[], env: Record<string, string | undefined>): { tableName: string; userId?: string; days: number; seedAdminRoutes: boolean } | { help: string } | string {
+  let parsed;
+  try {
+    parsed = parseCommand(SPEC, argv);
+  } catch (err) {
+    if (!(err instanceof UsageError)) throw err;
+    return `bootstrap-admin: ${err.message.replace(/^unknown option/, 'unknown argument')}\n${usageLine(SPEC)}`;
   }
-  const tableName = values.table ?? env.GATEHOUSE_TABLE;
-  if (!tableName) return `bootstrap-admin: no table (--table or GATEHOUSE_TABLE)\n${USAGE}`;
-  const days = values.days === undefined ? 30 : Number(values.days);
-  if (!/^\d+$/.test(values.days ?? '30') || days < 1 || days > 3650) return 'bootstrap-admin: --days must be an integer 1..3650';
-  return { tableName, days, seedAdminRoutes, ...(values.user ? { userId: values.user } : {}) };
+  if (parsed.help) return { help: helpText(SPEC) };
+  const v = parsed.values;
+  const tableName = typeof v.table === 'string' ? v.table : env.GATEHOUSE_TABLE;
+  if (!tableName) return `bootstrap-admin: no table (--table or GATEHOUSE_TABLE)\n${usageLine(SPEC)}`;
+  const daysText = typeof v.days === 'string' ? v.days : '30';
+  if (!/^\d+$/.test(daysText) || Number(daysText) < 1 || Number(daysText) > 3650) return 'bootstrap-admin: --days must be an integer 1..3650';
+  return { tableName, days: Number(daysText), seedAdminRoutes: v['no-routes'] !== true, ...(typeof v.user === 'string' ? { userId: v.user } : {}) };
+}
+
+/**
+ * One line naming what failed and why: the error, then each `cause` (the AWS SDK's own
+ * error, e.g. `Error: Region is missing`), without stack traces.
+ */
+export function describeFailure(err: unknown): string {
+  const parts: string[] = [];
+  const seen = new Set<unknown>();
+  for (let e: unknown = err; e && !seen.has(e) && parts.length < 5; e = (e as { cause?: unknown }).cause) {
+    seen.add(e);
+    const name = (e as { name?: unknown }).name;
+    const message = (e as { message?: unknown }).message;
+    parts.push(`${typeof name === 'string' ? name : 'Error'}: ${typeof message === 'string' && message !== '' ? message : '(no message)'}`);
+  }
+  return parts.join(' <- caused by ').replace(/\s+/g, ' ').trim();
 }
 
 async function main(): Promise<number> {
@@ -102,6 +127,10 @@ async function main(): Promise<number> {
   if (typeof parsed === 'string') {
     console.error(parsed);
     return 2;
+  }
+  if ('help' in parsed) {
+    process.stdout.write(parsed.help);
+    return 0;
   }
   const client = new DynamoDBClient({});
   const result = await bootstrapAdmin({ client, tableName: parsed.tableName, expiresInDays: parsed.days, seedAdminRoutes: parsed.seedAdminRoutes, ...(parsed.userId ? { userId: parsed.userId } : {}) });
@@ -127,7 +156,7 @@ if (isMain()) {
   main().then(
     (code) => process.exit(code),
     (err) => {
-      console.error(`bootstrap-admin: ${(err as Error).name}: ${(err as Error).message}`);
+      console.error(`bootstrap-admin: failed: ${describeFailure(err)}`);
       process.exit(1);
     },
   );

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
 import { Conflict, Forbidden, NotFound } from '../errors';
 import { parseBody, parseQuery, pageFields, type ApiRequest, type ApiResponse, type Endpoint } from '../http/api';
+import { commonErrors, epochSeconds, listOf, type RouteSpecs } from '../http/spec';
 import { assignableRole, checkAssignment, validateRoleNames } from '../rbac/assign';
 import type { RoleCatalog } from '../rbac/catalog';
 import { decide } from '../rbac/decide';
@@ -18,6 +19,62 @@ const createOrgBody = z.strictObject({
   name: z.string().trim().min(1, 'must not be empty').max(100, 'at most 100 characters').regex(/^[^\u0000-\u001f\u007f]*$/, 'no control characters'),
 });
 const pageQuery = z.strictObject(pageFields);
+
+const orgSchema = z.strictObject({ id: z.string(), name: z.string(), createdAt: epochSeconds, createdBy: z.string().optional().meta({ description: 'user id, or `token:<id>`' }) }).meta({ title: 'Org' });
+const memberSchema = z.strictObject({ orgId: z.string(), userId: z.string(), roles: z.array(z.string()), createdAt: epochSeconds, updatedAt: epochSeconds }).meta({ title: 'Member' });
+const meSchema = z.strictObject({
+  id: z.string().meta({ description: 'user id, or `token:<id>` for org and site tokens' }),
+  kind: z.enum(['user', 'service', 'token']).meta({ description: '`token` when a personal token acts for its owner' }),
+  siteRoles: z.array(z.string()),
+  orgs: z.array(z.strictObject({ id: z.string(), roles: z.array(z.string()) })),
+  email: z.string().optional().meta({ description: 'only when verified' }),
+  token: z.strictObject({ id: z.string(), kind: z.enum(['personal', 'org', 'site']), scopes: z.array(z.string()).nullable(), orgId: z.string().optional() }).optional(),
+}).meta({ title: 'Me' });
+const orgHidden = commonErrors.notFound('the org does not exist, or the caller may not read it');
+const assignErrors = [commonErrors.unknownRole, commonErrors.cannotAssign, commonErrors.roleCeiling, commonErrors.selfEscalation];
+
+/** The org, member and site-role endpoints as the API reference and `docs/openapi.json` describe them. */
+export const ORG_ROUTE_SPECS: RouteSpecs = {
+  'GET /me': { summary: 'Who the caller is: id, kind, site roles, memberships, the token it acts with', responses: { 200: { description: 'the caller', schema: meSchema } }, errors: [] },
+  'POST /orgs': {
+    summary: 'Create an organization (site admins)',
+    description: 'Without `id`, one is made from the name. A user who creates an org becomes its `org-admin`.',
+    body: createOrgBody,
+    responses: { 201: { description: 'the org', schema: orgSchema } },
+    errors: [{ status: 403, code: 'cannot-create-org', when: 'the caller holds no site-level org:create' }, { status: 409, code: 'org-exists', when: 'an org with that id exists' }],
+  },
+  'GET /orgs': { summary: 'List orgs: all of them for site roles, else the caller\'s own', query: pageQuery, responses: { 200: { description: 'a page of orgs', schema: listOf(orgSchema) } }, errors: [] },
+  'GET /orgs/{orgId}': { summary: 'Show an org', responses: { 200: { description: 'the org', schema: orgSchema } }, errors: [orgHidden] },
+  'DELETE /orgs/{orgId}': {
+    summary: 'Delete an org with its memberships, tokens, invitations and custom roles',
+    description: 'Nothing left behind grants anything from the moment the answer is sent; a retried DELETE resumes an interrupted cascade.',
+    responses: { 204: { description: 'deleted' } },
+    errors: [orgHidden, { status: 403, code: 'cannot-delete-org', when: 'the caller may read the org but not delete it' }],
+  },
+  'GET /orgs/{orgId}/members': {
+    summary: 'List an org\'s members',
+    query: pageQuery,
+    responses: { 200: { description: 'a page of members', schema: listOf(memberSchema) } },
+    errors: [orgHidden, { status: 403, code: 'cannot-list-members', when: 'the caller may read the org but not list its members' }],
+  },
+  'PUT /orgs/{orgId}/members/{userId}': {
+    summary: 'Add a member, or replace a member\'s roles',
+    body: rolesBody,
+    responses: { 200: { description: 'roles replaced', schema: z.strictObject({ orgId: z.string(), userId: z.string(), roles: z.array(z.string()) }) }, 201: { description: 'member added', schema: z.strictObject({ orgId: z.string(), userId: z.string(), roles: z.array(z.string()) }) } },
+    errors: [commonErrors.notFound('no such org (or not visible), or an invalid user id'), ...assignErrors, { status: 409, code: 'membership-changed', when: 'the membership changed meanwhile; read it again' }],
+  },
+  'DELETE /orgs/{orgId}/members/{userId}': {
+    summary: 'Remove a member (anyone may leave an org themselves)',
+    responses: { 204: { description: 'removed' } },
+    errors: [commonErrors.notFound('no such org or member, or not visible'), { status: 403, code: 'cannot-remove-member', when: 'the caller may not remove members there' }, commonErrors.cannotAssign, commonErrors.roleCeiling, commonErrors.unknownRole],
+  },
+  'PUT /users/{userId}/site-roles': {
+    summary: 'Replace a user\'s site roles',
+    body: rolesBody,
+    responses: { 200: { description: 'the site roles now', schema: z.strictObject({ userId: z.string(), roles: z.array(z.string()) }) } },
+    errors: [commonErrors.notFound('an invalid user id'), ...assignErrors, { status: 409, code: 'site-roles-changed', when: 'the site roles changed meanwhile; read them again' }, { status: 409, code: 'last-site-admin', when: 'the change would leave no site admin' }],
+  },
+};
 
 function slug(name: string): string {
   const base = name.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-+|-+$/g, '').slice(0, 40) || 'org';

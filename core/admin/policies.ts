@@ -5,6 +5,7 @@ import { compilePolicy } from '../authorizer/policy';
 import { TokenRejected, type ResolvedCredential } from '../authorizer/principals';
 import { Conflict, Forbidden, InvalidInput, NotFound, Unauthenticated } from '../errors';
 import { parseBody, parseQuery, pageFields, type ApiRequest, type ApiResponse, type Endpoint } from '../http/api';
+import { commonErrors, epochSeconds, listOf, permissionSchema, type RouteSpecs } from '../http/spec';
 import { validateExpression } from '../policy/expression';
 import { validateRouteRules, type RouteRule } from '../policy/routes';
 import { BUILTIN_ROLES, isBuiltinRoleName, ORG_BUILTIN_ROLES, SITE_BUILTIN_ROLES } from '../rbac/builtin';
@@ -36,6 +37,100 @@ const auditQuery = z.strictObject({
   ...pageFields,
 });
 const DAY = 86400;
+
+const roleSchema = z.strictObject({
+  name: z.string(),
+  displayName: z.string().nullable(),
+  builtIn: z.boolean(),
+  orgId: z.string().optional().meta({ description: 'org roles only' }),
+  site: z.array(permissionSchema),
+  org: z.array(permissionSchema),
+  member: z.array(permissionSchema),
+  user: z.array(permissionSchema),
+}).meta({ title: 'Role' });
+const routeRuleSchema = z.strictObject({
+  route: z.string().meta({ description: '`METHOD /path/{param}`; `ANY` and a trailing `{proxy+}` allowed' }),
+  resource: z.string(),
+  action: z.string(),
+  org: z.string().optional().meta({ description: '`{param}` or a literal org id' }),
+  owner: z.string().optional().meta({ description: '`{param}` naming the owner' }),
+  condition: z.string().optional().meta({ description: 'a jexl expression that must be true' }),
+  public: z.boolean().optional(),
+}).meta({ title: 'RouteRule' });
+const warningSchema = z.strictObject({ route: z.string(), code: z.string(), message: z.string() }).meta({ title: 'PolicyWarning' });
+const auditRecordSchema = z.strictObject({ at: epochSeconds, actor: z.string(), action: z.string(), target: z.string(), outcome: z.enum(['allowed', 'denied', 'failed']), reason: z.string().optional() }).meta({ title: 'AuditRecord' });
+const explainSchema = z.looseObject({
+  allowed: z.boolean(),
+  code: z.string().meta({ description: 'the stable reason code of the decision' }),
+  principalId: z.string().nullable(),
+  route: z.string().nullable(),
+  level: z.string().nullable(),
+  role: z.string().nullable(),
+  permission: permissionSchema.nullable(),
+  expressions: z.array(z.looseObject({ name: z.string(), result: z.boolean() })),
+  reasons: z.array(z.strictObject({ step: z.string(), detail: z.string().optional().meta({ description: 'shown to callers who may read policies' }) })),
+  policyVersion: z.string().optional(),
+}).meta({ title: 'Explanation' });
+const orgHidden = commonErrors.notFound('the org does not exist, or the caller may not see it');
+const roleWriteErrors = (org: boolean) => [
+  ...(org ? [orgHidden] : []),
+  { status: 403, code: 'cannot-manage-roles', when: org ? 'the caller may read the org but not manage its roles' : 'the caller holds no site-level role rights' },
+  { status: 409, code: 'reserved-role-name', when: 'the name is a built-in role' },
+];
+const policyRead = { status: 403, code: 'cannot-read-policy', when: 'the caller holds no site-level policy:read' };
+const policyWrite = { status: 403, code: 'cannot-update-policy', when: 'the caller holds no site-level policy:update' };
+const expressionError = { status: 400, code: 'invalid-expression', when: 'an expression does not parse or uses what is not allowed' };
+
+/** The role, policy, explain and audit endpoints as the API reference and `docs/openapi.json` describe them. */
+export const POLICY_ROUTE_SPECS: RouteSpecs = {
+  'GET /roles': { summary: 'List site-level roles: the built-in ones and custom site roles', responses: { 200: { description: 'the roles', schema: listOf(roleSchema) } }, errors: [] },
+  'PUT /roles/{name}': {
+    summary: 'Create or replace a custom site role (site admins)',
+    description: 'Nobody defines a role granting more than they hold.',
+    body: siteRoleBody,
+    responses: { 200: { description: 'replaced', schema: roleSchema.extend({ version: z.string() }) }, 201: { description: 'created', schema: roleSchema.extend({ version: z.string() }) } },
+    errors: [...roleWriteErrors(false), { status: 400, code: 'invalid-role-name', when: 'the name is not lower-case letters, digits and dashes, 2..63 characters' }, { status: 400, code: 'invalid-permission', when: 'a permission is not `{ resource, action, negate? }`' }, { status: 403, code: 'role-ceiling', when: 'a permission is one the caller does not hold site-wide' }],
+  },
+  'DELETE /roles/{name}': { summary: 'Delete a custom site role and take it from everyone who holds it', responses: { 204: { description: 'deleted' } }, errors: [...roleWriteErrors(false), commonErrors.notFound('no such custom role'), { status: 409, code: 'site-roles-changed', when: 'a holder\'s roles kept changing; delete again' }] },
+  'GET /orgs/{orgId}/roles': { summary: 'List the roles of an org: built-in org roles and its custom roles', responses: { 200: { description: 'the roles', schema: listOf(roleSchema) } }, errors: [orgHidden] },
+  'PUT /orgs/{orgId}/roles/{name}': {
+    summary: 'Create or replace a custom org role',
+    description: 'Org admins may not grant wildcards, and nobody grants a permission they do not hold in the org.',
+    body: orgRoleBody,
+    responses: { 200: { description: 'replaced', schema: roleSchema.extend({ version: z.string() }) }, 201: { description: 'created', schema: roleSchema.extend({ version: z.string() }) } },
+    errors: [...roleWriteErrors(true), { status: 400, code: 'invalid-role-name', when: 'the name is not lower-case letters, digits and dashes, 2..63 characters' }, { status: 400, code: 'invalid-permission', when: 'a permission is not `{ resource, action, negate? }`' }, { status: 400, code: 'wildcard-not-allowed', when: 'an org admin (without site rights) grants a wildcard' }, { status: 403, code: 'role-ceiling', when: 'a permission is one the caller does not hold in the org' }],
+  },
+  'DELETE /orgs/{orgId}/roles/{name}': { summary: 'Delete a custom org role and take it from every member who holds it', responses: { 204: { description: 'deleted' } }, errors: [...roleWriteErrors(true), commonErrors.notFound('no such org or custom role'), { status: 409, code: 'membership-changed', when: 'a member\'s roles kept changing; delete again' }] },
+  'GET /policies/routes': { summary: 'The `default` set\'s route table', responses: { 200: { description: 'routes, version and warnings', schema: z.strictObject({ routes: z.array(routeRuleSchema), version: z.string(), warnings: z.array(warningSchema) }) } }, errors: [policyRead] },
+  'PUT /policies/routes': {
+    summary: 'Replace the `default` set\'s route table',
+    description: 'Every route and condition is validated before anything is written; warnings flag what a cached answer cannot honour (`condition-not-cacheable`, `condition-time-dependent`).',
+    body: routesBody,
+    responses: { 200: { description: 'the stored routes, version and warnings', schema: z.strictObject({ routes: z.array(routeRuleSchema), version: z.string(), warnings: z.array(warningSchema) }) } },
+    errors: [policyWrite, { status: 400, code: 'invalid-route', when: 'a route rule is malformed' }, { status: 400, code: 'invalid-routes', when: '`routes` is not an array, or too long' }, { status: 400, code: 'duplicate-route', when: 'two rules have the same route' }, expressionError],
+  },
+  'GET /policies/gate': { summary: 'The gate expression every non-public request must pass', responses: { 200: { description: 'the gate', schema: z.strictObject({ expression: z.string().nullable(), version: z.string(), warnings: z.array(warningSchema) }) } }, errors: [policyRead] },
+  'PUT /policies/gate': {
+    summary: 'Set the gate expression (`null` clears it)',
+    body: gateBody,
+    responses: { 200: { description: 'the gate now', schema: z.strictObject({ expression: z.string().nullable(), version: z.string(), warnings: z.array(warningSchema) }) } },
+    errors: [policyWrite, expressionError],
+  },
+  'POST /authz/explain': {
+    summary: 'The decision the authorizer would make for a request, and why',
+    description: 'For the caller\'s own requests by default; with `credential` or `userId`, for someone else (site admins; anyone for a credential of their own). A refused credential is `allowed: false` with `status: 401`, whatever the reason.',
+    body: explainBody,
+    responses: { 200: { description: 'the decision and its reasons', schema: explainSchema } },
+    errors: [{ status: 403, code: 'explain-others', when: 'the caller asks about someone else without site-level policy:read' }],
+  },
+  'GET /audit': {
+    summary: 'Audit records, newest first (site admins and viewers)',
+    description: '`since`/`until` are epoch seconds (default: the last 7 days, at most 31 at a time); `actor` filters by who acted.',
+    query: auditQuery,
+    responses: { 200: { description: 'a page of audit records', schema: listOf(auditRecordSchema) } },
+    errors: [{ status: 403, code: 'cannot-read-audit', when: 'the caller holds no site-level audit:read' }],
+  },
+};
 
 /** Warnings for an expression: what a cached authorizer answer cannot honour. */
 function expressionWarnings(route: string, text: string): { route: string; code: string; message: string }[] {

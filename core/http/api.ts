@@ -37,6 +37,8 @@ export interface ApiRequest {
   path: string;
   params: Record<string, string>;
   query: Record<string, string>;
+  /** Request headers as API Gateway delivered them (HTTP API: lower-case names, repeats joined with commas). */
+  headers: Record<string, string>;
   /** Parsed JSON body; undefined when there was none. Validate it with `parseBody`. */
   body: unknown;
   caller: Credential;
@@ -164,6 +166,7 @@ export function createApi(options: {
         path,
         params: match.pathParameters,
         query: stringRecord(event?.queryStringParameters),
+        headers: stringRecord(event?.headers),
         body,
         caller,
         bearer: () => findAuthorization(headers),

@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { type AdminDeps, audited, freshCatalog, nowSeconds } from '../admin/deps';
 import { Conflict, Forbidden, Gone, NotFound, type ForbiddenCode } from '../errors';
 import { parseBody, parseQuery, pageFields, type ApiRequest, type ApiResponse, type Endpoint } from '../http/api';
+import { commonErrors, epochSeconds, listOf, type RouteSpecs } from '../http/spec';
 import { checkAssignment, validateRoleNames } from '../rbac/assign';
 import type { RoleCatalog } from '../rbac/catalog';
 import { decide } from '../rbac/decide';
@@ -25,6 +26,67 @@ const listQuery = z.strictObject({
   status: z.enum(['pending', 'accepted', 'declined', 'revoked', 'expired']).optional(),
   ...pageFields,
 });
+
+const invitationSchema = z.strictObject({
+  id: z.string(),
+  orgId: z.string(),
+  email: z.string().meta({ description: 'lower-cased' }),
+  role: z.string(),
+  status: z.enum(['pending', 'accepted', 'declined', 'revoked', 'expired']),
+  senderId: z.string().nullable().meta({ description: 'null when a service token sent it' }),
+  createdAt: epochSeconds,
+  expiresAt: epochSeconds,
+}).meta({ title: 'Invitation' });
+const acceptedSchema = invitationSchema.extend({ membership: z.strictObject({ orgId: z.string(), userId: z.string(), roles: z.array(z.string()) }) }).meta({ title: 'AcceptedInvitation' });
+const orgHidden = commonErrors.notFound('the org does not exist, or the caller may not read it');
+const mineErrors = [
+  { status: 403, code: 'invitee-must-be-user', when: 'the caller is a token, not a person signed in with their own identity' },
+  { status: 403, code: 'email-not-verified', when: 'the caller has no verified email' },
+  { status: 403, code: 'wrong-invitee', when: 'the invitation is for another email' },
+  commonErrors.notFound('no such invitation, or it was revoked'),
+  { status: 410, code: 'invitation-expired', when: 'the invitation has expired' },
+  { status: 409, code: 'invitation-not-pending', when: 'the invitation was already accepted or declined' },
+];
+
+/** The invitation endpoints as the API reference and `docs/openapi.json` describe them. */
+export const INVITATION_ROUTE_SPECS: RouteSpecs = {
+  'POST /orgs/{orgId}/invitations': {
+    summary: 'Invite an email address into an org with a role',
+    description: 'Org admins invite into their org, site admins (users or site tokens) into any. Nobody invites with a role they could not assign themselves.',
+    body: createSchema,
+    responses: { 201: { description: 'the pending invitation', schema: invitationSchema } },
+    errors: [orgHidden, { status: 403, code: 'cannot-invite', when: 'the caller may read the org but not invite into it' }, commonErrors.unknownRole, commonErrors.cannotAssign, commonErrors.roleCeiling, { status: 409, code: 'invitation-pending', when: 'a pending invitation for that email to that org exists' }],
+  },
+  'GET /orgs/{orgId}/invitations': {
+    summary: 'List an org\'s invitations, newest first',
+    query: listQuery,
+    responses: { 200: { description: 'a page of invitations (filtered by `status` when given)', schema: listOf(invitationSchema) } },
+    errors: [orgHidden, { status: 403, code: 'cannot-list-invitations', when: 'the caller may read the org but not list its invitations' }],
+  },
+  'DELETE /orgs/{orgId}/invitations/{id}': {
+    summary: 'Revoke a pending invitation',
+    responses: { 204: { description: 'revoked' } },
+    errors: [commonErrors.notFound('no such org or invitation, or the caller may not see it'), { status: 403, code: 'cannot-revoke', when: 'the caller may read the org but not revoke its invitations' }, { status: 409, code: 'invitation-not-pending', when: 'the invitation is no longer pending' }],
+  },
+  'GET /invitations': {
+    summary: 'The caller\'s own invitations (matched on their verified email)',
+    description: 'Pending ones unless `status` says otherwise; empty for callers without a verified email, and for tokens.',
+    query: listQuery,
+    responses: { 200: { description: 'a page of invitations', schema: listOf(invitationSchema) } },
+    errors: [],
+  },
+  'POST /invitations/{id}/accept': {
+    summary: 'Accept an invitation: become a member of its org with its role',
+    description: 'Needs a person signed in with their own identity whose verified email is the invitation\'s. Atomic and single-use.',
+    responses: { 200: { description: 'accepted, with the new membership', schema: acceptedSchema } },
+    errors: [...mineErrors, { status: 403, code: 'sender-lost-right', when: 'whoever sent the invitation may no longer grant its role' }, { status: 409, code: 'already-member', when: 'the caller is already a member of the org' }],
+  },
+  'POST /invitations/{id}/decline': {
+    summary: 'Decline an invitation',
+    responses: { 204: { description: 'declined' } },
+    errors: mineErrors,
+  },
+};
 
 /** Invitation ids carry 128 bits of randomness. */
 export function newInvitationId(): string {

@@ -59,6 +59,9 @@ export const keys = {
   /** GSI2: every token, for the site-wide audit view. */
   allTokens: () => 'TOKENS',
   accessLogSk: (at: string, suffix: string) => `LOG#${at}#${suffix}`,
+  /** An Idempotency-Key of a token creation, by a value derived from the key and the caller. */
+  idempotency: (lookup: string) => `IDEMPOTENCY#${lookup}`,
+  idempotencySk: () => 'IDEMPOTENCY',
 
   invitation: (id: string) => `INVITE#${id}`,
   invitationSk: () => 'INVITE',

@@ -2,7 +2,9 @@ import { z } from 'zod';
 import { type AdminDeps, audited, freshCatalog, nowSeconds } from '../admin/deps';
 import { Conflict, Forbidden, Gone, InvalidInput, NotFound } from '../errors';
 import { parseBody, parseQuery, pageFields, type ApiRequest, type ApiResponse, type Endpoint } from '../http/api';
+import { commonErrors, epochSeconds, listOf, type ErrorSpec, type RouteSpecs } from '../http/spec';
 import { generateToken, hashSecret, isTokenId } from '../identity/token-format';
+import { IDEMPOTENCY_ERRORS, IDEMPOTENCY_HEADER, idempotencyKey, mintToken } from './idempotency';
 import type { RoleCatalog } from '../rbac/catalog';
 import { decide } from '../rbac/decide';
 import { formatScope, parseScope } from '../rbac/permissions';
@@ -76,6 +78,84 @@ function holdsAnywhere(principal: Principal, p: Permission, catalog: RoleCatalog
 
 const ALL: Permission = { resource: '*', action: '*' };
 
+/** What `tokenView` answers (the API reference is generated from it; a test holds it to the real answers). */
+const tokenViewSchema = z.strictObject({
+  id: z.string().meta({ description: 'the public token id (16 base62 characters)' }),
+  kind: z.enum(['personal', 'org', 'site']),
+  name: z.string(),
+  scopes: z.array(z.string()).nullable().meta({ description: 'null: all of the holder\'s rights' }),
+  orgId: z.string().nullable(),
+  ownerId: z.string().nullable(),
+  createdAt: epochSeconds,
+  expiresAt: epochSeconds,
+  lastUsedAt: epochSeconds.nullable(),
+  status: z.enum(['active', 'expired', 'revoked']),
+  revokedAt: epochSeconds.optional(),
+}).meta({ title: 'Token' });
+const tokenCreatedSchema = tokenViewSchema.extend({ token: z.string().meta({ description: 'the secret token, shown this once' }) }).meta({ title: 'TokenWithSecret' });
+const tokenRotatedSchema = tokenCreatedSchema.extend({ previousValidUntil: epochSeconds.nullable().meta({ description: 'until when the old secret keeps working (grace), or null' }) }).meta({ title: 'RotatedToken' });
+const accessLogEntrySchema = z.strictObject({
+  at: epochSeconds,
+  route: z.string(),
+  sourceIp: z.string().optional(),
+  outcome: z.enum(['allow', 'deny', 'unauthorized']),
+  reason: z.string(),
+  count: z.number().int().optional().meta({ description: 'failed attempts aggregated into this entry' }),
+}).meta({ title: 'AccessLogEntry' });
+
+const createErrors = (kind: TokenKind): ErrorSpec[] => [
+  commonErrors.invalidScope,
+  ...(kind === 'personal' ? [{ status: 403, code: 'personal-token-needs-user', when: 'the caller is not a user (a service token)' }] : []),
+  { status: 403, code: 'cannot-create-token', when: 'the caller may not create this kind of token there' },
+  { status: 403, code: 'scope-escalation', when: 'a scope asks for a right the caller does not hold' + (kind === 'org' ? ' in the org' : kind === 'site' ? ' site-wide' : '') },
+  ...(kind === 'org' ? [commonErrors.notFound('the org does not exist or the caller may not see it')] : []),
+  ...IDEMPOTENCY_ERRORS,
+];
+const listErrors = (kind: TokenKind): ErrorSpec[] => [
+  ...(kind === 'personal' ? [{ status: 403, code: 'personal-token-needs-user', when: 'the caller is not a user (a service token)' }] : []),
+  { status: 403, code: 'cannot-list-tokens', when: kind === 'site' ? 'the caller holds no site-level token:list' : 'the caller may not list these tokens' },
+  ...(kind === 'org' ? [commonErrors.notFound('the org does not exist or the caller may not see it')] : []),
+];
+const byId = commonErrors.notFound('no such token, revoked (for rotate and revoke), or not the caller\'s to see');
+
+/** The token endpoints as the API reference and `docs/openapi.json` describe them. */
+export const TOKEN_ROUTE_SPECS: RouteSpecs = {
+  'POST /tokens': {
+    summary: 'Create a personal token for the calling user',
+    description: 'The token acts for its owner with at most the given scopes (default: all of the owner\'s rights, or the creating token\'s scopes). The secret is in the answer once.',
+    body: createSchema, headers: [IDEMPOTENCY_HEADER],
+    responses: { 201: { description: 'created; `token` is the secret, shown once', schema: tokenCreatedSchema } },
+    errors: createErrors('personal'),
+  },
+  'POST /orgs/{orgId}/tokens': {
+    summary: 'Create an org service token',
+    description: 'Acts as a member of the org whose org permissions are its scopes (default: every right the creator holds there).',
+    body: createSchema, headers: [IDEMPOTENCY_HEADER],
+    responses: { 201: { description: 'created; `token` is the secret, shown once', schema: tokenCreatedSchema } },
+    errors: createErrors('org'),
+  },
+  'POST /site/tokens': {
+    summary: 'Create a site token (site admins)',
+    description: 'Holds its scopes at site level (default: everything the creator holds site-wide).',
+    body: createSchema, headers: [IDEMPOTENCY_HEADER],
+    responses: { 201: { description: 'created; `token` is the secret, shown once', schema: tokenCreatedSchema } },
+    errors: createErrors('site'),
+  },
+  'GET /tokens': { summary: 'List the calling user\'s personal tokens, newest first', query: listQuery, responses: { 200: { description: 'a page of tokens', schema: listOf(tokenViewSchema) } }, errors: listErrors('personal') },
+  'GET /orgs/{orgId}/tokens': { summary: 'List an org\'s service tokens, newest first', query: listQuery, responses: { 200: { description: 'a page of tokens', schema: listOf(tokenViewSchema) } }, errors: listErrors('org') },
+  'GET /site/tokens': { summary: 'List every token (site-wide audit view), newest first', query: listQuery, responses: { 200: { description: 'a page of tokens', schema: listOf(tokenViewSchema) } }, errors: listErrors('site') },
+  'GET /tokens/{id}': { summary: 'Show one token (never its secret or hash)', responses: { 200: { description: 'the token', schema: tokenViewSchema } }, errors: [byId] },
+  'DELETE /tokens/{id}': { summary: 'Revoke a token', responses: { 204: { description: 'revoked' } }, errors: [byId] },
+  'POST /tokens/{id}/rotate': {
+    summary: 'Give a token a new secret (same id)',
+    description: 'The rotator must hold everything the token can do. With `graceSeconds`, the old secret keeps working that long.',
+    body: rotateSchema, bodyOptional: true,
+    responses: { 200: { description: 'rotated; `token` is the new secret, shown once', schema: tokenRotatedSchema } },
+    errors: [byId, { status: 410, code: 'token-expired', when: 'the token has expired' }, { status: 409, code: 'rotation-conflict', when: 'the token changed meanwhile (another rotation)' }],
+  },
+  'GET /tokens/{id}/access-log': { summary: 'A token\'s access log: uses and failed attempts, newest first', query: listQuery, responses: { 200: { description: 'a page of entries', schema: listOf(accessLogEntrySchema) } }, errors: [byId] },
+};
+
 /**
  * Token management (DESIGN §6, Tokens): personal, org and site tokens with
  * TTL-based expiry, scope ceilings, revocation, rotation and an access log.
@@ -111,6 +191,7 @@ export class TokenService {
     const target = kind === 'org' ? `org:${orgId}/tokens` : kind === 'site' ? 'site/tokens' : `user:${caller.id}/tokens`;
     return audited(this.deps, { actor: caller, action: `token.create.${kind}`, target }, async () => {
       const body = parseBody(createSchema, req.body);
+      const retryKey = idempotencyKey(req.headers);
       const scopes = scopeSet(body.scopes);
       const catalog = await freshCatalog(this.deps);
       const nowS = nowSeconds(this.deps);
@@ -140,22 +221,21 @@ export class TokenService {
         }
       }
 
-      const t = generateToken();
-      const record: TokenRecord = {
-        id: t.id,
+      // With an Idempotency-Key, a retry answers the token the first request created.
+      const minted = await mintToken(this.deps, { key: retryKey, caller, req }, (id, secret): TokenRecord => ({
+        id,
         kind,
         name: body.name,
         ...(kind === 'personal' ? { ownerId: caller.id } : {}),
         ...(orgId ? { orgId } : {}),
         ...(scopes ? { scopes: scopes.map(formatScope) } : {}),
-        secretHash: hashSecret(t.secret),
+        secretHash: hashSecret(secret),
         createdAt: nowS,
         expiresAt: nowS + (body.expiresInDays ?? 365) * DAY,
         createdBy: caller.token ? `token:${caller.token.id}` : caller.id,
-      };
-      await this.deps.store.tokens.createToken(record);
-      this.deps.logger.info('token.created', { tokenId: t.id, kind, orgId, actor: caller.id });
-      return { status: 201, body: { ...tokenView(record, nowS), token: t.token } };
+      }));
+      this.deps.logger.info(minted.replayed ? 'token.create-replayed' : 'token.created', { tokenId: minted.record.id, kind, orgId, actor: caller.id });
+      return { status: 201, body: { ...tokenView(minted.record, nowS), token: minted.token } };
     });
   }
 
