@@ -55,6 +55,9 @@ export class IamAnswers {
       // The live request's own effect comes first (a Deny also names the live ARN): the
       // order changes nothing for IAM (an explicit Deny wins) but reads as the decision.
       if (result.effect === 'deny' && nameable) deny.unshift(currentArn);
+      // Denied live but not nameable: no wildcard may cover it (a path no rule routes is
+      // outside the statements' proof, and this one is being asked about now).
+      if (result.effect === 'deny' && !nameable && allow.some((a) => iamMatch(a, currentArn)) && !deny.some((d) => iamMatch(d, currentArn))) cut = 'not-listable';
       const denied = deny.length > 0 ? [statement('Deny', deny)] : [];
       const allowed = allow.length > 0 ? [statement('Allow', allow)] : [];
       statements = result.effect === 'allow' ? [...allowed, ...denied] : [...denied, ...allowed];

@@ -92,7 +92,15 @@ function perRequestSlot(slot: ExpressionSlot | undefined): boolean {
  * the principal, and `*` (decided for a value no principal holds) when the grant holds
  * regardless of the value. Undefined for a rule no cached answer may cover.
  */
-function grantsOf(policy: CompiledPolicy, principal: Principal, rule: RouteRule, parsed: ParsedRoute, request: DecisionRequest, nowMs: number): Binding[] | undefined {
+function grantsOf(
+  policy: CompiledPolicy,
+  principal: Principal,
+  rule: RouteRule,
+  parsed: ParsedRoute,
+  request: DecisionRequest,
+  nowMs: number,
+  unlisted: Set<string>,
+): Binding[] | undefined {
   const condition = policy.conditions.get(rule);
   if (perRequestSlot(condition)) return undefined;
   const orgParam = paramRef(rule.org);
@@ -105,8 +113,13 @@ function grantsOf(policy: CompiledPolicy, principal: Principal, rule: RouteRule,
       // A narrower binding is redundant once a wider one holds.
       if (out.some((b) => (!orgParam || b[orgParam] === ANY || b[orgParam] === org) && (!ownerParam || b[ownerParam] === ANY || b[ownerParam] === owner))) continue;
       const unbound = org === ANY || owner === ANY;
-      // "Any value" is decided for a value nobody holds, which generalises only when no expression reads the value.
-      if (unbound && (readsResource(policy.gate) || readsResource(condition))) continue;
+      // "Any value" is decided for a value nobody holds, which generalises only when no
+      // expression reads the value: otherwise values outside the principal's own may be
+      // allowed, and are not listed (reported as left out).
+      if (unbound && (readsResource(policy.gate) || readsResource(condition))) {
+        unlisted.add(rule.route);
+        continue;
+      }
       const pathParameters: Record<string, string> = {};
       if (orgParam) pathParameters[orgParam] = org === ANY ? SENTINEL : org!;
       if (ownerParam) pathParameters[ownerParam] = owner === ANY ? SENTINEL : owner!;
@@ -252,7 +265,7 @@ export function compileStatements(
   const entitled = new Map<RouteRule, Map<string, Nfa[]>>();
   const omitted = new Set<string>();
   for (const entry of index.entries) {
-    const bindings = grantsOf(policy, principal, entry.rule, entry.parsed, request, nowMs) ?? [];
+    const bindings = grantsOf(policy, principal, entry.rule, entry.parsed, request, nowMs, omitted) ?? [];
     if (bindings.length === 0) continue;
     const perMethod = new Map<string, Nfa[]>();
     entitled.set(entry.rule, perMethod);
@@ -264,6 +277,9 @@ export function compileStatements(
         const unsafe = Object.values(binding).some((v) => v !== ANY && !SAFE_VALUE.test(v));
         const language = pathNfa(p);
         languages.push(language);
+        // A binding whose every path a more specific rule takes (an `ANY` beside the same
+        // route for this method) has nothing to list.
+        if (own.higher.length > 0 && witness([language], own.higher) === undefined) continue;
         const pat = unsafe ? undefined : pattern(p);
         if (pat === undefined) omitted.add(entry.rule.route);
         grants.push({ rule: entry.rule, method, binding, parts: p, ...(pat !== undefined ? { pattern: pat } : {}), language, higher: own.higher, lead: leadOf(p) });
@@ -293,8 +309,8 @@ export function compileStatements(
       if (carve !== undefined) candidates.add(carve);
     }
   }
-  let bytes = [...candidates].reduce((n, p) => n + p.length + 3, 0) + listed.reduce((n, g) => n + g.pattern!.length + 3, 0);
-  if (bytes > options.maxBytes) return 'cut';
+  // The Allows alone must fit before anything is proven.
+  if (listed.reduce((n, g) => n + g.pattern!.length + 3, 0) > options.maxBytes) return 'cut';
 
   try {
     // 3. A Deny is kept only if it covers no entitled path.
@@ -322,9 +338,15 @@ export function compileStatements(
       list.push(g.binding);
       perMethod.set(g.method, list);
     }
-    // Without a wildcard Allow there is nothing for a Deny to carve.
-    const kept = allow.some((a) => a.includes('*')) ? deny : [];
-    bytes = [...new Set(allow)].reduce((n, p) => n + p.length + 3, 0) + kept.reduce((n, p) => n + p.length + 3, 0);
+    // A Deny is written only where it carves from a kept Allow (`*%*` wherever an Allow has a wildcard).
+    const allowLanguages = allow.map((a) => ({ language: patternNfa(a), lead: leadOfPattern(a) }));
+    const kept = deny.filter((d, i) =>
+      (ALWAYS_DENIED as readonly string[]).includes(d)
+        ? allow.some((a) => a.includes('*'))
+        : allowLanguages.some((a) => compatible(a.lead, denyLanguages[i]!.lead) && witness([a.language, denyLanguages[i]!.language]) !== undefined),
+    );
+    const bytes = [...new Set(allow)].reduce((n, p) => n + p.length + 3, 0) + kept.reduce((n, p) => n + p.length + 3, 0);
+    if (bytes > options.maxBytes) return 'cut';
     return { allow: [...new Set(allow)], deny: kept, bytes, covered, omitted: [...omitted], perRequest: false };
   } catch (err) {
     // A comparison too large to finish proves nothing: the answer covers the live request only.
