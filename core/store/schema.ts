@@ -59,6 +59,7 @@ export const keys = {
   /** GSI2: every token, for the site-wide audit view. */
   allTokens: () => 'TOKENS',
   accessLogSk: (at: string, suffix: string) => `LOG#${at}#${suffix}`,
+  accessLogPrefix: () => 'LOG#',
 
   invitation: (id: string) => `INVITE#${id}`,
   invitationSk: () => 'INVITE',

@@ -134,7 +134,7 @@ export class TokenRepo {
     return queryPage(
       this.db,
       'Query access log',
-      { partition: { name: 'pk', value: keys.token(tokenId) }, sortCondition: 'begins_with(sk, :log)', values: { ':log': 'LOG#' }, newestFirst: true, limit: options.limit, ...(options.cursor ? { cursor: options.cursor } : {}) },
+      { partition: { name: 'pk', value: keys.token(tokenId) }, range: { beginsWith: keys.accessLogPrefix() }, newestFirst: true, limit: options.limit, ...(options.cursor ? { cursor: options.cursor } : {}) },
       (i) => ({
         at: Number(i.at),
         route: String(i.route ?? ''),
