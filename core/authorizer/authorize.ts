@@ -5,6 +5,7 @@ import { resolveBinding, type RouteMatch } from '../policy/routes';
 import { decide } from '../rbac/decide';
 import type { AuthzObject, Decision, Principal, Reason } from '../rbac/types';
 import type { AuthorizerStore, TokenRecord } from '../store/types';
+import { FailedAttemptLog } from '../tokens/access-log';
 import { expressionContext, gatewayContext, type AuthzRequest, type GatewayContext } from './context';
 import { PolicyCache, type CompiledPolicy, type ExpressionSlot } from './policy';
 import { PrincipalResolver, TokenRejected, type JwtVerifierLike } from './principals';
@@ -100,6 +101,8 @@ export class Authorizer {
   private readonly accessLog: boolean;
   /** Memo of recent success-log and lastUsedAt writes, so warm requests write nothing. */
   private readonly recentWrites = new Map<string, number>();
+  /** Failed attempts, aggregated per (token, reason, source IP, minute): bounded writes under a flood. */
+  private readonly failures: FailedAttemptLog;
 
   constructor(options: AuthorizerOptions) {
     this.now = options.now ?? Date.now;
@@ -107,6 +110,11 @@ export class Authorizer {
     this.store = options.store;
     this.accessLog = options.accessLog ?? true;
     const ttl = options.cacheTtlSeconds ?? 30;
+    this.failures = new FailedAttemptLog({
+      write: (aggregate) => options.store.recordTokenFailures(aggregate),
+      now: this.now,
+      onError: (err, aggregate) => this.logger.warn('token.access-log-failed', { tokenId: aggregate.tokenId, reason: (err as { code?: string }).code ?? 'unknown' }),
+    });
     this.policies = new PolicyCache({ store: options.store, now: this.now, ttlSeconds: ttl, logger: options.logger });
     this.principals = new PrincipalResolver({
       store: options.store,
@@ -136,6 +144,8 @@ export class Authorizer {
   async prepare(request: AuthzRequest): Promise<EarlyPrepared | Undecided> {
     // One async frame on this path: it is walked for every new credential.
     try {
+      // Failed attempts counted earlier in this container are written once their slot is over.
+      if (this.accessLog && this.failures.due()) await this.failures.flush();
       if (request.malformedCredential) return { effect: 'unauthorized', code: 'credential-malformed' };
       const policy = this.policies.fresh() ?? (await this.policies.load());
       const prepared: Prepared = { policy, validUntilMs: this.policies.freshUntilMs() };
@@ -271,11 +281,10 @@ export class Authorizer {
   private async recordFailure(token: TokenRecord, code: string, req: AuthzRequest): Promise<void> {
     if (!this.accessLog) return;
     try {
-      await this.store.recordTokenAccess(token.id, {
+      await this.failures.record(token.id, {
         at: Math.floor(this.now() / 1000),
         route: `${req.method} ${req.path}`.slice(0, 512),
         ...(req.sourceIp ? { sourceIp: req.sourceIp } : {}),
-        outcome: 'unauthorized',
         reason: code,
       });
     } catch (err) {

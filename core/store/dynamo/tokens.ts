@@ -1,7 +1,7 @@
 import { GetItemCommand, PutItemCommand, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { keys } from '../schema';
-import type { AccessLogEntry, TokenRecord } from '../types';
+import type { AccessLogAggregate, AccessLogEntry, TokenRecord } from '../types';
 import { type Db, fromItem, guard, isConditionFailure, queryPage, toItem, values } from './db';
 
 /** Access-log entries live 90 days (DynamoDB TTL). */
@@ -61,6 +61,37 @@ export class TokenRepo {
     } catch (err) {
       if (!isConditionFailure((err as { cause?: unknown }).cause)) throw err;
     }
+  }
+
+  /**
+   * Adds failed attempts to their aggregate entry: one item per (token, reason, source
+   * IP, minute), whatever the number of attempts or containers, so a flood of forged
+   * secrets for a public token id costs a bounded number of items. The sort key is
+   * derived from the aggregate key (the minute first, so the log stays in time order);
+   * `count` is added, never set, so concurrent writers sum up.
+   */
+  async recordTokenFailures(a: AccessLogAggregate): Promise<void> {
+    const minute = new Date(a.minute * 1000).toISOString();
+    const key = createHash('sha256').update(`${a.reason}\u0000${a.sourceIp ?? ''}`).digest('hex').slice(0, 24);
+    await guard('UpdateItem access log', () =>
+      this.db.client.send(
+        new UpdateItemCommand({
+          TableName: this.db.tableName,
+          Key: toItem({ pk: keys.token(a.tokenId), sk: keys.accessLogSk(minute, `fail-${key}`) }),
+          UpdateExpression:
+            'SET #type = :type, tokenId = :tokenId, #at = if_not_exists(#at, :first), lastAt = :last, route = if_not_exists(route, :route), ' +
+            'outcome = :outcome, reason = :reason, expiresAt = if_not_exists(expiresAt, :expires)' +
+            (a.sourceIp !== undefined ? ', sourceIp = :ip' : '') +
+            ' ADD #count :n',
+          ExpressionAttributeNames: { '#type': 'type', '#at': 'at', '#count': 'count' },
+          ExpressionAttributeValues: values({
+            ':type': 'access', ':tokenId': a.tokenId, ':first': a.firstAt, ':last': a.lastAt, ':route': a.route,
+            ':outcome': 'unauthorized', ':reason': a.reason, ':expires': a.firstAt + ACCESS_LOG_TTL_SECONDS, ':n': a.count,
+            ...(a.sourceIp !== undefined ? { ':ip': a.sourceIp } : {}),
+          }),
+        }),
+      ),
+    );
   }
 
   /**
@@ -141,6 +172,8 @@ export class TokenRepo {
         ...(typeof i.sourceIp === 'string' ? { sourceIp: i.sourceIp } : {}),
         outcome: i.outcome as AccessLogEntry['outcome'],
         reason: String(i.reason ?? ''),
+        ...(typeof i.count === 'number' ? { count: i.count } : {}),
+        ...(typeof i.lastAt === 'number' ? { lastAt: i.lastAt } : {}),
       }),
     );
   }
