@@ -3,6 +3,7 @@ import type { Logger } from '../log';
 import { evaluateExpression } from '../policy/expression';
 import { resolveBinding, type RouteMatch } from '../policy/routes';
 import { decide } from '../rbac/decide';
+import { withoutDeletingOrgs } from '../rbac/deleting-orgs';
 import type { AuthzObject, Decision, Principal, Reason } from '../rbac/types';
 import type { AuthorizerStore, TokenRecord } from '../store/types';
 import { FailedAttemptLog } from '../tokens/access-log';
@@ -152,7 +153,8 @@ export class Authorizer {
       if (request.credential !== undefined) {
         // The route is looked up when deciding: a shared answer may make that unnecessary.
         const { value: resolved, confirmed } = await this.principals.resolveEarly(request.credential);
-        prepared.principal = resolved.principal;
+        // Memberships in orgs being deleted, and their org tokens, grant nothing (DESIGN §4).
+        prepared.principal = withoutDeletingOrgs(resolved.principal, policy.deletingOrgIds);
         if (resolved.token) prepared.token = resolved.token;
         prepared.validUntilMs = Math.min(prepared.validUntilMs, resolved.validUntilMs ?? 0);
         return { prepared, confirmed: confirmed ? confirmed.then((failure) => failure && this.failure(failure)) : CONFIRMED };
@@ -222,6 +224,8 @@ export class Authorizer {
     match: RouteMatch | undefined,
   ): { allowed: boolean; explanation: Explanation } {
     const explanation: Explanation = { code: 'no-route', expressions: [], reasons: [], policyVersion: policy.version };
+    // Callers that resolved the principal themselves (explain) get the same view as `prepare`.
+    if (principal) principal = withoutDeletingOrgs(principal, policy.deletingOrgIds);
     if (!match) {
       explanation.reasons.push({ step: 'route', detail: `no route matches ${request.method} ${request.path}` });
       return { allowed: false, explanation };

@@ -24,6 +24,8 @@ export interface CompiledPolicy {
    * a decision is then a pure function of (credential, method, path) for the TTL.
    */
   requestIndependent: boolean;
+  /** Orgs being deleted: memberships in them and their org tokens grant nothing (`withoutDeletingOrgs`). */
+  deletingOrgIds: ReadonlySet<string>;
 }
 
 function slot(text: string): ExpressionSlot {
@@ -74,7 +76,7 @@ export function compilePolicy(snapshot: PolicySnapshot, logger?: Logger): Compil
   const readsClaims = slots.some((x) => !x.ok || x.compiled.reads.some((r) => r === 'principal' || r.startsWith('principal.claims')));
   const readsCredential = slots.some((x) => !x.ok || x.compiled.reads.some((r) => r === 'request.headers.authorization'));
   const requestIndependent = slots.every((x) => x.ok && !x.compiled.timeDependent && !x.compiled.readsUncachedRequestData);
-  return { version: snapshot.version, table, catalog: new RoleCatalog(snapshot.roles), ...(gate ? { gate } : {}), conditions, readsClaims, readsCredential, requestIndependent };
+  return { version: snapshot.version, table, catalog: new RoleCatalog(snapshot.roles), ...(gate ? { gate } : {}), conditions, readsClaims, readsCredential, requestIndependent, deletingOrgIds: new Set(snapshot.deletingOrgIds ?? []) };
 }
 
 /**

@@ -38,6 +38,8 @@ export interface PolicySnapshot {
   routes: RouteRule[];
   gate?: string;
   roles: Role[];
+  /** Orgs being deleted: their memberships and org tokens grant nothing (DESIGN §4). */
+  deletingOrgIds?: string[];
 }
 
 /** One access-log entry of a token: uses and failed attempts. */

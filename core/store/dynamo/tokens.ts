@@ -2,7 +2,9 @@ import { GetItemCommand, PutItemCommand, UpdateItemCommand } from '@aws-sdk/clie
 import { createHash, randomBytes } from 'node:crypto';
 import { keys } from '../schema';
 import type { AccessLogAggregate, AccessLogEntry, TokenRecord } from '../types';
-import { type Db, fromItem, guard, isConditionFailure, queryPage, toItem, values } from './db';
+import { NotFound, StoreError } from '../../errors';
+import { type Db, fromItem, guard, isConditionFailure, queryPage, toItem, transact, values } from './db';
+import { orgAliveCheck, orgIndexDelete, orgIndexPut } from './org-index';
 
 /** Access-log entries live 90 days (DynamoDB TTL). */
 export const ACCESS_LOG_TTL_SECONDS = 90 * 24 * 3600;
@@ -23,18 +25,60 @@ export class TokenRepo {
     return out.Item ? tokenFromItem(fromItem(out.Item)) : undefined;
   }
 
-  /** Creates a token record; the id must be new (condition: no item with that key). */
+  /**
+   * Creates a token record; the id must be new (condition: no item with that key). An org
+   * token is written only while its org exists and is not being deleted, together with
+   * its index item in the org's partition (NotFound otherwise).
+   */
   async createToken(record: TokenRecord): Promise<void> {
-    await guard('PutItem token', () =>
-      this.db.client.send(
-        new PutItemCommand({
-          TableName: this.db.tableName,
-          Item: toItem(tokenItem(record)),
-          // Never overwrite an existing token (id collision or replay).
-          ConditionExpression: 'attribute_not_exists(pk)',
-        }),
-      ),
-    );
+    if (record.kind !== 'org') {
+      await guard('PutItem token', () =>
+        this.db.client.send(
+          new PutItemCommand({
+            TableName: this.db.tableName,
+            Item: toItem(tokenItem(record)),
+            // Never overwrite an existing token (id collision or replay).
+            ConditionExpression: 'attribute_not_exists(pk)',
+          }),
+        ),
+      );
+      return;
+    }
+    const orgId = record.orgId ?? '';
+    const failed = await transact(this.db, 'TransactWriteItems token', [
+      orgAliveCheck(this.db, orgId),
+      // Never overwrite an existing token (id collision or replay).
+      { Put: { TableName: this.db.tableName, Item: toItem(tokenItem(record)), ConditionExpression: 'attribute_not_exists(pk)' } },
+      orgIndexPut(this.db, orgId, 'TOKEN', record.id),
+    ]);
+    if (failed?.has(0)) throw new NotFound();
+    if (failed) throw new StoreError('token-id-collision', 'token id collision, try again');
+  }
+
+  /**
+   * The org-deletion cascade's step for one org token: revoked (a revocation already
+   * there is kept), its rotation grace ended, and out of the org's listing (GSI1), so an
+   * org created again with the id starts with none; it stays in the site-wide view
+   * (GSI2). Then its org index item goes.
+   */
+  async retireOrgToken(tokenId: string, orgId: string, at: number, by: string): Promise<void> {
+    try {
+      await guard('UpdateItem retire token', () =>
+        this.db.client.send(
+          new UpdateItemCommand({
+            TableName: this.db.tableName,
+            Key: toItem({ pk: keys.token(tokenId), sk: keys.tokenSk() }),
+            UpdateExpression: 'SET revokedAt = if_not_exists(revokedAt, :at), revokedBy = if_not_exists(revokedBy, :by) REMOVE gsi1pk, gsi1sk, previousSecretHash, previousValidUntil',
+            // Only a token of this org (the id came from its index or listing).
+            ConditionExpression: 'attribute_exists(pk) AND orgId = :org',
+            ExpressionAttributeValues: values({ ':at': at, ':by': by, ':org': orgId }),
+          }),
+        ),
+      );
+    } catch (err) {
+      if (!isConditionFailure((err as { cause?: unknown }).cause)) throw err;
+    }
+    await transact(this.db, 'TransactWriteItems org index', [orgIndexDelete(this.db, orgId, 'TOKEN', tokenId)]);
   }
 
   /**
