@@ -19,11 +19,12 @@ import { testRuntime } from '../support/runtime';
  *
  * The races are forced, not hoped for: a DynamoDB client middleware sees every request,
  * and AsyncLocalStorage tells the DELETE's own requests from everyone else's. The DELETE
- * is paused after its k-th write while the racers run to completion (every interleaving
- * of "concurrent writes at cascade step k"), or its k-th write fails (an interrupted
- * cascade), for several k across the whole cascade. DynamoDB Local's indexes are never
- * behind; a third hook hides recent writes from the DELETE's index queries, as a lagging
- * GSI on AWS does.
+ * is paused after its k-th write (or after its checks, before its first write) while the
+ * racers run to completion, or its k-th write fails (an interrupted cascade), for k
+ * spread over the whole cascade (measured on an uninterrupted run). DynamoDB Local's
+ * indexes are never behind; a third hook hides recent writes from the DELETE's index
+ * queries, as a lagging GSI on AWS does. Data written before org partitions indexed
+ * their children is covered too.
  */
 
 const API = 'arn:aws:execute-api:us-east-1:123456789012:api123/prod';
