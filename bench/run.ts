@@ -118,6 +118,7 @@ async function world(endpoint: string, table: string, routeCount: number, roleCo
   };
   const { rt, rest } = fresh();
   await rt.store.policy.putRoutes(routes(routeCount), now);
+  for (const id of ['acme', 'globex']) await rt.store.orgs.createOrg({ id, name: id, createdAt: now });
   for (const role of roles(roleCount)) await rt.store.policy.putRole(role, now);
   await rt.store.users.putMembership('acme', 'alice', ['org-viewer', ...roles(roleCount).filter((r) => r.orgId === 'acme').slice(0, 5).map((r) => r.name)], now);
   await rt.store.users.putMembership('globex', 'alice', ['org-member'], now);

@@ -30,14 +30,14 @@ export const ERROR_CODES = {
   /** 409: conflicts with the current state. */
   Conflict: [
     'already-member', 'invitation-not-pending', 'invitation-pending', 'last-site-admin', 'membership-changed', 'org-exists',
-    'reserved-role-name', 'rotation-conflict', 'site-roles-changed', 'idempotency-token-changed',
+    'reserved-role-name', 'rotation-conflict', 'site-roles-changed', 'idempotency-token-changed', 'org-deleting',
   ],
   /** 410: existed, but expired. */
   Gone: ['invitation-expired', 'token-expired'],
   /** 422: well-formed, but not something that can be done. */
   Unprocessable: ['idempotency-key-reused'],
   /** 503: the store failed; always fails closed. */
-  StoreError: ['store-unavailable', 'store-timeout', 'invitation-id-collision', 'token-id-collision', 'idempotency-race'],
+  StoreError: ['store-unavailable', 'store-timeout', 'invitation-id-collision', 'token-id-collision', 'idempotency-race', 'policy-condition-failed'],
   /** 503: a key source (JWKS endpoint) failed; fails closed. */
   KeySourceError: ['jwks-http-status', 'jwks-invalid', 'jwks-timeout', 'jwks-too-large', 'jwks-unreachable'],
   /** 500: cold-start configuration, and what the admin API answers for anything unexpected. */

@@ -6,11 +6,11 @@ import { commonErrors, epochSeconds, listOf, type RouteSpecs } from '../http/spe
 import { assignableRole, checkAssignment, validateRoleNames } from '../rbac/assign';
 import type { RoleCatalog } from '../rbac/catalog';
 import { decide } from '../rbac/decide';
+import { withoutDeletingOrgs } from '../rbac/deleting-orgs';
 import { keys } from '../store/schema';
-import { failedConditionIndex } from '../store/dynamo/db';
 import { InvitationRepo } from '../store/dynamo/invitations';
 import { ORG_ID_RE } from '../store/dynamo/orgs';
-import { type AdminDeps, audited, freshCatalog, nowSeconds } from './deps';
+import { type AdminDeps, actorId, audited, freshCatalog, nowSeconds } from './deps';
 
 const USER_ID_RE = /^[A-Za-z0-9._:@|+-]{1,256}$/;
 const rolesBody = z.strictObject({ roles: z.array(z.string().min(1).max(64)).max(20, 'at most 20 roles') });
@@ -41,7 +41,7 @@ export const ORG_ROUTE_SPECS: RouteSpecs = {
     description: 'Without `id`, one is made from the name. A user who creates an org becomes its `org-admin`.',
     body: createOrgBody,
     responses: { 201: { description: 'the org', schema: orgSchema } },
-    errors: [{ status: 403, code: 'cannot-create-org', when: 'the caller holds no site-level org:create' }, { status: 409, code: 'org-exists', when: 'an org with that id exists' }],
+    errors: [{ status: 403, code: 'cannot-create-org', when: 'the caller holds no site-level org:create' }, { status: 409, code: 'org-exists', when: 'an org with that id exists' }, { status: 409, code: 'org-deleting', when: 'an org with that id is being deleted: retry once its deletion has finished' }],
   },
   'GET /orgs': { summary: 'List orgs: all of them for site roles, else the caller\'s own', query: pageQuery, responses: { 200: { description: 'a page of orgs', schema: listOf(orgSchema) } }, errors: [] },
   'GET /orgs/{orgId}': { summary: 'Show an org', responses: { 200: { description: 'the org', schema: orgSchema } }, errors: [orgHidden] },
@@ -130,14 +130,11 @@ export class OrgAdmin {
       const body = parseBody(createOrgBody, req.body);
       const now = nowSeconds(this.deps);
       const org = { id: body.id ?? slug(body.name), name: body.name, createdAt: now, createdBy: caller.token ? `token:${caller.token.id}` : caller.id };
-      try {
-        // The creator, if a user, becomes org-admin in the same transaction.
-        await this.deps.store.orgs.createOrg(org, caller.kind === 'user' && !caller.token ? { userId: caller.id, roles: ['org-admin'] } : undefined);
-      } catch (err) {
-        // Only the org item's own condition (attribute_not_exists) means the id is taken;
-        // anything else (a transaction conflict, throttling) stays a 503.
-        if (failedConditionIndex((err as { cause?: unknown }).cause) === 0) throw new Conflict('org-exists', `organization ${org.id} exists`);
-        throw err;
+      // The creator, if a user, becomes org-admin in the same transaction.
+      if (!(await this.deps.store.orgs.createOrg(org, caller.kind === 'user' && !caller.token ? { userId: caller.id, roles: ['org-admin'] } : undefined))) {
+        // The id is taken, possibly by an org whose deletion has not finished (retry the DELETE).
+        if ((await this.deps.store.orgs.getOrgState(org.id))?.deleting) throw new Conflict('org-deleting', `organization ${org.id} is being deleted`);
+        throw new Conflict('org-exists', `organization ${org.id} exists`);
       }
       return { status: 201, body: org };
     });
@@ -168,34 +165,55 @@ export class OrgAdmin {
   }
 
   /**
-   * Deletes an org with everything that grants access in it: memberships are deleted,
-   * org tokens revoked, pending invitations revoked, the org's custom roles deleted, and
-   * the org item last, so a retried DELETE resumes an interrupted cascade.
+   * Deletes an org with everything that grants access in it (DESIGN §4). In three steps:
+   * 1. the org is marked as being deleted, with a marker the authorizers load with the
+   *    policy: from then on its memberships and org tokens grant nothing, here at once
+   *    and at the authorizer within its cache TTL, and every write that would add access
+   *    to it fails (`orgAliveCheck`);
+   * 2. the cascade removes what was written before the mark, found with a strongly
+   *    consistent Query of the org's partition (and GSI1 for data older than that
+   *    index): memberships deleted, org tokens revoked, invitations revoked, org roles
+   *    deleted, all of them out of the org's listings;
+   * 3. the org item and the marker go last, together, so until then the id cannot be
+   *    taken again (409) and a retried DELETE resumes an interrupted cascade.
    */
   async deleteOrg(req: ApiRequest): Promise<ApiResponse> {
     const caller = req.caller.principal;
     return audited(this.deps, { actor: caller, action: 'org.delete', target: `org:${String(req.params.orgId).slice(0, 64)}` }, async () => {
       const catalog = await freshCatalog(this.deps);
-      const orgId = await this.readableOrg(req, catalog);
-      if (!decide(caller, { type: 'org', action: 'delete', orgId }, catalog).allowed) throw new Forbidden('cannot-delete-org');
+      const orgId = req.params.orgId ?? '';
+      const state = ORG_ID_RE.test(orgId) ? await this.deps.store.orgs.getOrgState(orgId) : undefined;
+      // An org already being deleted is resumed on rights held elsewhere: its own
+      // memberships grant nothing any more, not even finishing the job.
+      const actor = state?.deleting ? withoutDeletingOrgs(caller, new Set([orgId])) : caller;
+      if (!state || !decide(actor, { type: 'org', action: 'read', orgId }, catalog).allowed) throw new NotFound();
+      if (!decide(actor, { type: 'org', action: 'delete', orgId }, catalog).allowed) throw new Forbidden('cannot-delete-org');
       const now = nowSeconds(this.deps);
       const store = this.deps.store;
-      for (const m of await store.orgs.gsi1Items(keys.orgMembers(orgId))) await store.users.deleteMembership(orgId, String(m.userId));
-      for (const t of await store.orgs.gsi1Items(keys.tokensByOrg(orgId))) {
-        if (t.revokedAt === undefined) await store.tokens.revokeToken(String(t.id), now, caller.id);
-      }
-      const invitations = new InvitationRepo(store.db);
-      for (const i of await store.orgs.gsi1Items(keys.orgInvitations(orgId))) {
-        if (i.status === 'pending') {
-          const rec = await invitations.get(String(i.id));
-          if (rec) await invitations.close(rec, 'revoked', now, caller.id);
-        }
-      }
-      for (const role of catalog.orgRoles(orgId)) await store.policy.deleteRole(role.name, orgId, now);
-      await store.orgs.deleteOrgItem(orgId);
-      this.deps.logger.info('org.deleted', { orgId, actor: caller.id });
+      // A concurrent DELETE finished meanwhile: nothing left to do here.
+      if (!(await store.orgs.markDeleting(orgId, now, actorId(caller)))) throw new NotFound();
+      await this.cascade(orgId, now, caller.id);
+      await store.orgs.finishDeletion(orgId, now);
+      this.deps.logger.info('org.deleted', { orgId, actor: caller.id, resumed: state.deleting });
       return { status: 204 };
     });
+  }
+
+  /** Step 2 of `deleteOrg`: every child of a marked org. Each step is idempotent (a retry repeats it). */
+  private async cascade(orgId: string, now: number, by: string): Promise<void> {
+    const store = this.deps.store;
+    const invitations = new InvitationRepo(store.db);
+    const children = await store.orgs.children(orgId);
+    const ids = (indexed: string[], legacy: Record<string, unknown>[], field: string) =>
+      new Set([...indexed, ...legacy.map((i) => i[field]).filter((v): v is string => typeof v === 'string')]);
+    for (const userId of ids(children.members, await store.orgs.gsi1Items(keys.orgMembers(orgId)), 'userId')) await store.users.removeMembership(orgId, userId);
+    for (const tokenId of ids(children.tokens, await store.orgs.gsi1Items(keys.tokensByOrg(orgId)), 'id')) await store.tokens.retireOrgToken(tokenId, orgId, now, by);
+    const guarded = children.others.flatMap((o) => (o.invitationId ? [o.invitationId] : []));
+    for (const id of ids([...children.invitations, ...guarded], await store.orgs.gsi1Items(keys.orgInvitations(orgId)), 'id')) await invitations.retireForOrg(id, orgId, now, by);
+    // Read after the mark, strongly consistent: a role written before it is here, none can be written after.
+    for (const role of (await store.loadPolicy()).roles) if (role.orgId === orgId) await store.policy.deleteRole(role.name, orgId, now);
+    // What is left of the partition (guards of expired invitations) goes too: a new org with the id starts empty.
+    for (const item of (await store.orgs.children(orgId)).others) await store.orgs.deleteChildItem(orgId, item.sk);
   }
 
   async listMembers(req: ApiRequest): Promise<ApiResponse> {

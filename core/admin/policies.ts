@@ -492,18 +492,16 @@ export class PolicyAdmin {
     if (until - since > 31 * DAY) throw new InvalidInput('invalid-query', 'at most 31 days at a time');
     const limit = q.limit ?? 50;
     let day = new Date(until * 1000).toISOString().slice(0, 10);
+    const firstDay = new Date(since * 1000).toISOString().slice(0, 10);
     let inner: string | undefined;
     if (q.cursor) {
-      try {
-        const c = JSON.parse(Buffer.from(q.cursor, 'base64url').toString('utf8')) as { d?: unknown; c?: unknown };
-        if (typeof c.d !== 'string' || !/^\d{4}-\d{2}-\d{2}$/.test(c.d) || (c.c !== undefined && typeof c.c !== 'string')) throw new Error('shape');
-        day = c.d;
-        inner = c.c as string | undefined;
-      } catch {
-        throw new InvalidInput('invalid-cursor', 'invalid cursor');
-      }
+      // Hostile input: a real day inside this query's window (a day outside it would walk
+      // partitions one by one), and an inner cursor that the day's Query checks itself.
+      const c = auditCursor(q.cursor);
+      if (!c || c.d < firstDay || c.d > day) throw new InvalidInput('invalid-cursor', 'invalid cursor');
+      day = c.d;
+      inner = c.c;
     }
-    const firstDay = new Date(since * 1000).toISOString().slice(0, 10);
     const items: unknown[] = [];
     let next: string | undefined;
     while (day >= firstDay) {
@@ -526,4 +524,22 @@ export class PolicyAdmin {
     }
     return { status: 200, body: { items, ...(next ? { nextCursor: next } : {}) } };
   }
+}
+
+/** The outer cursor of `GET /audit`: `{ d: day, c?: cursor inside that day }`, or undefined when malformed. */
+function auditCursor(cursor: string): { d: string; c?: string } | undefined {
+  let c: unknown;
+  try {
+    if (cursor.length > 4096 || !/^[A-Za-z0-9_-]+$/.test(cursor)) return undefined;
+    c = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
+  } catch {
+    return undefined;
+  }
+  if (!c || typeof c !== 'object' || Array.isArray(c)) return undefined;
+  const { d, c: innerCursor, ...rest } = c as Record<string, unknown>;
+  if (Object.keys(rest).length > 0 || typeof d !== 'string' || (innerCursor !== undefined && typeof innerCursor !== 'string')) return undefined;
+  // A calendar day that exists: 2026-02-30 does not survive the round trip.
+  const t = /^\d{4}-\d{2}-\d{2}$/.test(d) ? Date.parse(`${d}T00:00:00Z`) : NaN;
+  if (Number.isNaN(t) || new Date(t).toISOString().slice(0, 10) !== d) return undefined;
+  return innerCursor === undefined ? { d } : { d, c: innerCursor };
 }

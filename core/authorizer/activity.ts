@@ -1,34 +1,47 @@
 import type { Logger } from '../log';
 import type { AuthorizerStore, TokenRecord } from '../store/types';
+import { FailedAttemptLog } from '../tokens/access-log';
 import type { DecisionRequest } from './decide';
 
 /** Entries of the write memo: recent telemetry writes per token and window. */
 const MAX_REMEMBERED_WRITES = 10_000;
 
 /**
- * A gatehouse token's activity (DESIGN §6): its access log and `lastUsedAt`. Denials and
- * failed attempts are always recorded; a successful use at most once per token, route
- * and minute (memoised here, deduplicated by a conditional write across containers);
- * `lastUsedAt` at most once per hour. A failing write is logged, never fails a request.
+ * A gatehouse token's activity (DESIGN §6): its access log and `lastUsedAt`. Denials are
+ * always recorded; failed attempts (bad secret, revoked, expired: the token id is public,
+ * so anyone can make them) are counted per (token, reason, source IP, minute) by a
+ * `FailedAttemptLog`, so a flood costs bounded writes and hides nothing; a successful use
+ * is recorded at most once per token, route and minute (memoised here, deduplicated by a
+ * conditional write across containers); `lastUsedAt` at most once per hour. A failing
+ * write is logged, never fails a request.
  */
 export class TokenActivity {
   /** Recent writes by token and window: warm requests write nothing. */
   private readonly recent = new Map<string, number>();
+  private readonly failures: FailedAttemptLog;
 
-  constructor(private readonly deps: { store: AuthorizerStore; logger: Logger; now: () => number; enabled?: boolean }) {}
+  constructor(private readonly deps: { store: AuthorizerStore; logger: Logger; now: () => number; enabled?: boolean }) {
+    this.failures = new FailedAttemptLog({
+      write: (aggregate) => deps.store.recordTokenFailures(aggregate),
+      now: deps.now,
+      onError: (err, aggregate) => deps.logger.warn('token.access-log-failed', { tokenId: aggregate.tokenId, reason: (err as { code?: string }).code ?? 'unknown' }),
+    });
+  }
+
+  /** Writes failed-attempt counts whose flush slot has passed (at the start of an invocation: Lambda runs no timers). */
+  async flushDue(): Promise<void> {
+    if (this.deps.enabled !== false && this.failures.due()) await this.failures.flush();
+  }
 
   /** A presented token was refused (bad secret, revoked, expired). */
   async failure(token: TokenRecord, code: string, request: DecisionRequest): Promise<void> {
     if (this.deps.enabled === false) return;
-    await this.settle(token, [
-      this.deps.store.recordTokenAccess(token.id, {
-        at: Math.floor(this.deps.now() / 1000),
-        route: `${request.method} ${request.path}`.slice(0, 512),
-        ...(request.sourceIp ? { sourceIp: request.sourceIp } : {}),
-        outcome: 'unauthorized',
-        reason: code,
-      }),
-    ]);
+    await this.failures.record(token.id, {
+      at: Math.floor(this.deps.now() / 1000),
+      route: `${request.method} ${request.path}`.slice(0, 512),
+      ...(request.sourceIp ? { sourceIp: request.sourceIp } : {}),
+      reason: code,
+    });
   }
 
   /** A token was used for a decided request (`route`: the matched rule, if any). */

@@ -1,5 +1,6 @@
 import { isGatehouseError, KeySourceError, StoreError, Unauthenticated } from '../errors';
 import type { Logger } from '../log';
+import { withoutDeletingOrgs } from '../rbac/deleting-orgs';
 import type { Principal } from '../rbac/types';
 import type { TokenRecord } from '../store/types';
 import { TokenActivity } from './activity';
@@ -53,10 +54,13 @@ export class Authorizer {
 
   async authorize(request: AuthzRequest): Promise<AuthzResult> {
     try {
+      await this.deps.activity.flushDue();
       if (request.malformedCredential) return { effect: 'unauthorized', code: 'credential-malformed' };
       const resolved = request.credential === undefined ? undefined : await this.deps.principals.resolve(request.credential);
       const policy = await this.deps.policies.forApi(request.apiId);
-      const decision = decide(policy, resolved?.principal, request, this.deps.now());
+      // Orgs being deleted grant nothing: memberships in them and their org tokens are dropped.
+      const principal = resolved && withoutDeletingOrgs(resolved.principal, policy.deletingOrgIds);
+      const decision = decide(policy, principal, request, this.deps.now());
       // Without a credential, anything but an allow is a 401: a credential might change the answer.
       if (!resolved && !decision.allowed) return { effect: 'unauthorized', code: 'no-credential' };
       const effect = decision.allowed ? 'allow' : 'deny';
@@ -66,10 +70,10 @@ export class Authorizer {
         code: decision.code,
         decision,
         policy,
-        context: gatewayContext(resolved?.principal, resolved?.token?.id),
+        context: gatewayContext(principal, resolved?.token?.id),
         validUntilMs: Math.min(resolved?.validUntilMs ?? Infinity, this.deps.now() + this.deps.cacheTtlSeconds * 1000),
       };
-      if (resolved) result.principal = resolved.principal;
+      if (principal) result.principal = principal;
       if (resolved?.token) result.token = resolved.token;
       return result;
     } catch (err) {

@@ -1,6 +1,7 @@
 import { evaluateExpression } from '../policy/expression';
 import { resolveBinding, type RouteMatch } from '../policy/routes';
 import { decide as decideRoles } from '../rbac/decide';
+import { withoutDeletingOrgs } from '../rbac/deleting-orgs';
 import type { AuthzObject, Decision as RoleDecision, Principal, Reason } from '../rbac/types';
 import { expressionContext, type AuthzRequest } from './context';
 import type { CompiledPolicy, ExpressionSlot } from './policy';
@@ -64,6 +65,8 @@ export function decideRoute(
   nowMs: number,
 ): Decision {
   const decision: Decision = { allowed: false, code: 'no-route', expressions: [], reasons: [], policyVersion: policy.version };
+  // Orgs being deleted grant nothing, whoever asks (live requests, explain, answers, tests).
+  if (principal) principal = withoutDeletingOrgs(principal, policy.deletingOrgIds);
   if (!match) {
     decision.reasons.push({ step: 'route', detail: `no route matches ${request.method} ${request.path}` });
     return decision;

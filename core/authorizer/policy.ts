@@ -34,6 +34,8 @@ export interface CompiledPolicy {
   conditions: Map<RouteRule, ExpressionSlot>;
   /** What of a principal a decision under this policy may depend on (answers are shared by principals equal in it). */
   principalReads: PrincipalReads;
+  /** Orgs being deleted: memberships in them and their org tokens grant nothing (`withoutDeletingOrgs`). */
+  deletingOrgIds: ReadonlySet<string>;
 }
 
 function slot(text: string): ExpressionSlot {
@@ -91,7 +93,16 @@ export function compilePolicy(snapshot: PolicySnapshot, logger?: Logger): Compil
     claims: reading('principal.claims'),
     credential: reads.some((r) => r === 'request' || r === 'request.headers' || r === 'request.headers.authorization' || r.startsWith('request.headers.authorization.')),
   };
-  return { set: snapshot.set ?? DEFAULT_SET, version: snapshot.version, table, catalog: new RoleCatalog(snapshot.roles), ...(gate ? { gate } : {}), conditions, principalReads };
+  return {
+    set: snapshot.set ?? DEFAULT_SET,
+    version: snapshot.version,
+    table,
+    catalog: new RoleCatalog(snapshot.roles),
+    ...(gate ? { gate } : {}),
+    conditions,
+    principalReads,
+    deletingOrgIds: new Set(snapshot.deletingOrgIds ?? []),
+  };
 }
 
 /** The set every API is decided with unless it is bound to another (or the function pins one). */

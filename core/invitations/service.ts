@@ -160,6 +160,8 @@ export class InvitationService {
         expiresAt: nowS + (body.expiresInDays ?? 7) * DAY,
       };
       const failed = await this.repo.create(record, nowS);
+      // The org went away (or is being deleted) since it was read.
+      if (failed === 'not-found') throw new NotFound();
       if (failed) throw new Conflict('invitation-pending', `a pending invitation for ${body.email} to ${orgId} exists`);
       // The recipient address is included so operators can route this event to email delivery.
       this.deps.logger.info('invitation.created', { invitationId: record.id, orgId, email: record.email, role: record.role, senderId: record.senderId, senderTokenId: record.senderTokenId, expiresAt: record.expiresAt });

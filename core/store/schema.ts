@@ -18,6 +18,9 @@ export const TABLE_SCHEMA = {
 
 export type IndexName = keyof typeof TABLE_SCHEMA.indexes;
 
+/** The children of an org indexed in its partition. */
+export type OrgChildKind = 'MEMBER' | 'TOKEN' | 'INVITE';
+
 /** Default table name when `GATEHOUSE_TABLE` is unset. */
 export const DEFAULT_TABLE_NAME = 'gatehouse';
 
@@ -36,8 +39,15 @@ export const keys = {
   orgMembers: (orgId: string) => `ORGMEMBERS#${orgId}`,
   orgMemberSk: (userId: string) => `USER#${userId}`,
 
+  /**
+   * The org's own partition: the org item (`ORG`), pending-invitation guards, and an index
+   * item for every child that grants access in it (`MEMBER#<user>`, `TOKEN#<id>`,
+   * `INVITE#<id>`), written in the same transaction as the child, so the deletion cascade
+   * finds every child with one strongly consistent Query.
+   */
   org: (orgId: string) => `ORG#${orgId}`,
   orgSk: () => 'ORG',
+  orgChildSk: (kind: OrgChildKind, childId: string) => `${kind}#${childId}`,
   /** GSI1: all orgs. */
   allOrgs: () => 'ORGS',
 
@@ -49,6 +59,8 @@ export const keys = {
   siteRoleSk: (name: string) => `ROLE#SITE#${name}`,
   orgRoleSk: (orgId: string, name: string) => `ROLE#ORG#${orgId}#${name}`,
   orgRolesPrefix: (orgId: string) => `ROLE#ORG#${orgId}#`,
+  /** Marker of an org being deleted: loaded with the policy, so authorizers ignore the org's memberships and tokens. */
+  deletingOrgSk: (orgId: string) => `DELETINGORG#${orgId}`,
 
   token: (tokenId: string) => `TOKEN#${tokenId}`,
   tokenSk: () => 'TOKEN',
@@ -62,6 +74,7 @@ export const keys = {
   /** An Idempotency-Key of a token creation, by a value derived from the key and the caller. */
   idempotency: (lookup: string) => `IDEMPOTENCY#${lookup}`,
   idempotencySk: () => 'IDEMPOTENCY',
+  accessLogPrefix: () => 'LOG#',
 
   invitation: (id: string) => `INVITE#${id}`,
   invitationSk: () => 'INVITE',

@@ -40,6 +40,8 @@ export interface PolicySnapshot {
   routes: RouteRule[];
   gate?: string;
   roles: Role[];
+  /** Orgs being deleted: their memberships and org tokens grant nothing (DESIGN §4). */
+  deletingOrgIds?: string[];
 }
 
 /** One access-log entry of a token: uses and failed attempts. */
@@ -49,6 +51,28 @@ export interface AccessLogEntry {
   sourceIp?: string;
   outcome: 'allow' | 'deny' | 'unauthorized';
   reason: string;
+  /** Aggregated failures only: how many attempts the entry stands for, and when the last one was. */
+  count?: number;
+  lastAt?: number;
+}
+
+/**
+ * Failed attempts on one token for one reason from one source IP within one minute
+ * (DESIGN §6), as one container counted them since its last write. Writes add up: the
+ * stored entry of a (token, reason, source IP, minute) holds the sum over containers.
+ */
+export interface AccessLogAggregate {
+  tokenId: string;
+  /** Epoch seconds of the minute's start. */
+  minute: number;
+  reason: string;
+  sourceIp?: string;
+  /** A route of the attempts counted (the first one kept): paths are the caller's choice. */
+  route: string;
+  /** Epoch seconds of the first and last attempt counted. */
+  firstAt: number;
+  lastAt: number;
+  count: number;
 }
 
 /** What the authorizer reads. Adapters (DynamoDB) implement it; tests may wrap it. */
@@ -63,8 +87,10 @@ export interface AuthorizerStore {
   loadPolicy(set?: string): Promise<PolicySnapshot>;
   /** The policy set bound to an API id, if any. */
   getApiBinding?(apiId: string): Promise<string | undefined>;
-  /** Records a token use or failed attempt. `dedupeKey` makes the write idempotent per window. */
+  /** Records a token use or denial. `dedupeKey` makes the write idempotent per window. */
   recordTokenAccess(tokenId: string, entry: AccessLogEntry, dedupeKey?: string): Promise<void>;
+  /** Adds failed attempts to the one entry of their (token, reason, source IP, minute). */
+  recordTokenFailures(aggregate: AccessLogAggregate): Promise<void>;
   /** Sets `lastUsedAt` if it is older than `olderThan` (conditional write). */
   touchTokenLastUsed(tokenId: string, at: number, olderThan: number): Promise<void>;
 }

@@ -253,6 +253,8 @@ export class TokenService {
       if (!decide(caller, { type: 'token', action: 'list', orgId }, catalog).allowed) {
         throw decide(caller, { type: 'org', action: 'read', orgId }, catalog).allowed ? new Forbidden('cannot-list-tokens') : new NotFound();
       }
+      // Not for an org that is gone or being deleted: its memberships and tokens grant nothing.
+      if (!(await this.deps.store.orgs.getOrg(orgId))) throw new NotFound();
       by = { index: 'gsi1', key: keys.tokensByOrg(orgId) };
     } else {
       // Site-wide audit view of every token: site admins and viewers.
@@ -279,7 +281,14 @@ export class TokenService {
         : token.kind === 'org'
           ? { type: 'token', action, orgId: token.orgId ?? '' }
           : { type: 'token', action };
-    if (!decide(caller, object, catalog).allowed) throw new NotFound();
+    const may = decide(caller, object, catalog);
+    if (!may.allowed) throw new NotFound();
+    // Rights inside an org reach its tokens only while it is alive, and only the tokens of
+    // this incarnation of the id (an org deleted and created again starts empty).
+    if (token.kind === 'org' && may.level !== 'site') {
+      const org = await this.deps.store.orgs.getOrg(token.orgId ?? '');
+      if (!org || token.createdAt < org.createdAt) throw new NotFound();
+    }
     return { token, catalog };
   }
 

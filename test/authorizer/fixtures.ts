@@ -44,6 +44,8 @@ export async function world(options: { ttl?: boolean; clock?: TestClock; cacheTt
   });
   const now = rt.clock.seconds;
   await rt.store.policy.putRoutes(options.routes ?? ROUTES, now);
+  // Org tokens and org roles are written only into orgs that exist.
+  for (const id of ['acme', 'globex']) await rt.store.orgs.createOrg({ id, name: id, createdAt: now });
   await rt.store.users.putSiteRoles('root', ['site-admin'], now);
   await rt.store.users.putSiteRoles('auditor', ['site-viewer'], now);
   await rt.store.users.putMembership('acme', 'alice', ['org-viewer'], now);

@@ -57,6 +57,8 @@ const ROUTES: RouteRule[] = [
 async function demo() {
   const rt = await testRuntime({ env: { GATEHOUSE_LOG_LEVEL: 'error' } });
   await rt.store.policy.putRoutes(ROUTES, rt.clock.seconds);
+  // Org tokens are created only in an org that exists.
+  await rt.store.orgs.createOrg({ id: 'acme', name: 'Acme', createdAt: rt.clock.seconds });
   const t = generateToken();
   // An org token of acme that may read projects there, and nothing else.
   await rt.store.tokens.createToken({ id: t.id, kind: 'org', orgId: 'acme', scopes: ['project:read'], name: 'ci', secretHash: hashSecret(t.secret), createdAt: rt.clock.seconds, expiresAt: rt.clock.seconds + 86400 });

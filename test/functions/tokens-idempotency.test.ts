@@ -147,3 +147,21 @@ describe('Idempotency-Key on token creation', () => {
     expect(viaUser.body.id).not.toBe(viaToken.body.id);
   });
 });
+
+describe('Idempotency-Key and org deletion (a token created once is created like any other)', () => {
+  it('an org token created with a key is indexed in its org, and none is created in an org being deleted', async () => {
+    const s = await setup();
+    const res = await s.create('/orgs/acme/tokens', { name: 'ci' }, userContext('alice'), KEY);
+    expect(res.status).toBe(201);
+    // The deletion cascade finds org tokens through the org's own partition.
+    expect((await s.items()).some((i) => i.pk === 'ORG#acme' && String(i.sk).includes(res.body.id))).toBe(true);
+    // The org is marked for deletion: an idempotent create is refused like a plain one, and writes nothing.
+    const { UpdateItemCommand } = await import('@aws-sdk/client-dynamodb');
+    await s.rt.store.db.client.send(new UpdateItemCommand({ TableName: s.rt.tableName, Key: { pk: { S: 'ORG#acme' }, sk: { S: 'ORG' } }, UpdateExpression: 'SET deletingAt = :t', ExpressionAttributeValues: { ':t': { N: String(s.rt.clock.seconds) } } }));
+    const before = (await s.tokens()).length;
+    const refused = await s.create('/orgs/acme/tokens', { name: 'late' }, userContext('alice'), '9f1c2d9e-8b7a-4c6d-9e0f-1a2b3c4d5e6f');
+    expect(refused.status).toBe(404);
+    expect(await s.tokens()).toHaveLength(before);
+    expect((await s.items()).some((i) => i.type === 'idempotency' && i.tokenId !== res.body.id)).toBe(false);
+  });
+});

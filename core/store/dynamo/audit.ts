@@ -49,7 +49,7 @@ export class AuditRepo {
     return queryPage(
       this.db,
       'Query audit',
-      { partition: { name: 'pk', value: keys.audit(day) }, sortCondition: 'sk BETWEEN :from AND :to', values: { ':from': from, ':to': to }, newestFirst: true, limit: options.limit ?? 50, ...(options.cursor ? { cursor: options.cursor } : {}) },
+      { partition: { name: 'pk', value: keys.audit(day) }, range: { between: [from, to] }, newestFirst: true, limit: options.limit ?? 50, ...(options.cursor ? { cursor: options.cursor } : {}) },
       (i) => ({
         at: Number(i.at),
         actor: String(i.actor),

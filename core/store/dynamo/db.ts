@@ -97,12 +97,25 @@ export function encodeCursor(key: Record<string, AttributeValue> | undefined): s
 }
 
 /**
- * Decodes a cursor. It is hostile input: only string-valued key attributes are
- * accepted, and `expectPk` pins the partition so a cursor cannot jump to another one.
+ * The sort-key condition of a Query, as data: it builds the key condition and bounds
+ * the cursors the query accepts, so the two cannot drift apart.
+ */
+export type SortRange = { beginsWith: string } | { between: [string, string] };
+
+/** DynamoDB's limit for a sort key value (a partition key may be 2048; ours are all short). */
+const MAX_KEY_BYTES = 1024;
+
+/**
+ * Decodes a cursor. It is hostile input, checked against the query it will start before
+ * anything is sent, so DynamoDB never sees a start key it would refuse: exactly the
+ * query's key attributes, each a non-empty, well-formed string within DynamoDB's size
+ * limit; `pin` fixes the partition (a cursor cannot jump to another one) and `range`
+ * the sort key (a cursor cannot start outside the key condition, which DynamoDB
+ * refuses with a ValidationException). Anything else is a 400 `invalid-cursor`.
  */
 export function decodeCursor(
   cursor: string | undefined,
-  expect: { keys: readonly string[]; pin?: Record<string, string> },
+  expect: { keys: readonly string[]; pin?: Record<string, string>; range?: { name: string } & SortRange },
 ): Record<string, AttributeValue> | undefined {
   if (cursor === undefined || cursor === '') return undefined;
   let parsed: unknown;
@@ -115,9 +128,27 @@ export function decodeCursor(
   if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) return invalidCursor();
   const obj = parsed as Record<string, unknown>;
   const ks = Object.keys(obj);
-  if (ks.length !== expect.keys.length || !expect.keys.every((k) => typeof obj[k] === 'string')) return invalidCursor();
+  if (ks.length !== expect.keys.length || !expect.keys.every((k) => isKeyValue(obj[k]))) return invalidCursor();
   for (const [k, v] of Object.entries(expect.pin ?? {})) if (obj[k] !== v) return invalidCursor();
+  if (expect.range && !inRange(obj[expect.range.name] as string, expect.range)) return invalidCursor();
   return marshall(obj);
+}
+
+function isKeyValue(v: unknown): v is string {
+  if (typeof v !== 'string' || v === '') return false;
+  const bytes = Buffer.from(v, 'utf8');
+  // A lone surrogate has no UTF-8 form (it would not survive the round trip).
+  return bytes.length <= MAX_KEY_BYTES && bytes.toString('utf8') === v;
+}
+
+/** Whether a sort key value satisfies the range, compared as DynamoDB does: by UTF-8 bytes. */
+function inRange(value: string, range: SortRange): boolean {
+  const v = Buffer.from(value, 'utf8');
+  if ('beginsWith' in range) {
+    const prefix = Buffer.from(range.beginsWith, 'utf8');
+    return v.length >= prefix.length && v.subarray(0, prefix.length).equals(prefix);
+  }
+  return Buffer.compare(Buffer.from(range.between[0], 'utf8'), v) <= 0 && Buffer.compare(v, Buffer.from(range.between[1], 'utf8')) <= 0;
 }
 
 function invalidCursor(): never {
@@ -126,8 +157,9 @@ function invalidCursor(): never {
 
 /**
  * One page of a Query on a table or index partition: `partition` names the key
- * attribute and value, the cursor is pinned to that partition, items are mapped
- * (undefined drops one). The shared shape of every paginated listing.
+ * attribute and value, `range` the sort-key condition if any; the cursor is checked
+ * against both, items are mapped (undefined drops one). The shared shape of every
+ * paginated listing.
  */
 export async function queryPage<T>(
   db: Db,
@@ -135,29 +167,43 @@ export async function queryPage<T>(
   q: {
     index?: 'gsi1' | 'gsi2';
     partition: { name: string; value: string };
-    sortKey?: string;
-    sortCondition?: string;
-    values?: Record<string, unknown>;
+    range?: SortRange;
     newestFirst?: boolean;
     limit?: number;
     cursor?: string;
   },
   map: (item: Item) => T | undefined,
 ): Promise<{ items: T[]; nextCursor?: string }> {
-  const cursorKeys = q.index ? ['pk', 'sk', q.partition.name, q.sortKey ?? `${q.index}sk`] : ['pk', 'sk'];
-  const out = await guard(what, () =>
-    db.client.send(
-      new QueryCommand({
-        TableName: db.tableName,
-        ...(q.index ? { IndexName: q.index } : {}),
-        KeyConditionExpression: `${q.partition.name} = :partition${q.sortCondition ? ` AND ${q.sortCondition}` : ''}`,
-        ExpressionAttributeValues: values({ ':partition': q.partition.value, ...q.values }),
-        ScanIndexForward: !q.newestFirst,
-        ...(q.limit ? { Limit: q.limit } : {}),
-        ExclusiveStartKey: decodeCursor(q.cursor, { keys: cursorKeys, pin: { [q.partition.name]: q.partition.value } }),
-      }),
-    ),
-  );
+  const sortName = q.index ? `${q.index}sk` : 'sk';
+  const cursorKeys = q.index ? ['pk', 'sk', q.partition.name, sortName] : ['pk', 'sk'];
+  const startKey = decodeCursor(q.cursor, {
+    keys: cursorKeys,
+    pin: { [q.partition.name]: q.partition.value },
+    ...(q.range ? { range: { name: sortName, ...q.range } } : {}),
+  });
+  const condition = !q.range ? '' : 'beginsWith' in q.range ? ' AND begins_with(#sk, :from)' : ' AND #sk BETWEEN :from AND :to';
+  const bounds = !q.range ? {} : 'beginsWith' in q.range ? { ':from': q.range.beginsWith } : { ':from': q.range.between[0], ':to': q.range.between[1] };
+  const out = await guard(what, async () => {
+    try {
+      return await db.client.send(
+        new QueryCommand({
+          TableName: db.tableName,
+          ...(q.index ? { IndexName: q.index } : {}),
+          KeyConditionExpression: `#pk = :partition${condition}`,
+          ExpressionAttributeNames: { '#pk': q.partition.name, ...(q.range ? { '#sk': sortName } : {}) },
+          ExpressionAttributeValues: values({ ':partition': q.partition.value, ...bounds }),
+          ScanIndexForward: !q.newestFirst,
+          ...(q.limit ? { Limit: q.limit } : {}),
+          ...(startKey ? { ExclusiveStartKey: startKey } : {}),
+        }),
+      );
+    } catch (err) {
+      // Backstop: a start key DynamoDB refuses despite the checks above is still the
+      // caller's bad input, not an outage.
+      if (startKey && (err as { name?: string }).name === 'ValidationException') return invalidCursor();
+      throw err;
+    }
+  });
   const items = (out.Items ?? []).map((raw) => map(fromItem(raw))).filter((x): x is T => x !== undefined);
   const nextCursor = encodeCursor(out.LastEvaluatedKey);
   return nextCursor ? { items, nextCursor } : { items };

@@ -1,9 +1,9 @@
 import { GetItemCommand } from '@aws-sdk/client-dynamodb';
-import { StoreError } from '../../errors';
+import { NotFound, StoreError } from '../../errors';
 import { keys } from '../schema';
 import type { TokenRecord } from '../types';
 import { type Db, fromItem, guard, toItem, transact, values } from './db';
-import { tokenItem } from './tokens';
+import { createTokenItems } from './tokens';
 
 /** A remembered Idempotency-Key: which token it created, and that token's sealed secret. */
 export interface IdempotencyRecord {
@@ -51,17 +51,12 @@ export class IdempotencyRepo {
           ExpressionAttributeValues: values({ ':now': now }),
         },
       },
-      {
-        Put: {
-          TableName: this.db.tableName,
-          Item: toItem(tokenItem(token)),
-          // Never overwrite an existing token (id collision).
-          ConditionExpression: 'attribute_not_exists(pk)',
-        },
-      },
+      // The token exactly as every other creation writes it (an org token: only while its org is alive).
+      ...createTokenItems(this.db, token),
     ]);
     if (!failed) return 'created';
     if (failed.has(0)) return 'key-taken';
+    if (token.kind === 'org' && failed.has(1)) throw new NotFound();
     throw new StoreError('token-id-collision', 'token id collision, try again');
   }
 }

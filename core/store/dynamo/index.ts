@@ -36,6 +36,7 @@ export function createDynamoStore(options: { client?: DynamoDBClient; tableName:
     getPolicyVersion: () => policy.getPolicyVersion(),
     loadPolicy: () => policy.loadPolicy(),
     recordTokenAccess: (id, entry, dedupe) => tokens.recordTokenAccess(id, entry, dedupe),
+    recordTokenFailures: (aggregate) => tokens.recordTokenFailures(aggregate),
     touchTokenLastUsed: (id, at, older) => tokens.touchTokenLastUsed(id, at, older),
   };
 }

@@ -1,7 +1,8 @@
-import { GetItemCommand, type TransactWriteItem } from '@aws-sdk/client-dynamodb';
+import { GetItemCommand, UpdateItemCommand, type TransactWriteItem } from '@aws-sdk/client-dynamodb';
 import { StoreError } from '../../errors';
 import { keys } from '../schema';
-import { type Db, fromItem, guard, queryPage, toItem, transact, values } from './db';
+import { type Db, fromItem, guard, isConditionFailure, queryPage, toItem, transact, values } from './db';
+import { orgAliveCheck, orgIndexDelete, orgIndexPut } from './org-index';
 import { membershipItem } from './users';
 
 export type InvitationStatus = 'pending' | 'accepted' | 'declined' | 'revoked' | 'expired';
@@ -75,7 +76,10 @@ export class InvitationRepo {
     };
   }
 
-  /** Creates a pending invitation and its guard atomically; `pending-exists` when a live one is there. */
+  /**
+   * Creates a pending invitation, its guard and its org index item atomically, while the
+   * org is alive; `pending-exists` when a live one is there, `not-found` without the org.
+   */
   async create(r: InvitationRecord, now: number): Promise<InvitationWriteFailure | undefined> {
     const failed = await transact(this.db, 'TransactWriteItems invitation', [
       {
@@ -89,8 +93,11 @@ export class InvitationRepo {
       },
       // Ids are random; never overwrite one.
       { Put: { TableName: this.db.tableName, Item: toItem(this.item(r)), ConditionExpression: 'attribute_not_exists(pk)' } },
+      orgAliveCheck(this.db, r.orgId),
+      orgIndexPut(this.db, r.orgId, 'INVITE', r.id),
     ]);
     if (!failed) return undefined;
+    if (failed.has(2)) return 'not-found';
     if (failed.has(0)) return 'pending-exists';
     // A 128-bit id collision: practically impossible; fail closed rather than overwrite.
     throw new StoreError('invitation-id-collision', 'invitation id collision, try again');
@@ -117,8 +124,9 @@ export class InvitationRepo {
   /**
    * Accepts atomically: the invitation must still be pending and unexpired, the user
    * must not be a member yet (the membership is created with the stored role, never
-   * one from the request), and the guard is released. One transaction, so ten racing
-   * accepts yield exactly one membership.
+   * one from the request), the org must be alive (the membership is indexed in it), and
+   * the guard is released. One transaction, so ten racing accepts yield exactly one
+   * membership.
    */
   async accept(r: InvitationRecord, userId: string, now: number): Promise<InvitationWriteFailure | undefined> {
     const items: TransactWriteItem[] = [
@@ -133,9 +141,13 @@ export class InvitationRepo {
         },
       },
       this.releaseGuard(r),
+      orgAliveCheck(this.db, r.orgId),
+      orgIndexPut(this.db, r.orgId, 'MEMBER', userId),
     ];
     const failed = await transact(this.db, 'TransactWriteItems accept', items);
     if (!failed) return undefined;
+    // An org that is gone or being deleted takes its invitations with it.
+    if (failed.has(3)) return 'not-found';
     if (failed.has(0)) {
       // Why the invitation was no longer acceptable: read it again (strongly consistent).
       const current = await this.get(r.id);
@@ -145,6 +157,35 @@ export class InvitationRepo {
     }
     if (failed.has(1)) return 'already-member';
     return 'not-pending';
+  }
+
+  /**
+   * The org-deletion cascade's step for one invitation of `orgId`: a pending one is
+   * revoked (its guard released), every one leaves the org's listing (GSI1), so an org
+   * created again with the id starts with none; then its org index item goes.
+   */
+  async retireForOrg(id: string, orgId: string, now: number, by: string): Promise<void> {
+    const r = await this.get(id);
+    if (r && r.orgId === orgId) {
+      if (r.status === 'pending') await this.close(r, 'revoked', now, by);
+      try {
+        await guard('UpdateItem invitation', () =>
+          this.db.client.send(
+            new UpdateItemCommand({
+              TableName: this.db.tableName,
+              Key: toItem({ pk: keys.invitation(id), sk: keys.invitationSk() }),
+              UpdateExpression: 'REMOVE gsi1pk, gsi1sk',
+              // Only an invitation of this org (the id came from its index or listing).
+              ConditionExpression: 'attribute_exists(pk) AND orgId = :org',
+              ExpressionAttributeValues: values({ ':org': orgId }),
+            }),
+          ),
+        );
+      } catch (err) {
+        if (!isConditionFailure((err as { cause?: unknown }).cause)) throw err;
+      }
+    }
+    await transact(this.db, 'TransactWriteItems org index', [orgIndexDelete(this.db, orgId, 'INVITE', id)]);
   }
 
   /** Moves a pending invitation to `declined` or `revoked` and releases its guard. */

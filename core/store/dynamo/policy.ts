@@ -9,7 +9,9 @@ import type { RouteRule } from '../../policy/routes';
 import type { Permission, Role } from '../../rbac/types';
 import { keys } from '../schema';
 import type { PolicySnapshot } from '../types';
-import { type Db, fromItem, guard, isConditionFailure, toItem, values } from './db';
+import { NotFound, StoreError } from '../../errors';
+import { type Db, fromItem, guard, isConditionFailure, toItem, transact, values } from './db';
+import { orgAliveCheck } from './org-index';
 
 /**
  * The policy partition (`POLICY`): the route table (`ROUTES`), the gate (`GATE`),
@@ -50,6 +52,7 @@ export class PolicyRepo {
         if (item.sk === keys.versionSk()) snapshot.version = versionOf(item);
         else if (item.sk === keys.routesSk() && Array.isArray(item.routes)) snapshot.routes = item.routes as RouteRule[];
         else if (item.sk === keys.gateSk() && typeof item.expression === 'string') snapshot.gate = item.expression;
+        else if (item.type === 'org-deleting' && typeof item.orgId === 'string') (snapshot.deletingOrgIds ??= []).push(item.orgId);
         else if (item.type === 'role') {
           const role = roleFromItem(item);
           if (role) snapshot.roles.push(role);
@@ -75,9 +78,18 @@ export class PolicyRepo {
     return this.write([item], now);
   }
 
-  /** Creates or replaces a custom role. Extra transaction items (e.g. conditions) may be added. */
+  /**
+   * Creates or replaces a custom role. Extra transaction items (e.g. conditions) may be
+   * added. An org role is written only while its org exists and is not being deleted
+   * (NotFound otherwise).
+   */
   async putRole(role: Role, now: number, extra: TransactWriteItem[] = []): Promise<string> {
-    return this.write([{ Put: { TableName: this.db.tableName, Item: toItem(roleItem(role, now)) } }, ...extra], now);
+    const put: TransactWriteItem = { Put: { TableName: this.db.tableName, Item: toItem(roleItem(role, now)) } };
+    if (!role.orgId) return this.write([put, ...extra], now);
+    const failed = await transact(this.db, 'TransactWriteItems policy', [orgAliveCheck(this.db, role.orgId), put, ...extra, this.versionBump(now)]);
+    if (failed?.has(0)) throw new NotFound();
+    if (failed) throw new StoreError('policy-condition-failed', 'a condition of the role write failed');
+    return this.getPolicyVersion();
   }
 
   /** Deletes a custom role (and bumps the version); false when it did not exist. */

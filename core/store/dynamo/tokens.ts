@@ -1,8 +1,10 @@
-import { GetItemCommand, PutItemCommand, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
-import { randomBytes } from 'node:crypto';
+import { GetItemCommand, PutItemCommand, UpdateItemCommand, type TransactWriteItem } from '@aws-sdk/client-dynamodb';
+import { createHash, randomBytes } from 'node:crypto';
 import { keys } from '../schema';
-import type { AccessLogEntry, TokenRecord } from '../types';
-import { type Db, fromItem, guard, isConditionFailure, queryPage, toItem, values } from './db';
+import type { AccessLogAggregate, AccessLogEntry, TokenRecord } from '../types';
+import { NotFound, StoreError } from '../../errors';
+import { type Db, fromItem, guard, isConditionFailure, queryPage, toItem, transact, values } from './db';
+import { orgAliveCheck, orgIndexDelete, orgIndexPut } from './org-index';
 
 /** Access-log entries live 90 days (DynamoDB TTL). */
 export const ACCESS_LOG_TTL_SECONDS = 90 * 24 * 3600;
@@ -23,18 +25,48 @@ export class TokenRepo {
     return out.Item ? tokenFromItem(fromItem(out.Item)) : undefined;
   }
 
-  /** Creates a token record; the id must be new (condition: no item with that key). */
+  /**
+   * Creates a token record; the id must be new (condition: no item with that key). An org
+   * token is written only while its org exists and is not being deleted, together with
+   * its index item in the org's partition (NotFound otherwise).
+   */
   async createToken(record: TokenRecord): Promise<void> {
-    await guard('PutItem token', () =>
-      this.db.client.send(
-        new PutItemCommand({
-          TableName: this.db.tableName,
-          Item: toItem(tokenItem(record)),
-          // Never overwrite an existing token (id collision or replay).
-          ConditionExpression: 'attribute_not_exists(pk)',
-        }),
-      ),
-    );
+    const items = createTokenItems(this.db, record);
+    if (items.length === 1) {
+      // One item: a plain conditional put.
+      await guard('PutItem token', () => this.db.client.send(new PutItemCommand({ ...items[0]!.Put!, Item: items[0]!.Put!.Item! })));
+      return;
+    }
+    const failed = await transact(this.db, 'TransactWriteItems token', items);
+    // An org token's first item is the org-alive check: the org is gone or going.
+    if (failed?.has(0)) throw new NotFound();
+    if (failed) throw new StoreError('token-id-collision', 'token id collision, try again');
+  }
+
+  /**
+   * The org-deletion cascade's step for one org token: revoked (a revocation already
+   * there is kept), its rotation grace ended, and out of the org's listing (GSI1), so an
+   * org created again with the id starts with none; it stays in the site-wide view
+   * (GSI2). Then its org index item goes.
+   */
+  async retireOrgToken(tokenId: string, orgId: string, at: number, by: string): Promise<void> {
+    try {
+      await guard('UpdateItem retire token', () =>
+        this.db.client.send(
+          new UpdateItemCommand({
+            TableName: this.db.tableName,
+            Key: toItem({ pk: keys.token(tokenId), sk: keys.tokenSk() }),
+            UpdateExpression: 'SET revokedAt = if_not_exists(revokedAt, :at), revokedBy = if_not_exists(revokedBy, :by) REMOVE gsi1pk, gsi1sk, previousSecretHash, previousValidUntil',
+            // Only a token of this org (the id came from its index or listing).
+            ConditionExpression: 'attribute_exists(pk) AND orgId = :org',
+            ExpressionAttributeValues: values({ ':at': at, ':by': by, ':org': orgId }),
+          }),
+        ),
+      );
+    } catch (err) {
+      if (!isConditionFailure((err as { cause?: unknown }).cause)) throw err;
+    }
+    await transact(this.db, 'TransactWriteItems org index', [orgIndexDelete(this.db, orgId, 'TOKEN', tokenId)]);
   }
 
   /**
@@ -61,6 +93,37 @@ export class TokenRepo {
     } catch (err) {
       if (!isConditionFailure((err as { cause?: unknown }).cause)) throw err;
     }
+  }
+
+  /**
+   * Adds failed attempts to their aggregate entry: one item per (token, reason, source
+   * IP, minute), whatever the number of attempts or containers, so a flood of forged
+   * secrets for a public token id costs a bounded number of items. The sort key is
+   * derived from the aggregate key (the minute first, so the log stays in time order);
+   * `count` is added, never set, so concurrent writers sum up.
+   */
+  async recordTokenFailures(a: AccessLogAggregate): Promise<void> {
+    const minute = new Date(a.minute * 1000).toISOString();
+    const key = createHash('sha256').update(`${a.reason}\u0000${a.sourceIp ?? ''}`).digest('hex').slice(0, 24);
+    await guard('UpdateItem access log', () =>
+      this.db.client.send(
+        new UpdateItemCommand({
+          TableName: this.db.tableName,
+          Key: toItem({ pk: keys.token(a.tokenId), sk: keys.accessLogSk(minute, `fail-${key}`) }),
+          UpdateExpression:
+            'SET #type = :type, tokenId = :tokenId, #at = if_not_exists(#at, :first), lastAt = :last, route = if_not_exists(route, :route), ' +
+            'outcome = :outcome, reason = :reason, expiresAt = if_not_exists(expiresAt, :expires)' +
+            (a.sourceIp !== undefined ? ', sourceIp = :ip' : '') +
+            ' ADD #count :n',
+          ExpressionAttributeNames: { '#type': 'type', '#at': 'at', '#count': 'count' },
+          ExpressionAttributeValues: values({
+            ':type': 'access', ':tokenId': a.tokenId, ':first': a.firstAt, ':last': a.lastAt, ':route': a.route,
+            ':outcome': 'unauthorized', ':reason': a.reason, ':expires': a.firstAt + ACCESS_LOG_TTL_SECONDS, ':n': a.count,
+            ...(a.sourceIp !== undefined ? { ':ip': a.sourceIp } : {}),
+          }),
+        }),
+      ),
+    );
   }
 
   /**
@@ -134,13 +197,15 @@ export class TokenRepo {
     return queryPage(
       this.db,
       'Query access log',
-      { partition: { name: 'pk', value: keys.token(tokenId) }, sortCondition: 'begins_with(sk, :log)', values: { ':log': 'LOG#' }, newestFirst: true, limit: options.limit, ...(options.cursor ? { cursor: options.cursor } : {}) },
+      { partition: { name: 'pk', value: keys.token(tokenId) }, range: { beginsWith: keys.accessLogPrefix() }, newestFirst: true, limit: options.limit, ...(options.cursor ? { cursor: options.cursor } : {}) },
       (i) => ({
         at: Number(i.at),
         route: String(i.route ?? ''),
         ...(typeof i.sourceIp === 'string' ? { sourceIp: i.sourceIp } : {}),
         outcome: i.outcome as AccessLogEntry['outcome'],
         reason: String(i.reason ?? ''),
+        ...(typeof i.count === 'number' ? { count: i.count } : {}),
+        ...(typeof i.lastAt === 'number' ? { lastAt: i.lastAt } : {}),
       }),
     );
   }
@@ -207,4 +272,18 @@ export function tokenFromItem(item: Record<string, unknown>): TokenRecord | unde
     revokedAt: num(item.revokedAt),
     createdBy: str(item.createdBy),
   };
+}
+
+/**
+ * The transaction items that create a token: the token itself (never overwriting one),
+ * and for an org token first a check that the org is alive (not deleted, not being
+ * deleted) and then its index item in the org's partition, which the deletion cascade
+ * reads. Every path that creates a token writes these.
+ */
+export function createTokenItems(db: Db, record: TokenRecord): TransactWriteItem[] {
+  // Never overwrite an existing token (id collision or replay).
+  const put: TransactWriteItem = { Put: { TableName: db.tableName, Item: toItem(tokenItem(record)), ConditionExpression: 'attribute_not_exists(pk)' } };
+  if (record.kind !== 'org') return [put];
+  const orgId = record.orgId ?? '';
+  return [orgAliveCheck(db, orgId), put, orgIndexPut(db, orgId, 'TOKEN', record.id)];
 }

@@ -2,7 +2,8 @@ import { DeleteItemCommand, GetItemCommand, QueryCommand, TransactWriteItemsComm
 import { Conflict } from '../../errors';
 import { keys } from '../schema';
 import type { UserRecord } from '../types';
-import { type Db, failedConditionIndex, fromItem, guard, isConditionFailure, queryPage, toItem, values } from './db';
+import { type Db, failedConditionIndex, fromItem, guard, queryPage, toItem, transact, values } from './db';
+import { orgAliveCheck, orgIndexDelete, orgIndexPut } from './org-index';
 
 const SITE_ADMIN = 'site-admin';
 /** GSI1 partition of every profile that holds a site role. */
@@ -132,69 +133,58 @@ export class UserRepo {
   }
 
   /**
-   * Creates or replaces a membership, only while the org exists (a condition on the org
-   * item in the same transaction) and only if the membership is still what was read.
-   * Returns 'no-org' or 'changed' when a condition failed.
+   * Creates or replaces a membership, only while the org exists and is not being deleted
+   * (a condition on the org item in the same transaction, which also writes the org's
+   * index item), and only if the membership is still what was read. Returns 'no-org' or
+   * 'changed' when a condition failed.
    */
   async writeMembership(orgId: string, userId: string, roles: string[], now: number, expected: string[] | undefined): Promise<'ok' | 'no-org' | 'changed'> {
-    const item = membershipItem(orgId, userId, roles, now);
-    try {
-      await guard('TransactWriteItems membership', () =>
-        this.db.client.send(
-          new TransactWriteItemsCommand({
-            TransactItems: [
-              // The org must exist: no memberships in deleted or never-created orgs.
-              { ConditionCheck: { TableName: this.db.tableName, Key: toItem({ pk: keys.org(orgId), sk: keys.orgSk() }), ConditionExpression: 'attribute_exists(pk)' } },
-              {
-                Put: {
-                  TableName: this.db.tableName,
-                  Item: toItem(item),
-                  // No lost update: the roles are still those the caller decided on.
-                  ConditionExpression: expected === undefined ? 'attribute_not_exists(pk)' : '#r = :r',
-                  ...(expected === undefined ? {} : { ExpressionAttributeNames: { '#r': 'roles' }, ExpressionAttributeValues: values({ ':r': expected }) }),
-                },
-              },
-            ],
-          }),
-        ),
-      );
-      return 'ok';
-    } catch (err) {
-      const idx = failedConditionIndex((err as { cause?: unknown }).cause);
-      if (idx === 0) return 'no-org';
-      if (idx === 1) return 'changed';
-      throw err;
-    }
+    const failed = await transact(this.db, 'TransactWriteItems membership', [
+      orgAliveCheck(this.db, orgId),
+      {
+        Put: {
+          TableName: this.db.tableName,
+          Item: toItem(membershipItem(orgId, userId, roles, now)),
+          // No lost update: the roles are still those the caller decided on.
+          ConditionExpression: expected === undefined ? 'attribute_not_exists(pk)' : '#r = :r',
+          ...(expected === undefined ? {} : { ExpressionAttributeNames: { '#r': 'roles' }, ExpressionAttributeValues: values({ ':r': expected }) }),
+        },
+      },
+      orgIndexPut(this.db, orgId, 'MEMBER', userId),
+    ]);
+    if (!failed) return 'ok';
+    return failed.has(0) ? 'no-org' : 'changed';
   }
 
-  /** Deletes a membership; false when there was none. */
+  /** Deletes a membership and its index item; false when there was none. */
   async deleteMembership(orgId: string, userId: string): Promise<boolean> {
-    try {
-      await guard('DeleteItem membership', () =>
-        this.db.client.send(
-          new DeleteItemCommand({
-            TableName: this.db.tableName,
-            Key: toItem({ pk: keys.user(userId), sk: keys.membershipSk(orgId) }),
-            ConditionExpression: 'attribute_exists(pk)',
-          }),
-        ),
-      );
-      return true;
-    } catch (err) {
-      if (isConditionFailure((err as { cause?: unknown }).cause)) return false;
-      throw err;
-    }
+    const failed = await transact(this.db, 'TransactWriteItems delete membership', [
+      {
+        Delete: {
+          TableName: this.db.tableName,
+          Key: toItem({ pk: keys.user(userId), sk: keys.membershipSk(orgId) }),
+          ConditionExpression: 'attribute_exists(pk)',
+        },
+      },
+      orgIndexDelete(this.db, orgId, 'MEMBER', userId),
+    ]);
+    return !failed;
   }
 
-  /** Creates or replaces a membership (test and bootstrap helper). */
+  /** Removes a membership and its index item, whichever of them exists (the org-deletion cascade). */
+  async removeMembership(orgId: string, userId: string): Promise<void> {
+    await transact(this.db, 'TransactWriteItems remove membership', [
+      { Delete: { TableName: this.db.tableName, Key: toItem({ pk: keys.user(userId), sk: keys.membershipSk(orgId) }) } },
+      orgIndexDelete(this.db, orgId, 'MEMBER', userId),
+    ]);
+  }
+
+  /** Creates or replaces a membership and its index item, with no check on the org (test and bootstrap seeding). */
   async putMembership(orgId: string, userId: string, roles: string[], now: number): Promise<void> {
-    await guard('PutItem membership', () =>
-      this.db.client.send(
-        new TransactWriteItemsCommand({
-          TransactItems: [{ Put: { TableName: this.db.tableName, Item: toItem(membershipItem(orgId, userId, roles, now)) } }],
-        }),
-      ),
-    );
+    await transact(this.db, 'TransactWriteItems membership', [
+      { Put: { TableName: this.db.tableName, Item: toItem(membershipItem(orgId, userId, roles, now)) } },
+      orgIndexPut(this.db, orgId, 'MEMBER', userId),
+    ]);
   }
 }
 
