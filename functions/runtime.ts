@@ -4,13 +4,17 @@ import { PrincipalResolver } from '../core/authorizer/principals';
 import { AuditRepo } from '../core/store/dynamo/audit';
 import { parseSettings, type Settings } from '../core/config/settings';
 import { JwtVerifier } from '../core/identity/jwt';
-import { createLogger, type Logger } from '../core/log';
+import { createLineWriter, createLogger, fromLambdaLogLevel, type Logger } from '../core/log';
+import { MetricsRecorder } from '../core/metrics/gatehouse';
 import { createDynamoStore, type DynamoStore } from '../core/store/dynamo/index';
+import { countingFetch, instrumentDynamo, invocationKeys, invocationObserver, stdoutSink } from './lambda';
 
 /** Everything a handler needs, built once per Lambda container (module scope). */
 export interface Runtime {
   settings: Settings;
   logger: Logger;
+  /** The container's metrics (EMF), written when each invocation ends (see `functions/lambda.ts`). */
+  metrics: MetricsRecorder;
   store: DynamoStore;
   jwt: JwtVerifier;
   authorizer: Authorizer;
@@ -28,18 +32,29 @@ export function createRuntime(
   env: Record<string, string | undefined> = process.env,
   overrides: { client?: DynamoDBClient; now?: () => number; logSink?: (line: string) => void; fetch?: typeof fetch } = {},
 ): Runtime {
-  const settings = parseSettings(env);
+  const settings = parseSettings(withLambdaLogLevel(env));
   const now = overrides.now ?? Date.now;
-  const logger = createLogger({ level: settings.logLevel, now, ...(overrides.logSink ? { sink: overrides.logSink } : {}) });
+  const writer = createLineWriter({ sink: overrides.logSink ?? stdoutSink, now, keys: invocationKeys });
+  const logger = createLogger({ level: settings.logLevel, writer, observer: invocationObserver });
+  const metrics = new MetricsRecorder({ functionName: env.AWS_LAMBDA_FUNCTION_NAME || 'local', now, write: (doc) => writer.write('info', 'metrics', doc) });
   const client = overrides.client ?? new DynamoDBClient({ maxAttempts: 2 });
+  instrumentDynamo(client);
   const store = createDynamoStore({ client, tableName: settings.tableName });
   // The authorizer caches whole resolved principals (per credential, never past exp),
   // so the verifier's own cache would only hold the same tokens twice.
-  const jwt = new JwtVerifier({ issuers: settings.issuers, now, cacheSize: 0, ...(overrides.fetch ? { fetch: overrides.fetch } : {}) });
+  const jwt = new JwtVerifier({ issuers: settings.issuers, now, cacheSize: 0, fetch: countingFetch(overrides.fetch) });
   const authorizer = new Authorizer({ store, jwt, logger, now, cacheTtlSeconds: settings.cacheTtlSeconds });
   const callers = new PrincipalResolver({ store, jwt, now, cacheTtlSeconds: 0 });
   const audit = new AuditRepo(store.db);
-  return { settings, logger, store, jwt, authorizer, callers, audit, now };
+  metrics.watchCaches(authorizer);
+  return { settings, logger, metrics, store, jwt, authorizer, callers, audit, now };
+}
+
+/** `GATEHOUSE_LOG_LEVEL`, or when it is unset the level Lambda's logging controls name (`AWS_LAMBDA_LOG_LEVEL`). */
+function withLambdaLogLevel(env: Record<string, string | undefined>): Record<string, string | undefined> {
+  if (env.GATEHOUSE_LOG_LEVEL?.trim()) return env;
+  const lambdaLevel = fromLambdaLogLevel(env.AWS_LAMBDA_LOG_LEVEL);
+  return lambdaLevel ? { ...env, GATEHOUSE_LOG_LEVEL: lambdaLevel } : env;
 }
 
 let shared: Runtime | undefined;

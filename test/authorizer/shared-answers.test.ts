@@ -12,7 +12,7 @@ let seq = 0;
 const fresh = (w: World, sub: string, claims: Record<string, unknown> = {}) => w.jwtFor(sub, { jti: `t${++seq}`, ...claims });
 
 /** Decision log lines marked as answered from a shared answer. */
-const sharedLogs = (w: World) => w.rt.logs.map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => l.event === 'authorizer.decision' && l.shared === true);
+const sharedLogs = (w: World) => w.rt.logs.map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => l.message === 'authorizer.decision' && l.shared === true);
 
 /** A REST handler with empty caches of its own: its answer is always a fresh decision. */
 const freshRest = (w: World) => createRestAuthorizer({ authorizer: w.rt.authorizer, logger: w.rt.logger, now: w.rt.now, cacheTtlSeconds: w.rt.settings.cacheTtlSeconds });
@@ -126,7 +126,7 @@ describe('answers shared by the tokens of one principal', () => {
     await w.rest(w.tokenEvent(await fresh(w, 'alice'), 'DELETE', '/orgs/acme/projects/p1'));
     await w.rest(w.tokenEvent(await fresh(w, 'alice'), 'DELETE', '/orgs/acme/projects/p1'));
     const [line] = sharedLogs(w);
-    expect(line).toMatchObject({ level: 'info', effect: 'deny', reason: 'no-permission', route: 'DELETE /orgs/{orgId}/projects/{projectId}', principalId: 'alice', apiId: 'api123', method: 'DELETE', path: '/orgs/acme/projects/p1' });
+    expect(line).toMatchObject({ level: 'INFO', effect: 'deny', reason: 'no-permission', route: 'DELETE /orgs/{orgId}/projects/{projectId}', principalId: 'alice', apiId: 'api123', method: 'DELETE', path: '/orgs/acme/projects/p1' });
     expect(typeof line!.policyVersion).toBe('string');
     expect(JSON.stringify(line)).not.toMatch(/eyJ/);
   });
