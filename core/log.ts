@@ -107,9 +107,17 @@ export function createLineWriter(options: {
   const service = `,"service":${JSON.stringify(options.service ?? 'gatehouse')}`;
   const keys = options.keys;
   const base = options.base && Object.keys(options.base).length > 0 ? fieldsJson(options.base) : '';
+  // The lines of one invocation mostly share a millisecond: format it once.
+  let lastMs = NaN;
+  let lastIso = '';
   return {
     write(level, message, fields) {
-      let line = `{"level":${LEVEL_JSON[level]},"message":${JSON.stringify(message)},"timestamp":"${new Date(now()).toISOString()}"${service}`;
+      const ms = now();
+      if (ms !== lastMs) {
+        lastMs = ms;
+        lastIso = new Date(ms).toISOString();
+      }
+      let line = `{"level":${LEVEL_JSON[level]},"message":${JSON.stringify(message)},"timestamp":"${lastIso}"${service}`;
       if (keys) line += keys()?.json ?? '';
       line += base;
       if (fields) line += fieldsJson(fields);

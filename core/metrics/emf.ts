@@ -10,6 +10,18 @@ export type MetricUnit = 'Count' | 'Milliseconds';
 /** One metric's dimensions, as ordered `[name, value]` pairs (values are strings, bounded by the caller). */
 export type Dimensions = readonly (readonly [string, string])[];
 
+/** The dimension sets a metric is published under (its own dimensions, and roll-ups). Build once, with {@link dimensionSets}. */
+export interface DimensionSets {
+  readonly sets: readonly (readonly string[])[];
+  /** Identifies the list (metrics under the same sets share a directive). */
+  readonly key: string;
+}
+
+/** Declares the dimension sets of a metric family: e.g. `[['FunctionName', 'Reason'], ['FunctionName']]`. */
+export function dimensionSets(sets: readonly (readonly string[])[]): DimensionSets {
+  return { sets, key: JSON.stringify(sets) };
+}
+
 /** EMF's own limits: metrics per directive, values per metric, keys per dimension set. */
 export const EMF_LIMITS = { metricsPerDirective: 100, valuesPerMetric: 100, keysPerDimensionSet: 9 } as const;
 
@@ -18,7 +30,7 @@ interface Entry {
   unit: MetricUnit;
   dimensions: Dimensions;
   /** Dimension sets to publish under (each a subset of `dimensions`' names: roll-ups). */
-  sets: readonly (readonly string[])[];
+  sets: DimensionSets;
   /** A count (summed) or a list of values (each one a sample). */
   count?: number;
   values?: number[];
@@ -32,13 +44,13 @@ export class MetricSet {
   private readonly entries = new Map<string, Entry>();
 
   /** Adds `n` to a count. `sets` lists the dimension sets it is published under (roll-ups). */
-  count(name: string, dimensions: Dimensions, sets: readonly (readonly string[])[], n = 1): void {
+  count(name: string, dimensions: Dimensions, sets: DimensionSets, n = 1): void {
     const e = this.entry(name, 'Count', dimensions, sets);
     e.count = (e.count ?? 0) + n;
   }
 
   /** Records one sample (e.g. a latency); samples past the 100th of a metric are dropped. */
-  sample(name: string, unit: MetricUnit, dimensions: Dimensions, sets: readonly (readonly string[])[], value: number): void {
+  sample(name: string, unit: MetricUnit, dimensions: Dimensions, sets: DimensionSets, value: number): void {
     const e = this.entry(name, unit, dimensions, sets);
     e.values ??= [];
     if (e.values.length < EMF_LIMITS.valuesPerMetric && Number.isFinite(value)) e.values.push(value);
@@ -53,7 +65,7 @@ export class MetricSet {
     return this.entries.get(key(name, dimensions))?.count ?? 0;
   }
 
-  private entry(name: string, unit: MetricUnit, dimensions: Dimensions, sets: readonly (readonly string[])[]): Entry {
+  private entry(name: string, unit: MetricUnit, dimensions: Dimensions, sets: DimensionSets): Entry {
     const k = key(name, dimensions);
     let e = this.entries.get(k);
     if (!e) {
@@ -69,7 +81,7 @@ export class MetricSet {
    * each top-level member once), in which case the rest goes to further documents.
    */
   documents(namespace: string, timestampMs: number): Record<string, unknown>[] {
-    type Directive = { sets: readonly (readonly string[])[]; metrics: { Name: string; Unit: MetricUnit }[] };
+    type Directive = { sets: DimensionSets; metrics: { Name: string; Unit: MetricUnit }[] };
     const docs: { members: Map<string, string | number | number[]>; directives: Map<string, Directive[]> }[] = [];
     for (const e of this.entries.values()) {
       const value = e.values ?? e.count;
@@ -82,9 +94,8 @@ export class MetricSet {
       for (const [n, v] of e.dimensions) doc.members.set(n, v);
       doc.members.set(e.name, value);
       // Metrics published under the same dimension sets share a directive (up to EMF's 100).
-      const setsKey = JSON.stringify(e.sets);
-      const list = doc.directives.get(setsKey) ?? [];
-      doc.directives.set(setsKey, list);
+      const list = doc.directives.get(e.sets.key) ?? [];
+      doc.directives.set(e.sets.key, list);
       let directive = list[list.length - 1];
       if (!directive || directive.metrics.length >= EMF_LIMITS.metricsPerDirective) {
         directive = { sets: e.sets, metrics: [] };
@@ -96,7 +107,7 @@ export class MetricSet {
       const out: Record<string, unknown> = {
         _aws: {
           Timestamp: Math.floor(timestampMs),
-          CloudWatchMetrics: [...d.directives.values()].flat().map((dir) => ({ Namespace: namespace, Dimensions: dir.sets.map((s) => [...s]), Metrics: dir.metrics })),
+          CloudWatchMetrics: [...d.directives.values()].flat().map((dir) => ({ Namespace: namespace, Dimensions: dir.sets.sets, Metrics: dir.metrics })),
         },
       };
       for (const [k, v] of d.members) out[k] = v;

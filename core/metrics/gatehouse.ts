@@ -1,5 +1,5 @@
 import { BoundedValues, denyClass, flavourOf, outcomeOf, unauthorizedClass, type Outcome } from './classes';
-import { MetricSet, type Dimensions } from './emf';
+import { dimensionSets, MetricSet, type Dimensions } from './emf';
 
 /** The CloudWatch namespace of every gatehouse metric. */
 export const NAMESPACE = 'Gatehouse';
@@ -23,6 +23,15 @@ export const METRIC_EVENTS = {
   policyTooLarge: 'authorizer.policy-too-large',
   apiFailed: ['tokens.failed', 'invitations.failed', 'admin.failed'],
 } as const;
+
+/** Every family's dimension sets: its own dimensions, then roll-ups down to `FunctionName` (what alarms watch). */
+const SETS = {
+  function: dimensionSets([['FunctionName']]),
+  reason: dimensionSets([['FunctionName', 'Reason'], ['FunctionName']]),
+  reasonClass: dimensionSets([['FunctionName', 'ReasonClass'], ['FunctionName']]),
+  decision: dimensionSets([['FunctionName', 'Flavour', 'Outcome'], ['FunctionName', 'Outcome'], ['FunctionName']]),
+  cache: dimensionSets([['FunctionName', 'Cache']]),
+};
 
 export interface MetricsOptions {
   /** The `FunctionName` dimension on every metric (Lambda's function name). */
@@ -106,8 +115,8 @@ export class MetricsRecorder {
       this.published.set(name, t);
       if (hits === 0 && misses === 0) continue;
       const dims = inv.dims(['Cache', name]);
-      inv.set.count('CacheHits', dims, [['FunctionName', 'Cache']], hits);
-      inv.set.count('CacheMisses', dims, [['FunctionName', 'Cache']], misses);
+      inv.set.count('CacheHits', dims, SETS.cache, hits);
+      inv.set.count('CacheMisses', dims, SETS.cache, misses);
     }
   }
 }
@@ -143,14 +152,14 @@ export class InvocationMetrics {
       else if (fields?.cached === true) this.cached = true;
     } else if (message === METRIC_EVENTS.failClosed) {
       const reason = this.recorder.reasons.of(fields?.reason);
-      this.set.count('FailClosed', this.dims(['Reason', reason]), [['FunctionName', 'Reason'], ['FunctionName']]);
+      this.set.count('FailClosed', this.dims(['Reason', reason]), SETS.reason);
       if (typeof fields?.reason === 'string' && fields.reason.startsWith('jwks-')) {
-        this.set.count('KeySetFailures', this.dims(['Reason', reason]), [['FunctionName', 'Reason'], ['FunctionName']]);
+        this.set.count('KeySetFailures', this.dims(['Reason', reason]), SETS.reason);
       }
     } else if (message === METRIC_EVENTS.policyTooLarge) {
-      this.set.count('AnswersCutToRoute', this.dims(), [['FunctionName']]);
+      this.set.count('AnswersCutToRoute', this.dims(), SETS.function);
     } else if (level === 'error' && (METRIC_EVENTS.apiFailed as readonly string[]).includes(message)) {
-      this.set.count('ApiFailures', this.dims(['Reason', this.recorder.reasons.of(fields?.reason)]), [['FunctionName', 'Reason'], ['FunctionName']]);
+      this.set.count('ApiFailures', this.dims(['Reason', this.recorder.reasons.of(fields?.reason)]), SETS.reason);
     }
   }
 
@@ -165,25 +174,25 @@ export class InvocationMetrics {
 
   /** One request sent to an issuer's key-set endpoint. */
   keySetFetch(): void {
-    this.set.count('KeySetFetches', this.dims(), [['FunctionName']]);
+    this.set.count('KeySetFetches', this.dims(), SETS.function);
   }
 
   /** One DynamoDB call as the function saw it (retries included); `error`: the SDK error's name. */
   dynamoCall(ms: number, error?: string): void {
-    this.set.sample('DynamoDbLatency', 'Milliseconds', this.dims(), [['FunctionName']], Math.round(ms * 1000) / 1000);
+    this.set.sample('DynamoDbLatency', 'Milliseconds', this.dims(), SETS.function, Math.round(ms * 1000) / 1000);
     if (error === undefined) return;
     const throttled = error === 'ThrottlingException' || error === 'ProvisionedThroughputExceededException' || error === 'RequestLimitExceeded';
-    this.set.count(throttled ? 'DynamoDbThrottles' : 'DynamoDbErrors', this.dims(), [['FunctionName']]);
+    this.set.count(throttled ? 'DynamoDbThrottles' : 'DynamoDbErrors', this.dims(), SETS.function);
   }
 
   private decision(outcome: Outcome, flavour: unknown, reason: unknown, fallbackClass?: string): void {
     this.decided = true;
     const f = flavourOf(flavour ?? this.flavour);
-    this.set.count('Decisions', this.dims(['Flavour', f], ['Outcome', outcome]), [['FunctionName', 'Flavour', 'Outcome'], ['FunctionName', 'Outcome'], ['FunctionName']]);
+    this.set.count('Decisions', this.dims(['Flavour', f], ['Outcome', outcome]), SETS.decision);
     if (outcome === 'unauthorized') {
-      this.set.count('Unauthorized', this.dims(['ReasonClass', fallbackClass ?? unauthorizedClass(reason)]), [['FunctionName', 'ReasonClass'], ['FunctionName']]);
+      this.set.count('Unauthorized', this.dims(['ReasonClass', fallbackClass ?? unauthorizedClass(reason)]), SETS.reasonClass);
     } else if (outcome === 'deny') {
-      this.set.count('Denies', this.dims(['ReasonClass', fallbackClass ?? denyClass(reason)]), [['FunctionName', 'ReasonClass'], ['FunctionName']]);
+      this.set.count('Denies', this.dims(['ReasonClass', fallbackClass ?? denyClass(reason)]), SETS.reasonClass);
     }
   }
 }

@@ -172,7 +172,7 @@ describe('Lambda handlers under LogFormat JSON: what stdout carries', () => {
       if (!c.module.includes('/authorizer/') && emf.length === 0) continue;
       expect(emf, c.requestId).toHaveLength(1);
       expect(own[own.length - 1]).toBe(emf[0]);
-      expect(emfProblems(emf[0])).toEqual([]);
+      expect(emfProblems(emf[0]), JSON.stringify(emf[0])).toEqual([]);
       expect(emf[0]).toMatchObject({ FunctionName: FN });
     }
   });
