@@ -16,6 +16,12 @@ export interface CacheCounterSource {
   cacheCounters(): readonly CacheCounter[];
 }
 
+/** Every metric gatehouse writes (docs/operations.md describes each; the alarms and dashboard use them). */
+export const METRIC_NAMES = [
+  'Decisions', 'Unauthorized', 'Denies', 'FailClosed', 'KeySetFailures', 'KeySetFetches', 'AnswersCutToRoute',
+  'ApiFailures', 'CacheHits', 'CacheMisses', 'DynamoDbLatency', 'DynamoDbThrottles', 'DynamoDbErrors',
+] as const;
+
 /** Where the events a metric is derived from come from: the log event names and their fields. */
 export const METRIC_EVENTS = {
   decision: 'authorizer.decision',

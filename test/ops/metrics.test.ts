@@ -3,6 +3,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { createHttpAuthorizer, createRestAuthorizer, createWebSocketAuthorizer } from '../../core/gateway/handlers';
 import { BoundedValues, DENY_CLASS_NAMES, denyClass, FLAVOURS, OUTCOMES, UNAUTHORIZED_CLASS_NAMES, unauthorizedClass } from '../../core/metrics/classes';
 import { MetricSet, dimensionSets } from '../../core/metrics/emf';
+import { METRIC_NAMES } from '../../core/metrics/gatehouse';
 import { lambda } from '../../functions/lambda';
 import { arn, PURE_ROUTES } from '../authorizer/fixtures';
 import { emfProblems, emfTotals } from '../support/emf';
@@ -134,7 +135,7 @@ describe('metrics (CloudWatch embedded metric format) through the real handlers'
     expect(get(`DynamoDbLatency{${f}}`)).toBeGreaterThan(0);
   });
 
-  it('dimensions are bounded: no user, token, path or route ever becomes one', () => {
+  it('every metric is a documented one, and dimensions are bounded: no user, token, path or route ever becomes one', () => {
     const allowed: Record<string, (v: string) => boolean> = {
       FunctionName: (v) => v === FN,
       Flavour: (v) => [...FLAVOURS, 'other'].includes(v as never),
@@ -144,7 +145,8 @@ describe('metrics (CloudWatch embedded metric format) through the real handlers'
       Cache: (v) => /^[a-z0-9-]{1,48}$/.test(v),
     };
     for (const doc of s.docs) {
-      const aws = doc._aws as { CloudWatchMetrics: { Dimensions: string[][] }[] };
+      const aws = doc._aws as { CloudWatchMetrics: { Dimensions: string[][]; Metrics: { Name: string }[] }[] };
+      for (const d of aws.CloudWatchMetrics) for (const m of d.Metrics) expect(METRIC_NAMES).toContain(m.Name);
       for (const d of aws.CloudWatchMetrics)
         for (const set of d.Dimensions)
           for (const k of set) {
