@@ -65,7 +65,7 @@ describe('the local gateway prints one readable line per request', () => {
 
   it("an allowed call shows the decision's reason, and an admin function's own refusal code", async () => {
     expect(await lineFor('GET', '/demo/orgs/acme/report', alice)).toBe('GET /demo/orgs/acme/report -> 200 allow reason=allow');
-    expect(await lineFor('POST', '/orgs', root, { name: 7 })).toMatch(/^POST \/orgs -> 400 allow reason=public admin=[a-z-]+$/);
+    expect(await lineFor('POST', '/orgs', root, { name: 7 })).toBe('POST /orgs -> 400 allow reason=public admin=invalid-field');
   });
 
   it("the handlers' structured lines carry the local request id as API Gateway's", () => {
