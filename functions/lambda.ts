@@ -111,6 +111,8 @@ let coldStart = true;
  * and errors pass through untouched.
  */
 export function lambda<E, R>(rt: Pick<Runtime, 'metrics'>, kind: HandlerKind, handler: (event: E) => Promise<R>): (event: E, context?: LambdaContextLike) => Promise<R> {
+  // Lambda Managed Instances may run several invocations at once in one environment.
+  if (process.env.AWS_LAMBDA_MAX_CONCURRENCY) concurrentInvocations();
   rt.metrics.watchCaches(handler);
   const authorizer = kind === 'rest' || kind === 'http' || kind === 'websocket';
   return (event, context) => {
@@ -118,7 +120,7 @@ export function lambda<E, R>(rt: Pick<Runtime, 'metrics'>, kind: HandlerKind, ha
     const keys = new LogKeys({
       cold_start: coldStart,
       function_request_id: context?.awsRequestId,
-      xray_trace_id: traceId(process.env._X_AMZN_TRACE_ID),
+      xray_trace_id: traceId(invokeStore()?.getXRayTraceId?.() ?? process.env._X_AMZN_TRACE_ID),
       correlation_id: gatewayRequestId(event),
     });
     coldStart = false;
@@ -135,6 +137,11 @@ export function lambda<E, R>(rt: Pick<Runtime, 'metrics'>, kind: HandlerKind, ha
       }
     });
   };
+}
+
+/** The runtime's per-invocation store, where concurrent invocations keep their trace ids (the environment variable is shared then). */
+function invokeStore(): { getXRayTraceId?: () => string | undefined } | undefined {
+  return (globalThis as { awslambda?: { InvokeStore?: { getXRayTraceId?: () => string | undefined } } }).awslambda?.InvokeStore;
 }
 
 /** The flavour of an authorizer event, for lines that do not name it (an unreadable ARN). */
