@@ -147,7 +147,7 @@ function fieldsJson(fields: Record<string, unknown>): string {
 
 /**
  * A logger writing one JSON object per line through `writer` (or, given only `sink`,
- * a writer of its own). An `observer` sees every event whatever the level while it is
+ * a writer of its own; given neither, nothing is written). An `observer` sees every event whatever the level while it is
  * active (the functions/ wrapper derives metrics from the events this way). Callers
  * must never pass credentials, hashes or JWTs in `fields`.
  */

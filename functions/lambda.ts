@@ -47,13 +47,21 @@ export function concurrentInvocations(): void {
 /** The log keys of the current invocation (for the line writer). */
 export const invocationKeys = (): LogKeys | undefined => currentInvocation()?.keys;
 
-/** The logger tap: every event of an invocation, whatever the level, goes to its metrics and listener. */
+/**
+ * The logger tap: every event of an invocation, whatever the level, goes to its metrics
+ * and listener. It runs inside the code that logs (a decision, a failure): nothing it
+ * does may change that code's course, so whatever it throws stays here.
+ */
 export const invocationObserver: LogObserver = {
   active: () => currentInvocation() !== undefined,
   observe(level, message, fields) {
     const inv = currentInvocation();
-    inv?.metrics?.observe(level, message, fields);
-    inv?.listen?.(level, message, fields);
+    try {
+      inv?.metrics?.observe(level, message, fields);
+      inv?.listen?.(level, message, fields);
+    } catch {
+      // Metrics are best effort; the answer is not.
+    }
   },
 };
 
@@ -133,7 +141,11 @@ export function lambda<E, R>(rt: Pick<Runtime, 'metrics'>, kind: HandlerKind, ha
         if (authorizer) metrics.answered((err as Error)?.message === 'Unauthorized' ? 'unauthorized' : 'error');
         throw err;
       } finally {
-        rt.metrics.finish(metrics);
+        try {
+          rt.metrics.finish(metrics);
+        } catch {
+          // Writing metrics never changes an answer or hides an error.
+        }
       }
     });
   };

@@ -3,8 +3,8 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { createHttpAuthorizer, createRestAuthorizer, createWebSocketAuthorizer } from '../../core/gateway/handlers';
 import { BoundedValues, DENY_CLASS_NAMES, denyClass, FLAVOURS, OUTCOMES, UNAUTHORIZED_CLASS_NAMES, unauthorizedClass } from '../../core/metrics/classes';
 import { MetricSet, dimensionSets } from '../../core/metrics/emf';
-import { METRIC_NAMES } from '../../core/metrics/gatehouse';
-import { lambda } from '../../functions/lambda';
+import { METRIC_NAMES, MetricsRecorder } from '../../core/metrics/gatehouse';
+import { lambda, runInvocation } from '../../functions/lambda';
 import { arn, PURE_ROUTES } from '../authorizer/fixtures';
 import { emfProblems, emfTotals } from '../support/emf';
 import { makeIssuer } from '../support/jwt';
@@ -178,6 +178,28 @@ describe('metrics (CloudWatch embedded metric format) through the real handlers'
     t = emfTotals(await docsOf(() => run({}, { awsRequestId: 'c3' })));
     expect(t.get(`CacheHits{FunctionName=${FN},Cache=principals}`)).toBe(3);
     expect(t.get(`CacheMisses{FunctionName=${FN},Cache=principals}`)).toBe(0);
+  });
+});
+
+describe('metrics never change an answer', () => {
+  it('a metrics writer or an event listener that throws leaves the Allow, the Deny and the 401 as they were', async () => {
+    const idp = await makeIssuer();
+    const rt = await testRuntime({ env: { GATEHOUSE_ISSUERS: JSON.stringify([idp.config]) } });
+    await rt.store.policy.putRoutes(PURE_ROUTES, rt.clock.seconds);
+    await rt.store.users.putMembership('acme', 'alice', ['org-viewer'], rt.clock.seconds);
+    const core = createRestAuthorizer({ authorizer: rt.authorizer, logger: rt.logger, now: rt.now });
+    const broken = new MetricsRecorder({ functionName: 'f', now: rt.now, write: () => { throw new Error('stdout closed'); } });
+    const rest = lambda({ metrics: broken }, 'rest', core);
+    const alice = await idp.sign('alice', rt.clock.seconds);
+    const ev = (credential: string, method: string, path: string) => ({ type: 'TOKEN' as const, authorizationToken: `Bearer ${credential}`, methodArn: arn(method, path) });
+    expect((await rest(ev(alice, 'GET', '/orgs/acme/projects'))).policyDocument.Statement[0]!.Effect).toBe('Allow');
+    expect((await rest(ev(alice, 'DELETE', '/orgs/acme/projects/p9'))).policyDocument.Statement[0]!.Effect).toBe('Deny');
+    await expect(rest(ev('x.y.z', 'GET', '/orgs/acme/projects'))).rejects.toThrow(/^Unauthorized$/);
+    const listen = () => {
+      throw new Error('listener bug');
+    };
+    const answer = await runInvocation({ listen }, () => core(ev(alice, 'GET', '/orgs/acme/projects/p2')));
+    expect(answer.policyDocument.Statement[0]!.Effect).toBe('Allow');
   });
 });
 
