@@ -12,9 +12,9 @@ import { mkdtempSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { createRestAuthorizer } from '../core/gateway/handlers';
 import { createLineWriter, createLogger, LogKeys } from '../core/log';
 import { ensureTable } from '../core/store/dynamo/table';
+import { buildHandlers } from '../functions/apps';
 import { lambda, stdoutSink } from '../functions/lambda';
 import { createRuntime } from '../functions/runtime';
 import { startDynamoLocal } from '../local/dynamodb-local';
@@ -154,7 +154,7 @@ async function perDecision(endpoint: string) {
   const now = Math.floor(Date.now() / 1000);
   const make = (level: string) => {
     const rt = createRuntime({ GATEHOUSE_TABLE: table, GATEHOUSE_ISSUERS: JSON.stringify([idp.config]), GATEHOUSE_LOG_LEVEL: level, AWS_LAMBDA_FUNCTION_NAME: 'gatehouse-bench-RestAuthorizer' }, { client });
-    const core = createRestAuthorizer({ authorizer: rt.authorizer, logger: rt.logger, now: rt.now, cacheTtlSeconds: rt.settings.cacheTtlSeconds });
+    const core = buildHandlers(rt).rest;
     return { rt, core, wrapped: lambda(rt, 'rest', core) };
   };
   const bare = make('error');

@@ -72,7 +72,7 @@ async function run() {
   });
 
   call('functions/authorizer/rest.ts', tokenEvent(alice, 'GET', '/orgs/acme/projects')); // allow
-  call('functions/authorizer/rest.ts', tokenEvent(alice, 'GET', '/orgs/acme/projects')); // allow, remembered
+  call('functions/authorizer/rest.ts', tokenEvent(alice, 'GET', '/orgs/acme/projects')); // allow, again
   call('functions/authorizer/rest.ts', { type: 'REQUEST', methodArn: arn('DELETE', '/orgs/acme/projects/p1'), headers: { Authorization: `Bearer ${alice}` }, requestContext: { requestId: 'apigw-rest-1' } }); // deny
   call('functions/authorizer/rest.ts', tokenEvent(unknown.token, 'GET', '/orgs/acme/projects')); // 401: unknown token
   call('functions/authorizer/http.ts', httpAuth(site.token, 'GET', '/orgs/acme/projects', 'apigw-http-1')); // allow (site token)
@@ -84,40 +84,38 @@ async function run() {
   call('functions/admin.ts', api('POST', '/orgs', 'apigw-admin-2', userContext('root'), { name: 7 })); // 400
   call('functions/admin.ts', api('GET', '/me', 'apigw-admin-3')); // no authorizer context: 401
 
+  const env = {
+    GATEHOUSE_TABLE: rt.tableName,
+    GATEHOUSE_ISSUERS: issuers,
+    AWS_LAMBDA_FUNCTION_NAME: FN,
+    AWS_ENDPOINT_URL_DYNAMODB: inject('dynamoEndpoint'),
+    AWS_REGION: 'us-east-1',
+    AWS_ACCESS_KEY_ID: 'local',
+    AWS_SECRET_ACCESS_KEY: 'local',
+    // This machine's Node is older than Lambda's nodejs22.x, and the SDK warns about it (through console.error).
+    AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+  };
+  const main = child(calls, env);
+  // GATEHOUSE_LOG_LEVEL unset and Lambda's own level WARN: an allow and a fail-closed failure.
+  const quiet = child([calls[0]!, calls[5]!], { ...env, AWS_LAMBDA_LOG_LEVEL: 'WARN' });
+  const secrets = [alice, carol, site.token, site.secret, unknown.token, unknown.secret, hashSecret(site.secret), hashSecret(unknown.secret), sha256Base64url(alice), sha256Base64url(site.token)];
+  return { calls, answers: main.answers, stdout: main.stdout, quiet: quiet.stdout, secrets };
+}
+
+/** Runs `calls` in a fresh child process (lambda-child.ts) with `env`: its answers and its stdout. */
+function child(calls: Call[], env: Record<string, string>) {
   const dir = mkdtempSync(join(tmpdir(), 'gatehouse-lambda-'));
   const out = join(dir, 'answers.json');
   const planFile = join(dir, 'plan.json');
-  writeFileSync(
-    planFile,
-    JSON.stringify({
-      out,
-      calls,
-      env: {
-        GATEHOUSE_TABLE: rt.tableName,
-        GATEHOUSE_ISSUERS: issuers,
-        // GATEHOUSE_LOG_LEVEL unset: Lambda's own log level applies.
-        AWS_LAMBDA_LOG_LEVEL: 'DEBUG',
-        AWS_LAMBDA_FUNCTION_NAME: FN,
-        AWS_ENDPOINT_URL_DYNAMODB: inject('dynamoEndpoint'),
-        AWS_REGION: 'us-east-1',
-        AWS_ACCESS_KEY_ID: 'local',
-        AWS_SECRET_ACCESS_KEY: 'local',
-        // This machine's Node is older than Lambda's nodejs22.x, and the SDK warns about it (through console.error).
-        AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
-      },
-    }),
-  );
-  const child = spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'test/ops/lambda-child.ts'), planFile], {
+  writeFileSync(planFile, JSON.stringify({ out, calls, env }));
+  const r = spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'test/ops/lambda-child.ts'), planFile], {
     cwd: ROOT,
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? dir, NO_COLOR: '1' },
     encoding: 'utf8',
     timeout: 60_000,
   });
-  if (child.status !== 0) throw new Error(`lambda child failed (${child.status}): ${child.stderr}`);
-  const answers = JSON.parse(readFileSync(out, 'utf8')) as { requestId: string; answer?: any; error?: string }[];
-  const stdout = child.stdout;
-  const secrets = [alice, carol, site.token, site.secret, unknown.token, unknown.secret, hashSecret(site.secret), hashSecret(unknown.secret), sha256Base64url(alice), sha256Base64url(site.token)];
-  return { calls, answers, stdout, secrets };
+  if (r.status !== 0) throw new Error(`lambda child failed (${r.status}): ${r.stderr}`);
+  return { answers: JSON.parse(readFileSync(out, 'utf8')) as { requestId: string; answer?: any; error?: string }[], stdout: r.stdout };
 }
 
 describe('Lambda handlers under LogFormat JSON: what stdout carries', () => {
@@ -128,7 +126,7 @@ describe('Lambda handlers under LogFormat JSON: what stdout carries', () => {
     lines = r.stdout.split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as Record<string, unknown>);
   }, 90_000);
 
-  it('the script did what it says (allow, remembered allow, deny, 401, allow, fail closed, connect, 201, 200, 200, 400, 401)', () => {
+  it('the script did what it says (allow, allow again, deny, 401, allow, fail closed, connect, 201, 200, 200, 400, 401)', () => {
     const a = r.answers;
     expect(a.map((x) => x.error ?? x.answer?.policyDocument?.Statement?.[0]?.Effect ?? x.answer?.isAuthorized ?? x.answer?.statusCode)).toEqual([
       'Allow', 'Allow', 'Deny', 'Unauthorized', true, false, 'Allow', 201, 200, 200, 400, 401,
@@ -161,8 +159,11 @@ describe('Lambda handlers under LogFormat JSON: what stdout carries', () => {
     for (const l of lines) if (l.level === 'ERROR') expect(['authorizer.fail-closed', 'authorizer.decision']).toContain(l.message);
   });
 
-  it("Lambda's log level applies when GATEHOUSE_LOG_LEVEL is unset (DEBUG: the remembered answer's line is written)", () => {
-    expect(lines.some((l) => l.level === 'DEBUG' && l.function_request_id === 'lambda-req-2' && l.cached === true)).toBe(true);
+  it("Lambda's log level applies when GATEHOUSE_LOG_LEVEL is unset (WARN: no INFO line but the metrics, which never depend on the level)", () => {
+    const quiet = r.quiet.split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(quiet.filter((l) => l.level === 'INFO').map((l) => l.message)).toEqual(['metrics', 'metrics']);
+    expect(quiet.filter((l) => l.level === 'ERROR').map((l) => l.message).sort()).toEqual(['authorizer.decision', 'authorizer.fail-closed']);
+    expect(lines.some((l) => l.level === 'INFO' && l.message === 'authorizer.decision')).toBe(true); // at the default level, INFO is written
   });
 
   it('each authorizer invocation ends with exactly one EMF document; an admin one with at most one (none when it measured nothing)', () => {
