@@ -3,7 +3,8 @@
 /**
  * gatehouse on AWS, per stage: one DynamoDB table (from the one schema), the three
  * authorizers, the token / invitation / admin functions, and an HTTP API for the
- * admin endpoints with the gatehouse HTTP authorizer on every route.
+ * admin endpoints with the gatehouse HTTP authorizer on every route; alarms (to an SNS
+ * topic) and a dashboard over the functions' metrics.
  * `npx sst deploy --stage <name>`; `production` retains and protects its data.
  */
 export default $config({
@@ -20,11 +21,13 @@ export default $config({
     const { table } = await import('./infra/table');
     const { functions } = await import('./infra/functions');
     const { adminApi } = await import('./infra/api');
+    const { monitoring } = await import('./infra/monitoring');
 
     const production = $app.stage === 'production';
     const data = table(production);
     const fns = functions(data, production);
     const api = adminApi(fns);
+    const ops = monitoring(fns);
 
     return {
       tableName: data.name,
@@ -41,6 +44,8 @@ export default $config({
       invitationsFunctionName: fns.invitations.name,
       adminFunctionArn: fns.admin.arn,
       adminFunctionName: fns.admin.name,
+      alarmTopicArn: ops.topic.arn,
+      dashboardName: ops.dashboard.dashboardName,
     };
   },
 });

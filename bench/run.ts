@@ -327,3 +327,18 @@ main().catch((err) => {
   console.error(err);
   process.exitCode = 1;
 });
+
+// --- operations: what logging and metrics cost (bench/ops.ts) -----------------
+// Self-contained, and run once the sections above are done (the event loop is empty
+// then), so neither is measured under the other's load.
+let opsRan = false;
+process.on('beforeExit', () => {
+  if (opsRan || process.exitCode) return;
+  opsRan = true;
+  void import('./ops')
+    .then((m) => m.runOpsBench())
+    .catch((err) => {
+      console.error(err);
+      process.exitCode = 1;
+    });
+});

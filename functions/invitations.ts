@@ -1,5 +1,9 @@
 import { buildHandlers } from './apps';
+import { lambda } from './lambda';
 import { runtime } from './runtime';
 
-/** invitations over the HTTP API (v2): see DESIGN §6. Built at module scope, once per container. */
-export const handler = buildHandlers(runtime()).invitations;
+// Built at module scope: configuration errors fail the cold start; clients live across warm invocations.
+const rt = runtime();
+
+/** invitations over the HTTP API (v2): see DESIGN §6. Logs carry Lambda's and API Gateway's request ids; metrics are written per invocation. */
+export const handler = lambda(rt, 'invitations', buildHandlers(rt).invitations);

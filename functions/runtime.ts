@@ -7,14 +7,18 @@ import { PrincipalResolver } from '../core/authorizer/principals';
 import { parseSettings, type Settings } from '../core/config/settings';
 import { IamAnswers } from '../core/gateway/answers';
 import { JwtVerifier } from '../core/identity/jwt';
-import { createLogger, type Logger } from '../core/log';
+import { createLineWriter, createLogger, fromLambdaLogLevel, type Logger } from '../core/log';
+import { MetricsRecorder } from '../core/metrics/gatehouse';
 import { AuditRepo } from '../core/store/dynamo/audit';
 import { createDynamoStore, TimeBudgetedClient, type DynamoStore, type StoreTimeBudget } from '../core/store/dynamo/index';
+import { countingFetch, instrumentDynamo, invocationKeys, invocationObserver, stdoutSink } from './lambda';
 
 /** Everything a handler needs, built once per Lambda container (module scope). */
 export interface Runtime {
   settings: Settings;
   logger: Logger;
+  /** The container's metrics (EMF), written when each invocation ends (see `functions/lambda.ts`). */
+  metrics: MetricsRecorder;
   store: DynamoStore;
   jwt: JwtVerifier;
   /** The authorizer's caches (bounds in core/authorizer/caches.ts). */
@@ -46,12 +50,15 @@ export function createRuntime(
   env: Record<string, string | undefined> = process.env,
   overrides: { client?: DynamoDBClient; now?: () => number; logSink?: (line: string) => void; fetch?: typeof fetch } = {},
 ): Runtime {
-  const settings = parseSettings(env);
+  const settings = parseSettings(withLambdaLogLevel(env));
   const now = overrides.now ?? Date.now;
-  const logger = createLogger({ level: settings.logLevel, now, ...(overrides.logSink ? { sink: overrides.logSink } : {}) });
+  const writer = createLineWriter({ sink: overrides.logSink ?? stdoutSink, now, keys: invocationKeys });
+  const logger = createLogger({ level: settings.logLevel, writer, observer: invocationObserver });
+  const metrics = new MetricsRecorder({ functionName: env.AWS_LAMBDA_FUNCTION_NAME || 'local', now, write: (doc) => writer.write('info', 'metrics', doc) });
   const client = overrides.client ?? new TimeBudgetedClient({}, STORE_TIME_BUDGET);
+  instrumentDynamo(client);
   const store = createDynamoStore({ client, tableName: settings.tableName });
-  const jwt = new JwtVerifier({ issuers: settings.issuers, now, ...(overrides.fetch ? { fetch: overrides.fetch } : {}) });
+  const jwt = new JwtVerifier({ issuers: settings.issuers, now, fetch: countingFetch(overrides.fetch) });
   const ttl = settings.cacheTtlSeconds;
   const caches = createCaches(now);
   const principals = new PrincipalResolver({ store, jwt, now, cacheTtlSeconds: ttl, caches });
@@ -62,7 +69,15 @@ export function createRuntime(
   // Admin functions: the same resolver shape with nothing cached (TTL 0 stores nothing).
   const callers = new PrincipalResolver({ store, jwt, now, cacheTtlSeconds: 0, caches: createCaches(now, 1e-4) });
   const audit = new AuditRepo(store.db);
-  return { settings, logger, store, jwt, caches, principals, policies, authorizer, answers, callers, audit, now };
+  metrics.watchCaches({ cacheCounters: () => Object.entries(caches).map(([name, c]) => ({ name, hits: c.hits, misses: c.misses })) });
+  return { settings, logger, metrics, store, jwt, caches, principals, policies, authorizer, answers, callers, audit, now };
+}
+
+/** `GATEHOUSE_LOG_LEVEL`, or when it is unset the level Lambda's logging controls name (`AWS_LAMBDA_LOG_LEVEL`). */
+function withLambdaLogLevel(env: Record<string, string | undefined>): Record<string, string | undefined> {
+  if (env.GATEHOUSE_LOG_LEVEL?.trim()) return env;
+  const lambdaLevel = fromLambdaLogLevel(env.AWS_LAMBDA_LOG_LEVEL);
+  return lambdaLevel ? { ...env, GATEHOUSE_LOG_LEVEL: lambdaLevel } : env;
 }
 
 let shared: Runtime | undefined;

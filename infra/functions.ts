@@ -29,7 +29,17 @@ export function functions(table: sst.aws.Dynamo, production: boolean) {
       timeout: '10 seconds',
       link: [table],
       nodejs: { minify: true, format: 'esm' },
+      // JSON: our lines (written to stdout as JSON) stay structured, and Lambda's own lines are JSON too.
       logging: { retention: production ? '3 months' : '1 week', format: 'json' },
+      transform: {
+        function: (args) => {
+          // Under the JSON format Lambda drops lines below its application log level (INFO
+          // unless set), whatever GATEHOUSE_LOG_LEVEL says. DEBUG lets every line through and
+          // leaves the choice to GATEHOUSE_LOG_LEVEL; a stricter Lambda level would also drop
+          // the metrics, which are INFO lines.
+          args.loggingConfig = { ...(args.loggingConfig as object), applicationLogLevel: 'DEBUG' } as typeof args.loggingConfig;
+        },
+      },
       environment: {
         GATEHOUSE_TABLE: table.name,
         GATEHOUSE_ISSUERS: s.issuers.value,

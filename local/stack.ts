@@ -25,6 +25,8 @@ export interface StackOptions {
   /** Extra environment for the runtime (GATEHOUSE_ISSUERS, GATEHOUSE_CACHE_TTL_SECONDS, …). */
   env?: Record<string, string | undefined>;
   log?: (line: string) => void;
+  /** Also print the handlers' structured JSON log lines (default: only the gateway's one line per request). */
+  jsonLogs?: boolean;
   /** The Java launcher to look for (tests point it at a missing one). */
   javaCommand?: string;
 }
@@ -104,7 +106,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       env.GATEHOUSE_ISSUERS = JSON.stringify([issuer.config]);
       if (dataDir) writeFileSync(join(dataDir, 'oidc-issuer'), issuer.issuer);
     }
-    const rt = createRuntime({ ...env, GATEHOUSE_TABLE: tableName }, { client });
+    const rt = createRuntime({ ...env, GATEHOUSE_TABLE: tableName }, { client, ...(options.jsonLogs ? {} : { logSink: () => {} }) });
     const now = Math.floor(Date.now() / 1000);
     const policy = await rt.store.loadPolicy();
     if (policy.routes.length === 0) {

@@ -3,6 +3,8 @@ import { startStack, StackError } from './stack';
 /** `npm start`: the whole of gatehouse on one machine. */
 async function main() {
   const inMemory = process.argv.includes('--in-memory');
+  // One readable line per request by default; the handlers' structured JSON lines on request.
+  const jsonLogs = process.argv.includes('--json-logs');
   const port = Number(process.env.PORT ?? 3000);
   const dynamoPort = Number(process.env.GATEHOUSE_DYNAMODB_PORT ?? 8000);
   const ttl = Number(process.env.GATEHOUSE_LOCAL_AUTH_TTL_SECONDS ?? 5);
@@ -11,7 +13,7 @@ async function main() {
   try {
     // A fixed issuer port keeps issued tokens valid across restarts.
     const env = { GATEHOUSE_OIDC_PORT: String(port + 1), ...process.env } as Record<string, string>;
-    stack = await startStack({ port, dynamoPort, dataDir, inMemory, authTtlSeconds: ttl, env });
+    stack = await startStack({ port, dynamoPort, dataDir, inMemory, authTtlSeconds: ttl, env, jsonLogs });
   } catch (err) {
     if (err instanceof StackError) {
       console.error(`gatehouse: ${err.message}`);
@@ -38,6 +40,7 @@ async function main() {
   // In memory there is no token file: show the token itself.
   const bearer = stack.dataDir ? `$(cat ${stack.dataDir}/bootstrap-token)` : stack.bootstrapToken;
   console.log(`Try: curl -H "Authorization: Bearer ${bearer}" ${stack.url}/me`);
+  console.log(`Each request prints one line (method, path, status, outcome, reason code)${jsonLogs ? ', after the handlers\' JSON log lines' : '; the handlers\' JSON log lines too: npm start -- --json-logs'}.`);
   console.log(`ready ${stack.url}`);
   let stopping = false;
   // After a hang-up nobody may be reading: a write to a closed pipe must not crash the

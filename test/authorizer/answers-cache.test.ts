@@ -18,7 +18,7 @@ function freshRest(w: World) {
   return createRestAuthorizer({ authorizer: rt.authorizer, answers: rt.answers, logger: rt.logger });
 }
 
-const decisions = (w: World) => w.rt.logs.map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => l.event === 'authorizer.decision');
+const decisions = (w: World) => w.rt.logs.map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => l.message === 'authorizer.decision');
 
 describe('allow-lists cached per policy, API and what a decision reads of the principal', () => {
   it('answers every principal\'s new tokens exactly as a fresh container would, for every route, from the cache', async () => {

@@ -36,7 +36,7 @@ describe('fail closed', () => {
     const jwt = await idp.sign('root', clock.seconds);
     await expect(rest({ type: 'TOKEN', authorizationToken: `Bearer ${jwt}`, methodArn: arn('GET', '/health') })).rejects.toThrow('Authorizer failure');
     expect(await http({ routeArn: arn('GET', '/health'), headers: { authorization: `Bearer ${jwt}` } })).toEqual({ isAuthorized: false });
-    const errors = logs.map((l) => JSON.parse(l)).filter((l) => l.level === 'error');
+    const errors = logs.map((l) => JSON.parse(l)).filter((l) => l.level === 'ERROR');
     expect(errors.some((e) => e.reason === 'store-unavailable')).toBe(true);
     for (const l of logs) expect(l).not.toContain(jwt.split('.')[2]!);
   });

@@ -26,7 +26,7 @@ const decisions = (w: World, from = 0) =>
   w.rt.logs
     .slice(from)
     .map((l) => JSON.parse(l) as Record<string, unknown>)
-    .filter((l) => l.event === 'authorizer.decision');
+    .filter((l) => l.message === 'authorizer.decision');
 
 describe('forged and failing tokens', () => {
   it('a forged token of a known user is refused by every flavour, even where an answer for the user is cached, and again when repeated', async () => {
@@ -54,7 +54,7 @@ describe('forged and failing tokens', () => {
       }
     }
     // Nothing but the 401s was logged: no allow-list, policy-size or decision line of a forged principal.
-    expect(w.rt.logs.slice(from).map((l) => (JSON.parse(l) as { event: string }).event)).toEqual(Array(12).fill('authorizer.decision'));
+    expect(w.rt.logs.slice(from).map((l) => (JSON.parse(l) as { message: string }).message)).toEqual(Array(12).fill('authorizer.decision'));
     const lines = decisions(w, from);
     expect(lines).toHaveLength(12);
     for (const l of lines) expect(l).toMatchObject({ effect: 'unauthorized', reason: 'jwt-bad-signature' });
@@ -95,7 +95,7 @@ describe('forged and failing tokens', () => {
   it('a forged token\'s decision builds nothing: no allow-list is worked out for it', async () => {
     const w = await world({ routes: PURE_ROUTES });
     const forge = await forger();
-    const events = (from: number) => w.rt.logs.slice(from).map((l) => (JSON.parse(l) as { event: string }).event);
+    const events = (from: number) => w.rt.logs.slice(from).map((l) => (JSON.parse(l) as { message: string }).message);
     // A user whose own profile route cannot be written into an ARN: working out their allow-list logs the omission.
     await w.rt.store.users.putMembership('acme', 'odd user', ['org-viewer'], w.rt.clock.seconds);
     const start = w.rt.logs.length;
@@ -246,7 +246,7 @@ describe('forged and failing tokens', () => {
     const jwt = await sign();
     await expect(rest(event(jwt))).rejects.toThrow(/^Authorizer failure$/);
     expect(await http({ routeArn: arn('GET', path), headers: { authorization: `Bearer ${jwt}` } })).toEqual({ isAuthorized: false });
-    const last = rt.logs.map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => l.event === 'authorizer.decision').slice(-2);
+    const last = rt.logs.map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => l.message === 'authorizer.decision').slice(-2);
     for (const l of last) expect(l).toMatchObject({ effect: 'error' });
   });
 });

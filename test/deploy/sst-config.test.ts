@@ -2,7 +2,9 @@ import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { TABLE_SCHEMA } from '../../core/store/schema';
+import { METRIC_NAMES } from '../../core/metrics/gatehouse';
 import { ADMIN_ROUTES } from '../../functions/routes';
+import { ALARMS } from '../../infra/metrics';
 
 type Created = { type: string; name: string; args: any; instance: any };
 
@@ -21,11 +23,13 @@ function standIns(stage: string) {
       arn: string;
       url: string;
       value: string;
+      dashboardName: string;
       constructor(name: string, args?: unknown) {
         this.name = `name:${type}:${name}`;
         this.arn = `arn:${type}:${name}`;
         this.url = `https://${name}.example`;
         this.value = `secret:${name}`;
+        this.dashboardName = `dashboard:${name}`;
         created.push({ type, name, args, instance: this });
       }
       addAuthorizer(args: any) {
@@ -39,9 +43,15 @@ function standIns(stage: string) {
   const g = globalThis as Record<string, unknown>;
   g.$config = (c: unknown) => c;
   g.$app = { stage, name: 'gatehouse' };
+  // Outputs are plain values here: resolving one is applying the function to it.
+  g.$resolve = (value: unknown) => ({ apply: (fn: (v: unknown) => unknown) => fn(value) });
   g.sst = {
     Secret: component('Secret'),
-    aws: { Dynamo: component('Dynamo'), Function: component('Function'), ApiGatewayV2: component('ApiGatewayV2') },
+    aws: { Dynamo: component('Dynamo'), Function: component('Function'), ApiGatewayV2: component('ApiGatewayV2'), SnsTopic: component('SnsTopic') },
+  };
+  g.aws = {
+    cloudwatch: { MetricAlarm: component('MetricAlarm'), Dashboard: component('Dashboard') },
+    getRegionOutput: () => ({ region: 'eu-west-1' }),
   };
   return { created, routes, authorizers };
 }
@@ -163,6 +173,93 @@ describe('sst.config.ts wiring', () => {
       tokensFunctionArn: fns.Tokens.arn, tokensFunctionName: fns.Tokens.name,
       invitationsFunctionArn: fns.Invitations.arn, invitationsFunctionName: fns.Invitations.name,
       adminFunctionArn: fns.Admin.arn, adminFunctionName: fns.Admin.name,
+      alarmTopicArn: of('SnsTopic')[0]!.instance.arn,
+      dashboardName: of('Dashboard')[0]!.instance.dashboardName,
     });
+  });
+
+  it.each(STAGES)("%s: Lambda's own log filter lets every line through (GATEHOUSE_LOG_LEVEL decides), JSON format kept", async (stage) => {
+    const { of } = await load(stage);
+    for (const f of of('Function')) {
+      expect(f.args.logging.format).toBe('json');
+      // SST hands the transform the function's arguments with its logging config built.
+      const args: Record<string, any> = { loggingConfig: { logFormat: 'JSON', logGroup: 'g' } };
+      f.args.transform.function(args);
+      expect(args.loggingConfig).toEqual({ logFormat: 'JSON', logGroup: 'g', applicationLogLevel: 'DEBUG' });
+    }
+  });
+
+  it.each(STAGES)('%s: alarms on fail-closed failures, key-set failures and a spike in 401s or Denies, over the three authorizers, to one SNS topic', async (stage) => {
+    const { of } = await load(stage);
+    const topic = of('SnsTopic');
+    expect(topic).toHaveLength(1);
+    const fnName = (handler: string) => of('Function').find((f) => f.args.handler === handler)!.instance.name;
+    const authorizers = ['functions/authorizer/rest.handler', 'functions/authorizer/http.handler', 'functions/authorizer/websocket.handler'].map(fnName).sort();
+    const alarms: Record<string, any> = Object.fromEntries(of('MetricAlarm').map((a) => [a.args.name, a.args]));
+    expect(Object.keys(alarms).sort()).toEqual([`gatehouse-${stage}-Denies-share`, `gatehouse-${stage}-FailClosed`, `gatehouse-${stage}-KeySetFailures`, `gatehouse-${stage}-Unauthorized-share`]);
+    /** The metrics an alarm reads, as `Metric:FunctionName`, and its one returned expression. */
+    const read = (a: any) => {
+      const metrics = a.metricQueries.filter((q: any) => q.metric).map((q: any) => {
+        expect(q.metric).toMatchObject({ namespace: 'Gatehouse', stat: 'Sum' });
+        expect(Object.keys(q.metric.dimensions)).toEqual(['FunctionName']);
+        return `${q.metric.metricName}:${q.metric.dimensions.FunctionName}`;
+      });
+      const returned = a.metricQueries.filter((q: any) => q.returnData);
+      expect(returned).toHaveLength(1);
+      return { metrics: metrics.sort(), expression: returned[0].expression as string };
+    };
+    for (const a of Object.values(alarms)) {
+      expect(a.alarmActions).toEqual([topic[0]!.instance.arn]);
+      expect(a.okActions).toEqual([topic[0]!.instance.arn]);
+      expect(a.treatMissingData).toBe('notBreaching');
+      expect(a.comparisonOperator).toBe('GreaterThanThreshold');
+      expect(a.alarmDescription).toMatch(/docs\/operations\.md#/);
+      for (const m of read(a).metrics) expect(METRIC_NAMES).toContain(m.split(':')[0]);
+    }
+    for (const metric of ['FailClosed', 'KeySetFailures']) {
+      const a = alarms[`gatehouse-${stage}-${metric}`]!;
+      const r = read(a);
+      expect(r.metrics).toEqual(authorizers.map((n) => `${metric}:${n}`).sort());
+      expect(r.expression).toBe('FILL(m0, 0) + FILL(m1, 0) + FILL(m2, 0)');
+      expect(a.threshold).toBe(0);
+      expect(a.metricQueries[0].metric.period).toBe(60);
+    }
+    for (const [metric, spec] of [['Unauthorized', ALARMS.unauthorizedSpike], ['Denies', ALARMS.denySpike]] as const) {
+      const a = alarms[`gatehouse-${stage}-${metric}-share`]!;
+      const r = read(a);
+      expect(r.metrics).toEqual([...authorizers.map((n) => `${metric}:${n}`), ...authorizers.map((n) => `Decisions:${n}`)].sort());
+      expect(r.expression).toBe(`IF(d >= ${spec.minDecisions}, 100 * r / d, 0)`);
+      expect(a.threshold).toBe(spec.thresholdPercent);
+      expect(a.evaluationPeriods).toBe(spec.evaluationPeriods);
+    }
+  });
+
+  it.each(STAGES)('%s: a dashboard of decisions, outcomes, refusal reasons, failures and latency, over the functions it deploys', async (stage) => {
+    const { of } = await load(stage);
+    const dashboards = of('Dashboard');
+    expect(dashboards).toHaveLength(1);
+    expect(dashboards[0]!.args.dashboardName).toBe(`gatehouse-${stage}`);
+    const body = JSON.parse(dashboards[0]!.args.dashboardBody) as { widgets: { type: string; properties: any }[] };
+    const titles = body.widgets.map((w) => w.properties.title);
+    for (const t of ['Decisions by outcome', 'Decisions by authorizer', '401s by reason class', 'Denies by reason class', 'Failures', 'latency', 'Cache hit ratio']) {
+      expect(titles.some((x) => x.includes(t)), t).toBe(true);
+    }
+    const names = new Set(of('Function').map((f) => f.instance.name));
+    const text = JSON.stringify(body);
+    // Every metric and function named is real: a Gatehouse metric the code writes, or Lambda's own; a deployed function.
+    for (const w of body.widgets.filter((x) => x.type === 'metric')) {
+      expect(w.properties.region).toBe('eu-west-1');
+      for (const row of w.properties.metrics as unknown[][]) {
+        if (row[0] === 'Gatehouse') expect(METRIC_NAMES).toContain(row[1]);
+        else if (row[0] === 'AWS/Lambda') expect(row[1]).toBe('Duration');
+        else expect(typeof (row[0] as { expression?: string }).expression).toBe('string');
+        const fi = row.indexOf('FunctionName');
+        if (fi >= 0) expect(names.has(row[fi + 1] as string)).toBe(true);
+      }
+    }
+    for (const m of text.matchAll(/MetricName=\\"([A-Za-z]+)\\"/g)) expect(METRIC_NAMES).toContain(m[1]);
+    for (const m of text.matchAll(/FunctionName=\\"([^\\]+)\\"/g)) expect(names.has(m[1]!)).toBe(true);
+    const alarmWidget = body.widgets.find((w) => w.type === 'alarm')!;
+    expect(alarmWidget.properties.alarms.sort()).toEqual(of('MetricAlarm').map((a) => a.instance.arn).sort());
   });
 });

@@ -232,7 +232,7 @@ describe('accepting, declining, revoking', () => {
     for (const a of ['invitation.create:allowed', 'invitation.accept:allowed', 'invitation.accept:denied', 'invitation.revoke:allowed', 'invitation.revoke:denied', 'invitation.decline:allowed']) {
       expect(actions.has(a), a).toBe(true);
     }
-    const events = s.rt.logs.map((l) => JSON.parse(l).event);
+    const events = s.rt.logs.map((l) => JSON.parse(l).message);
     for (const e of ['invitation.created', 'invitation.accepted', 'invitation.revoked', 'invitation.declined']) expect(events).toContain(e);
   });
 });
@@ -487,7 +487,7 @@ describe('edges: tokens, ceilings, expiry, races, pagination, no writes on 4xx',
     for (const a of ['invitation.create:denied', 'invitation.create:failed', 'invitation.decline:denied', 'invitation.accept:denied', 'invitation.accept:failed', 'invitation.revoke:failed']) {
       expect(actions.has(a), a).toBe(true);
     }
-    const created = s.rt.logs.map((l) => JSON.parse(l)).filter((l) => l.event === 'invitation.created');
+    const created = s.rt.logs.map((l) => JSON.parse(l)).filter((l) => l.message === 'invitation.created');
     expect(created.length).toBeGreaterThan(0);
     for (const e of created) expect(e).toEqual(expect.objectContaining({ invitationId: expect.any(String), orgId: expect.any(String), email: expect.stringContaining('@'), expiresAt: expect.any(Number) }));
     const logText = s.rt.logs.join('\n');

@@ -249,12 +249,12 @@ describe('a stalled DynamoDB fails closed within the time budget, on every handl
         expectFailedClosed(await everyHandler(rt, jwt));
         const lines = logs.map((l) => JSON.parse(l) as Record<string, unknown>);
         // Each authorizer flavour logs its decision as an error with the reason code.
-        const decisions = lines.filter((l) => l.event === 'authorizer.decision');
+        const decisions = lines.filter((l) => l.message === 'authorizer.decision');
         expect(decisions.map((d) => d.flavour).sort()).toEqual(['http', 'http', 'rest-request', 'rest-token', 'websocket']);
-        for (const d of decisions) expect(d, JSON.stringify(d)).toMatchObject({ level: 'error', effect: 'error', reason: 'store-timeout' });
+        for (const d of decisions) expect(d, JSON.stringify(d)).toMatchObject({ level: 'ERROR', effect: 'error', reason: 'store-timeout' });
         // Each admin function logs its failure with the reason code; the answer carries none.
         for (const fn of ['tokens', 'invitations', 'admin']) {
-          expect(lines.find((l) => l.event === `${fn}.failed`), fn).toMatchObject({ level: 'error', reason: 'store-timeout' });
+          expect(lines.find((l) => l.message === `${fn}.failed`), fn).toMatchObject({ level: 'ERROR', reason: 'store-timeout' });
         }
         for (const l of logs) expect(l).not.toContain(jwt.split('.')[2]!);
       });
@@ -283,7 +283,7 @@ describe('a stalled key set fails closed within the time budget', () => {
           { isAuthorized: false },
           'Authorizer failure',
         ]);
-        const failures = rt.logs.map((l) => JSON.parse(l)).filter((l) => l.event === 'authorizer.fail-closed');
+        const failures = rt.logs.map((l) => JSON.parse(l)).filter((l) => l.message === 'authorizer.fail-closed');
         expect(failures.length).toBeGreaterThan(0);
         for (const f of failures) expect(f.reason).toBe('jwks-timeout');
       } finally {

@@ -175,8 +175,8 @@ function answerFor(policy: CompiledPolicy, principal: Principal, current: string
   const decision = decide(policy, principal, request, NOW);
   const result: Decided = { effect: decision.allowed ? 'allow' : 'deny', code: decision.code, decision, principal, policy, context: gatewayContext(principal, principal.token?.id), validUntilMs: NOW + 30_000 };
   const answer = answers.answer(result, request, parseMethodArn(current)!, current);
-  const omitted = new Set(lines.filter((l) => l.event === 'authorizer.entitlements-omitted').flatMap((l) => l.routes as string[]));
-  const cut = lines.some((l) => l.event === 'authorizer.policy-too-large' || l.event === 'authorizer.answer-cut');
+  const omitted = new Set(lines.filter((l) => l.message === 'authorizer.entitlements-omitted').flatMap((l) => l.routes as string[]));
+  const cut = lines.some((l) => l.message === 'authorizer.policy-too-large' || l.message === 'authorizer.answer-cut');
   return { answer, live: decision.allowed, inexact: { cut, omitted } };
 }
 

@@ -95,7 +95,7 @@ describe('a user id belongs to the issuer with the longest prefix it starts with
     expect((await ask('https://b.test/', 'alice')).policyDocument.Statement[0]).toMatchObject({ Effect: 'Allow' });
     // The unprefixed issuer naming the same user id is refused before any decision.
     await expect(ask('https://a.test/', 'partner_alice')).rejects.toThrow(/^Unauthorized$/);
-    const decisions = rt.logs.map((l) => JSON.parse(l)).filter((l) => l.event === 'authorizer.decision');
+    const decisions = rt.logs.map((l) => JSON.parse(l)).filter((l) => l.message === 'authorizer.decision');
     expect(decisions.at(-1)).toMatchObject({ effect: 'unauthorized', reason: 'jwt-foreign-user-id' });
     expect(decisions.at(-1)).not.toHaveProperty('principalId');
   });

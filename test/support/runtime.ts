@@ -1,5 +1,6 @@
 import { createRuntime, type Runtime } from '../../functions/runtime';
 import { freshTable } from './dynamo';
+import { recording } from './log-scan';
 
 /** A clock tests can freeze and move (milliseconds). */
 export class TestClock {
@@ -22,7 +23,7 @@ export async function testRuntime(
   const logs: string[] = [];
   const rt = createRuntime(
     { GATEHOUSE_TABLE: tableName, GATEHOUSE_LOG_LEVEL: 'debug', ...options.env },
-    { client, now: clock.now, logSink: (l) => logs.push(l), ...(options.fetch ? { fetch: options.fetch } : {}) },
+    { client, now: clock.now, logSink: recording((l) => logs.push(l)), ...(options.fetch ? { fetch: options.fetch } : {}) },
   );
   return Object.assign(rt, { clock, logs, tableName });
 }
