@@ -206,5 +206,6 @@ export function tokenFromItem(item: Record<string, unknown>): TokenRecord | unde
     lastUsedAt: num(item.lastUsedAt),
     revokedAt: num(item.revokedAt),
     createdBy: str(item.createdBy),
+    rootUserId: str(item.rootUserId),
   };
 }

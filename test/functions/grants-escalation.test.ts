@@ -1,0 +1,260 @@
+import { ScanCommand } from '@aws-sdk/client-dynamodb';
+import { unmarshall } from '@aws-sdk/util-dynamodb';
+import { describe, expect, it } from 'vitest';
+import { OrgAdmin } from '../../core/admin/orgs';
+import { PolicyAdmin } from '../../core/admin/policies';
+import { createApi, type HttpApiEvent } from '../../core/http/api';
+import { generateToken, hashSecret } from '../../core/identity/token-format';
+import { InvitationService } from '../../core/invitations/service';
+import type { Permission } from '../../core/rbac/types';
+import { TokenService } from '../../core/tokens/service';
+import { httpEvent, tokenContext, userContext, type AuthorizerContext } from '../support/events';
+import { testRuntime, TestClock } from '../support/runtime';
+
+const DAY = 86400;
+const perm = (scope: string, negate = false): Permission => {
+  const [resource, action] = scope.split(':') as [string, string];
+  return negate ? { resource, action, negate: true } : { resource, action };
+};
+const role = (name: string, levels: { site?: string[]; org?: string[]; member?: string[]; neg?: { site?: string[]; org?: string[] } }, orgId?: string) => ({
+  name,
+  ...(orgId ? { orgId } : {}),
+  site: [...(levels.site ?? []).map((s) => perm(s)), ...(levels.neg?.site ?? []).map((s) => perm(s, true))],
+  org: [...(levels.org ?? []).map((s) => perm(s)), ...(levels.neg?.org ?? []).map((s) => perm(s, true))],
+  member: (levels.member ?? []).map((s) => perm(s)),
+  user: [],
+});
+
+/**
+ * Every admin endpoint (tokens, invitations, orgs, roles, policies) over one fresh table,
+ * with a frozen clock and the people of the security review:
+ * - sam: site-admin whose `no-policy-write` takes policy:update away;
+ * - tom: only a site role granting token:*; rex: a site role that may invite into any org
+ *   and grants project:* in orgs he is a member of;
+ * - in acme: alice (viewer), bob and ada (org admins), olga (org admin whose `no-deletes`
+ *   negates *:delete), nora (org admin without billing), hank (may assign roles, little
+ *   else), ed (may edit and delete roles, nothing else).
+ */
+async function world() {
+  const clock = new TestClock();
+  const rt = await testRuntime({ ttl: false, clock });
+  const now = clock.seconds;
+  for (const id of ['acme', 'globex']) await rt.store.orgs.createOrg({ id, name: id, createdAt: now });
+  for (const r of [
+    role('no-policy-write', { neg: { site: ['policy:update'] } }),
+    role('token-admin', { site: ['token:*'] }),
+    role('org-recruiter', { site: ['invitation:create', 'org_role:assign', 'org:read', 'role:read', 'role:list', 'membership:read'], org: ['project:*'] }),
+    role('no-deletes', { neg: { org: ['*:delete'] } }, 'acme'),
+    role('no-billing', { neg: { org: ['billing:*'] } }, 'acme'),
+    role('hirer', { org: ['org_role:assign', 'org:read', 'project:read'] }, 'acme'),
+    role('role-editor', { org: ['role:update', 'role:delete', 'role:read'] }, 'acme'),
+  ]) {
+    await rt.store.policy.putRole(r, now);
+  }
+  await rt.store.users.putSiteRoles('root', ['site-admin'], now);
+  await rt.store.users.putSiteRoles('sam', ['site-admin', 'no-policy-write'], now);
+  await rt.store.users.putSiteRoles('tom', ['token-admin'], now);
+  await rt.store.users.putSiteRoles('rex', ['org-recruiter'], now);
+  const acme: Record<string, string[]> = {
+    alice: ['org-viewer'],
+    bob: ['org-admin'],
+    ada: ['org-admin'],
+    olga: ['org-admin', 'no-deletes', 'org-viewer'],
+    nora: ['org-admin', 'no-billing'],
+    hank: ['hirer'],
+    ed: ['role-editor'],
+  };
+  for (const [user, roles] of Object.entries(acme)) await rt.store.users.putMembership('acme', user, roles, now);
+  const routes = { ...new TokenService(rt).routes(), ...new InvitationService(rt).routes(), ...new OrgAdmin(rt).routes(), ...new PolicyAdmin(rt).routes() };
+  const api = createApi({ name: 'admin', routes, resolveCaller: (c) => rt.callers.fromContext(c), logger: rt.logger });
+  const call = async (event: HttpApiEvent) => {
+    const res = await api(event);
+    return { status: res.statusCode, body: res.body ? JSON.parse(res.body) : undefined };
+  };
+  const send = (method: string, path: string, context: AuthorizerContext, body?: unknown) => call(httpEvent(method, path, { context, ...(body !== undefined ? { body } : {}) }));
+  /** A token created through the API; fails the test unless it was created. */
+  const mint = async (path: string, context: AuthorizerContext, body: Record<string, unknown>) => {
+    const res = await send('POST', path, context, { name: 't', ...body });
+    expect(res.status, JSON.stringify(res.body)).toBe(201);
+    return res.body as { id: string; kind: string; ownerId: string | null; scopes: string[] | null; expiresAt: number; createdAt: number; token: string };
+  };
+  /** A token written straight to the table, as scripts and older versions did. */
+  const stored = async (t: { kind: 'site' | 'org' | 'personal'; scopes?: string[]; orgId?: string; ownerId?: string; createdBy?: string; days?: number }) => {
+    const g = generateToken();
+    await rt.store.tokens.createToken({
+      id: g.id, kind: t.kind, name: 'stored', secretHash: hashSecret(g.secret), createdAt: clock.seconds, expiresAt: clock.seconds + (t.days ?? 30) * DAY,
+      ...(t.scopes ? { scopes: t.scopes } : {}), ...(t.orgId ? { orgId: t.orgId } : {}), ...(t.ownerId ? { ownerId: t.ownerId } : {}), ...(t.createdBy ? { createdBy: t.createdBy } : {}),
+    });
+    return { id: g.id, kind: t.kind, ownerId: t.ownerId ?? null };
+  };
+  const items = async () => (await rt.store.db.client.send(new ScanCommand({ TableName: rt.tableName }))).Items!.map((i) => unmarshall(i));
+  const tokenCount = async () => (await items()).filter((i) => i.type === 'token').length;
+  return { rt, clock, send, mint, stored, items, tokenCount };
+}
+
+/** The context the authorizer passes on for a token. */
+function as(t: { id: string; kind: string; ownerId: string | null }): AuthorizerContext {
+  return t.kind === 'personal' ? tokenContext(t.id, t.ownerId!, t.ownerId!) : tokenContext(t.id, `token:${t.id}`);
+}
+const jwt = (user: string, email?: string) => userContext(user, email);
+
+describe('item 2: a token creates tokens only within itself', () => {
+  it('a personal token scoped [token:create] mints no unscoped token, and its child cannot make anyone site-admin', async () => {
+    const w = await world();
+    const minter = await w.mint('/tokens', jwt('root'), { scopes: ['token:create'], expiresInDays: 30 });
+    w.clock.advance(DAY);
+    const child = await w.mint('/tokens', as(minter), {});
+    expect(child.scopes).toEqual(['token:create']);
+    // Omitted expiry is capped at the creator's, silently.
+    expect(child.expiresAt).toBe(minter.expiresAt);
+    const promote = await w.send('PUT', '/users/mallory/site-roles', as(child), { roles: ['site-admin'] });
+    expect(promote.status).toBe(403);
+    expect(await w.rt.store.users.getSiteRoles('mallory')).toEqual([]);
+  });
+
+  it('an explicit expiry beyond the creating token is 403 expiry-escalation and writes nothing', async () => {
+    const w = await world();
+    const minter = await w.mint('/tokens', jwt('alice'), { scopes: ['token:create'], expiresInDays: 30 });
+    w.clock.advance(DAY);
+    const before = await w.tokenCount();
+    const late = await w.send('POST', '/tokens', as(minter), { name: 'late', expiresInDays: 30 });
+    expect(late.status).toBe(403);
+    expect(late.body.error.code).toBe('expiry-escalation');
+    expect(await w.tokenCount()).toBe(before);
+    const ok = await w.mint('/tokens', as(minter), { expiresInDays: 29 });
+    expect(ok.expiresAt).toBeLessThanOrEqual(minter.expiresAt);
+  });
+
+  it('requested scopes must lie inside the creating token: a wildcard needs a covering wildcard', async () => {
+    const w = await world();
+    const minter = await w.mint('/tokens', jwt('bob'), { scopes: ['token:create', 'project:read'] });
+    for (const scopes of [['project:delete'], ['token:*'], ['*:read'], ['*:*']]) {
+      const res = await w.send('POST', '/tokens', as(minter), { name: 'x', scopes });
+      expect(res.status, scopes.join()).toBe(403);
+      expect(res.body.error.code).toBe('scope-escalation');
+    }
+    expect((await w.mint('/tokens', as(minter), { scopes: ['project:read'] })).scopes).toEqual(['project:read']);
+  });
+
+  it('org and site tokens made by a token get its scopes when none are asked for, and never outlive it', async () => {
+    const w = await world();
+    const personal = await w.mint('/tokens', jwt('bob'), { scopes: ['token:create', 'project:read'], expiresInDays: 10 });
+    const org = await w.mint('/orgs/acme/tokens', as(personal), {});
+    expect(org).toMatchObject({ kind: 'org', scopes: ['token:create', 'project:read'], expiresAt: personal.expiresAt });
+
+    const site = await w.mint('/site/tokens', jwt('root'), { scopes: ['token:create', 'invitation:create'], expiresInDays: 10 });
+    const child = await w.mint('/site/tokens', as(site), {});
+    expect(child).toMatchObject({ kind: 'site', scopes: ['token:create', 'invitation:create'], expiresAt: site.expiresAt });
+    const long = await w.send('POST', '/site/tokens', as(site), { name: 'long', expiresInDays: 365 });
+    expect(long.status).toBe(403);
+    expect(long.body.error.code).toBe('expiry-escalation');
+    const inOrg = await w.mint('/orgs/acme/tokens', as(site), { scopes: ['invitation:create'] });
+    expect(inOrg.expiresAt).toBeLessThanOrEqual(site.expiresAt);
+
+    const orgToken = await w.mint('/orgs/acme/tokens', jwt('bob'), { expiresInDays: 5 });
+    const longer = await w.send('POST', '/orgs/acme/tokens', as(orgToken), { name: 'longer', expiresInDays: 100 });
+    expect(longer.status).toBe(403);
+    expect(longer.body.error.code).toBe('expiry-escalation');
+  });
+
+  it('a wildcard held with a negation carved out of it is not held: no org token beyond its creator', async () => {
+    const w = await world();
+    // nora is org-admin of acme, but billing is taken from her.
+    const unscoped = await w.send('POST', '/orgs/acme/tokens', jwt('nora'), { name: 'all' });
+    expect(unscoped.status).toBe(403);
+    expect(unscoped.body.error.code).toBe('scope-escalation');
+    for (const scopes of [['*:*'], ['billing:*'], ['*:read']]) {
+      expect((await w.send('POST', '/orgs/acme/tokens', jwt('nora'), { name: 'x', scopes })).status, scopes.join()).toBe(403);
+    }
+    expect((await w.mint('/orgs/acme/tokens', jwt('nora'), { scopes: ['project:*'] })).scopes).toEqual(['project:*']);
+    // A personal token acts as her AND its scopes, so *:* there is no wider than she is.
+    expect((await w.mint('/tokens', jwt('nora'), { scopes: ['*:*'] })).scopes).toEqual(['*:*']);
+  });
+
+  it('JWT callers keep today’s behaviour: omitted scopes are all of their rights, 365 days', async () => {
+    const w = await world();
+    const t = await w.mint('/tokens', jwt('alice'), {});
+    expect(t.scopes).toBeNull();
+    expect(t.expiresAt - t.createdAt).toBe(365 * DAY);
+    const org = await w.mint('/orgs/acme/tokens', jwt('bob'), { expiresInDays: 3650 });
+    expect(org.scopes).toBeNull();
+    expect(org.expiresAt - org.createdAt).toBe(3650 * DAY);
+  });
+});
+
+describe('item 3: rotation hands over only what the rotator holds', () => {
+  it('a [token:update] token cannot rotate its owner’s unscoped token; it rotates itself, the owner’s JWT rotates both', async () => {
+    const w = await world();
+    const full = await w.mint('/tokens', jwt('alice'), {});
+    const rotator = await w.mint('/tokens', jwt('alice'), { scopes: ['token:update'] });
+    const hash = (await w.rt.store.tokens.getToken(full.id))!.secretHash;
+    const res = await w.send('POST', `/tokens/${full.id}/rotate`, as(rotator), { graceSeconds: DAY });
+    expect(res.status).toBe(403);
+    expect(res.body.error.code).toBe('rotation-escalation');
+    expect(res.body.token).toBeUndefined();
+    expect((await w.rt.store.tokens.getToken(full.id))!.secretHash).toBe(hash);
+    expect((await w.send('POST', `/tokens/${rotator.id}/rotate`, as(rotator))).status).toBe(200);
+    expect((await w.send('POST', `/tokens/${full.id}/rotate`, jwt('alice'))).status).toBe(200);
+    expect((await w.send('POST', `/tokens/${rotator.id}/rotate`, jwt('alice'))).status).toBe(200);
+    // A rotator whose scopes cover the rotated token's may rotate it.
+    const reader = await w.mint('/tokens', jwt('alice'), { scopes: ['project:read'] });
+    const both = await w.mint('/tokens', jwt('alice'), { scopes: ['token:update', 'project:read'] });
+    expect((await w.send('POST', `/tokens/${reader.id}/rotate`, as(both))).status).toBe(200);
+    expect((await w.send('POST', `/tokens/${full.id}/rotate`, as(both))).body.error.code).toBe('rotation-escalation');
+  });
+
+  it('a site role granting token:* rotates neither the bootstrap site token nor someone else’s personal token', async () => {
+    const w = await world();
+    const boot = await w.stored({ kind: 'site', createdBy: 'bootstrap-admin' });
+    const alices = await w.mint('/tokens', jwt('alice'), {});
+    for (const t of [boot, alices]) {
+      const hash = (await w.rt.store.tokens.getToken(t.id))!.secretHash;
+      const res = await w.send('POST', `/tokens/${t.id}/rotate`, jwt('tom'));
+      expect(res.status, t.kind).toBe(403);
+      expect(res.body.error.code).toBe('rotation-escalation');
+      expect((await w.rt.store.tokens.getToken(t.id))!.secretHash).toBe(hash);
+    }
+    // A site admin holds everything either can do.
+    expect((await w.send('POST', `/tokens/${boot.id}/rotate`, jwt('root'))).status).toBe(200);
+    expect((await w.send('POST', `/tokens/${alices.id}/rotate`, jwt('root'))).status).toBe(200);
+    // tom may still rotate tokens that can do no more than he can.
+    const tomsSite = await w.mint('/site/tokens', jwt('tom'), { scopes: ['token:read'] });
+    expect((await w.send('POST', `/tokens/${tomsSite.id}/rotate`, jwt('tom'))).status).toBe(200);
+  });
+
+  it('a rotating token cannot hand over a token that outlives it', async () => {
+    const w = await world();
+    const short = await w.mint('/site/tokens', jwt('root'), { expiresInDays: 1 });
+    const long = await w.mint('/site/tokens', jwt('root'), { expiresInDays: 30 });
+    const res = await w.send('POST', `/tokens/${long.id}/rotate`, as(short));
+    expect(res.status).toBe(403);
+    expect(res.body.error.code).toBe('expiry-escalation');
+    expect((await w.send('POST', `/tokens/${short.id}/rotate`, as(long))).status).toBe(200);
+  });
+
+  it('an org token rotates tokens of its org only within its own scopes', async () => {
+    const w = await world();
+    const all = await w.mint('/orgs/acme/tokens', jwt('bob'), { expiresInDays: 5 });
+    const narrow = await w.mint('/orgs/acme/tokens', jwt('bob'), { scopes: ['token:update'], expiresInDays: 5 });
+    expect((await w.send('POST', `/tokens/${all.id}/rotate`, as(narrow))).body.error.code).toBe('rotation-escalation');
+    expect((await w.send('POST', `/tokens/${narrow.id}/rotate`, as(all))).status).toBe(200);
+  });
+});
+
+describe('found fine, pinned: token listing and revocation by scoped tokens', () => {
+  it('a token without token:list or token:delete neither lists nor revokes; with token:delete it revokes (taking away)', async () => {
+    const w = await world();
+    const full = await w.mint('/tokens', jwt('alice'), {});
+    const reader = await w.mint('/tokens', jwt('alice'), { scopes: ['project:read'] });
+    expect((await w.send('GET', '/tokens', as(reader))).status).toBe(403);
+    expect((await w.send('DELETE', `/tokens/${full.id}`, as(reader))).status).toBe(404);
+    const revoker = await w.mint('/tokens', jwt('alice'), { scopes: ['token:delete'] });
+    expect((await w.send('DELETE', `/tokens/${full.id}`, as(revoker))).status).toBe(204);
+    // An org token sees only its org's tokens.
+    const org = await w.mint('/orgs/acme/tokens', jwt('bob'), { scopes: ['token:list', 'token:read'] });
+    expect((await w.send('GET', '/orgs/acme/tokens', as(org))).status).toBe(200);
+    expect((await w.send('GET', '/orgs/globex/tokens', as(org))).status).toBe(404);
+    expect((await w.send('GET', '/site/tokens', as(org))).status).toBe(403);
+    expect((await w.send('GET', `/tokens/${full.id}`, as(org))).status).toBe(404);
+  });
+});
