@@ -9,6 +9,7 @@ import { keys } from '../store/schema';
 import { failedConditionIndex } from '../store/dynamo/db';
 import { InvitationRepo } from '../store/dynamo/invitations';
 import { ORG_ID_RE } from '../store/dynamo/orgs';
+import { credentialRoot } from '../tokens/provenance';
 import { type AdminDeps, audited, freshCatalog, nowSeconds } from './deps';
 
 const USER_ID_RE = /^[A-Za-z0-9._:@|+-]{1,256}$/;
@@ -168,11 +169,13 @@ export class OrgAdmin {
       if (!decide(caller, { type: 'org_role', action: 'assign', orgId }, catalog).allowed) throw new Forbidden('cannot-assign', `not allowed to manage members of ${orgId}`);
       const current = (await this.deps.store.users.loadUser(userId)).orgs[orgId];
       const before = current ?? [];
-      // Only the roles a change adds or removes are checked (coder's assignRoles).
+      // Only the roles a change adds or removes are checked (coder's assignRoles); a
+      // token the target made counts as the target (nobody widens their own rights).
       checkAssignment(caller, catalog, { scope: 'org', orgId }, {
         added: roles.filter((r) => !before.includes(r)),
         removed: before.filter((r) => !roles.includes(r) && assignableRole(catalog, { scope: 'org', orgId }, r)),
         targetUserId: userId,
+        actorRoot: await credentialRoot(this.deps.store.tokens, req.caller),
       });
       const outcome = await this.deps.store.users.writeMembership(orgId, userId, roles, nowSeconds(this.deps), current);
       if (outcome === 'no-org') throw new NotFound();
@@ -192,8 +195,15 @@ export class OrgAdmin {
       const leaving = caller.kind === 'user' && !caller.token && caller.id === userId;
       if (!leaving) {
         if (!decide(caller, { type: 'membership', action: 'delete', orgId }, catalog).allowed) throw new Forbidden('cannot-remove-member');
-        // Removing someone takes their roles away: the same rules as un-assigning them.
-        checkAssignment(caller, catalog, { scope: 'org', orgId }, { added: [], removed: current.filter((r) => assignableRole(catalog, { scope: 'org', orgId }, r)) });
+        // Removing someone takes their roles away: the same rules as un-assigning them,
+        // except that with the membership gone no negation is left to lift.
+        checkAssignment(caller, catalog, { scope: 'org', orgId }, {
+          added: [],
+          removed: current.filter((r) => assignableRole(catalog, { scope: 'org', orgId }, r)),
+          targetUserId: userId,
+          actorRoot: await credentialRoot(this.deps.store.tokens, req.caller),
+          membershipEnds: true,
+        });
       }
       if (!(await this.deps.store.users.deleteMembership(orgId, userId))) throw new NotFound();
       return { status: 204 };
@@ -214,6 +224,7 @@ export class OrgAdmin {
         added: roles.filter((r) => !before.includes(r)),
         removed: before.filter((r) => !roles.includes(r) && assignableRole(catalog, { scope: 'site' }, r)),
         targetUserId: userId,
+        actorRoot: await credentialRoot(this.deps.store.tokens, req.caller),
       });
       if (!(await this.deps.store.users.putSiteRoles(userId, roles, nowSeconds(this.deps)))) {
         throw new Conflict('site-roles-changed', 'the site roles changed meanwhile; read them again');

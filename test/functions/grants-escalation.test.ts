@@ -1,11 +1,12 @@
-import { ScanCommand } from '@aws-sdk/client-dynamodb';
-import { unmarshall } from '@aws-sdk/util-dynamodb';
+import { DeleteItemCommand, ScanCommand } from '@aws-sdk/client-dynamodb';
+import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
 import { describe, expect, it } from 'vitest';
 import { OrgAdmin } from '../../core/admin/orgs';
 import { PolicyAdmin } from '../../core/admin/policies';
 import { createApi, type HttpApiEvent } from '../../core/http/api';
 import { generateToken, hashSecret } from '../../core/identity/token-format';
 import { InvitationService } from '../../core/invitations/service';
+import { keys } from '../../core/store/schema';
 import type { Permission } from '../../core/rbac/types';
 import { TokenService } from '../../core/tokens/service';
 import { httpEvent, tokenContext, userContext, type AuthorizerContext } from '../support/events';
@@ -33,7 +34,8 @@ const role = (name: string, levels: { site?: string[]; org?: string[]; member?: 
  *   and grants project:* in orgs he is a member of;
  * - in acme: alice (viewer), bob and ada (org admins), olga (org admin whose `no-deletes`
  *   negates *:delete), nora (org admin without billing), hank (may assign roles, little
- *   else), ed (may edit and delete roles, nothing else).
+ *   else), ed (may edit and delete roles, nothing else), rem (may remove members, little
+ *   else), zed (a member without billing).
  */
 async function world() {
   const clock = new TestClock();
@@ -48,6 +50,7 @@ async function world() {
     role('no-billing', { neg: { org: ['billing:*'] } }, 'acme'),
     role('hirer', { org: ['org_role:assign', 'org:read', 'project:read'] }, 'acme'),
     role('role-editor', { org: ['role:update', 'role:delete', 'role:read'] }, 'acme'),
+    role('remover', { org: ['org_role:assign', 'membership:delete', 'org:read'] }, 'acme'),
   ]) {
     await rt.store.policy.putRole(r, now);
   }
@@ -63,6 +66,8 @@ async function world() {
     nora: ['org-admin', 'no-billing'],
     hank: ['hirer'],
     ed: ['role-editor'],
+    rem: ['remover'],
+    zed: ['no-billing'],
   };
   for (const [user, roles] of Object.entries(acme)) await rt.store.users.putMembership('acme', user, roles, now);
   const routes = { ...new TokenService(rt).routes(), ...new InvitationService(rt).routes(), ...new OrgAdmin(rt).routes(), ...new PolicyAdmin(rt).routes() };
@@ -238,6 +243,87 @@ describe('item 3: rotation hands over only what the rotator holds', () => {
     const narrow = await w.mint('/orgs/acme/tokens', jwt('bob'), { scopes: ['token:update'], expiresInDays: 5 });
     expect((await w.send('POST', `/tokens/${all.id}/rotate`, as(narrow))).body.error.code).toBe('rotation-escalation');
     expect((await w.send('POST', `/tokens/${narrow.id}/rotate`, as(all))).status).toBe(200);
+  });
+});
+
+describe('item 4: nobody lifts their own restrictions', () => {
+  it('site: sam cannot drop no-policy-write himself, with a JWT, a personal token, or a site token he made (directly or through a chain)', async () => {
+    const w = await world();
+    const drop = { roles: ['site-admin'] };
+    const viaJwt = await w.send('PUT', '/users/sam/site-roles', jwt('sam'), drop);
+    expect(viaJwt.status).toBe(403);
+    expect(viaJwt.body.error.code).toBe('self-escalation');
+    const personal = await w.mint('/tokens', jwt('sam'), {});
+    expect((await w.send('PUT', '/users/sam/site-roles', as(personal), drop)).body.error.code).toBe('self-escalation');
+    const site = await w.mint('/site/tokens', jwt('sam'), { scopes: ['site_role:assign', 'token:create'] });
+    expect((await w.send('PUT', '/users/sam/site-roles', as(site), drop)).body.error.code).toBe('self-escalation');
+    const grandchild = await w.mint('/site/tokens', as(await w.mint('/site/tokens', as(site), {})), {});
+    expect((await w.send('PUT', '/users/sam/site-roles', as(grandchild), drop)).body.error.code).toBe('self-escalation');
+    // A token from before provenance was recorded: only createdBy links it to sam.
+    const old = await w.stored({ kind: 'site', scopes: ['site_role:assign'], createdBy: `token:${site.id}` });
+    expect((await w.send('PUT', '/users/sam/site-roles', as(old), drop)).body.error.code).toBe('self-escalation');
+    expect(await w.rt.store.users.getSiteRoles('sam')).toEqual(['site-admin', 'no-policy-write']);
+    // So the restriction holds.
+    expect((await w.send('PUT', '/policies/gate', jwt('sam'), { expression: null })).status).toBe(403);
+    // Taking a right away from himself stays possible; someone else may lift it.
+    expect((await w.send('PUT', '/users/sam/site-roles', jwt('sam'), { roles: ['no-policy-write'] })).status).toBe(200);
+    expect((await w.send('PUT', '/users/sam/site-roles', jwt('root'), { roles: ['site-admin'] })).status).toBe(200);
+  });
+
+  it('org: olga cannot drop no-deletes herself, with a JWT or an org token she made, so she cannot delete the org', async () => {
+    const w = await world();
+    const drop = { roles: ['org-admin', 'org-viewer'] };
+    const viaJwt = await w.send('PUT', '/orgs/acme/members/olga', jwt('olga'), drop);
+    expect(viaJwt.status).toBe(403);
+    expect(viaJwt.body.error.code).toBe('self-escalation');
+    const org = await w.mint('/orgs/acme/tokens', jwt('olga'), { scopes: ['org_role:assign', 'org:read'] });
+    expect((await w.send('PUT', '/orgs/acme/members/olga', as(org), drop)).body.error.code).toBe('self-escalation');
+    expect((await w.rt.store.users.loadUser('olga')).orgs.acme).toEqual(['org-admin', 'no-deletes', 'org-viewer']);
+    expect((await w.send('DELETE', '/orgs/acme', jwt('olga'))).status).toBe(403);
+    // Dropping a role that only grants is taking away: fine.
+    expect((await w.send('PUT', '/orgs/acme/members/olga', jwt('olga'), { roles: ['org-admin', 'no-deletes'] })).status).toBe(200);
+    // Another org admin, who holds *:delete, may lift it.
+    expect((await w.send('PUT', '/orgs/acme/members/olga', jwt('ada'), { roles: ['org-admin'] })).status).toBe(200);
+  });
+
+  it('leaving an org, or being removed from it, takes everything away, negations included: allowed', async () => {
+    const w = await world();
+    expect((await w.send('DELETE', '/orgs/acme/members/olga', jwt('olga'))).status).toBe(204);
+    expect((await w.rt.store.users.loadUser('olga')).orgs.acme).toBeUndefined();
+    // Through a token of her own: the membership goes, so no negation is left to lift.
+    const personal = await w.mint('/tokens', jwt('nora'), {});
+    expect((await w.send('DELETE', '/orgs/acme/members/nora', as(personal))).status).toBe(204);
+    // rem holds no billing, but removing zed lifts nothing.
+    expect((await w.send('DELETE', '/orgs/acme/members/zed', jwt('rem'))).status).toBe(204);
+  });
+
+  it('a token is tied to its maker through its recorded root even when the chain is gone; an untraceable one may only take away', async () => {
+    const w = await world();
+    const site = await w.mint('/site/tokens', jwt('sam'), { scopes: ['site_role:assign', 'token:create'] });
+    const child = await w.mint('/site/tokens', as(site), {});
+    await w.rt.store.db.client.send(new DeleteItemCommand({ TableName: w.rt.tableName, Key: marshall({ pk: keys.token(site.id), sk: keys.tokenSk() }) }));
+    expect((await w.send('PUT', '/users/sam/site-roles', as(child), { roles: ['site-admin'] })).body.error.code).toBe('self-escalation');
+    // A token from before roots were recorded whose maker is gone: nobody can tell whose it is.
+    const orphan = await w.stored({ kind: 'site', scopes: ['site_role:assign', 'org_role:assign', 'org:read', 'role:read', 'role:list', 'membership:read', 'project:read'], createdBy: `token:${site.id}` });
+    const add = await w.send('PUT', '/orgs/acme/members/newcomer', as(orphan), { roles: ['org-member'] });
+    expect(add.status).toBe(403);
+    expect(add.body.error.code).toBe('token-provenance-unknown');
+    expect((await w.send('PUT', '/users/sam/site-roles', as(orphan), { roles: ['site-admin'] })).body.error.code).toBe('token-provenance-unknown');
+    // Taking a role that only grants away stays possible.
+    expect((await w.send('PUT', '/orgs/acme/members/hank', as(orphan), { roles: [] })).status).toBe(200);
+    // A token written by an operator outside the API has nobody behind it.
+    const operator = await w.stored({ kind: 'site' });
+    expect((await w.send('PUT', '/users/newbie/site-roles', as(operator), { roles: ['site-viewer'] })).status).toBe(200);
+  });
+
+  it('lifting someone else’s negation hands out what it took: only someone holding that may', async () => {
+    const w = await world();
+    const res = await w.send('PUT', '/orgs/acme/members/olga', jwt('hank'), { roles: ['org-admin', 'org-viewer'] });
+    expect(res.status).toBe(403);
+    expect(res.body.error.code).toBe('role-ceiling');
+    expect((await w.rt.store.users.loadUser('olga')).orgs.acme).toEqual(['org-admin', 'no-deletes', 'org-viewer']);
+    // hank may still add a role that only takes away.
+    expect((await w.send('PUT', '/orgs/acme/members/alice', jwt('hank'), { roles: ['org-viewer', 'no-deletes'] })).status).toBe(200);
   });
 });
 
