@@ -327,6 +327,67 @@ describe('item 4: nobody lifts their own restrictions', () => {
   });
 });
 
+describe('siblings: redefining or deleting a role that carries a negation', () => {
+  it('a holder can neither redefine nor delete the role that restricts them', async () => {
+    const w = await world();
+    for (const [method, path, who, body] of [
+      ['PUT', '/roles/no-policy-write', 'sam', { site: [] }],
+      ['PUT', '/roles/no-policy-write', 'sam', { site: [{ resource: 'policy', action: 'read', negate: true }] }],
+      ['DELETE', '/roles/no-policy-write', 'sam', undefined],
+      ['PUT', '/orgs/acme/roles/no-deletes', 'olga', { org: [] }],
+      ['PUT', '/orgs/acme/roles/no-billing', 'nora', { org: [] }],
+      ['DELETE', '/orgs/acme/roles/no-billing', 'nora', undefined],
+    ] as const) {
+      const res = await w.send(method, path, jwt(who), body);
+      expect(res.status, `${method} ${path}`).toBe(403);
+      expect(res.body.error.code).toBe('self-escalation');
+    }
+    const site = await w.mint('/site/tokens', jwt('sam'), { scopes: ['role:update', 'role:delete'] });
+    expect((await w.send('DELETE', '/roles/no-policy-write', as(site))).body.error.code).toBe('self-escalation');
+    const roles = (await w.rt.store.loadPolicy()).roles;
+    expect(roles.find((r) => r.name === 'no-policy-write')?.site).toEqual([{ resource: 'policy', action: 'update', negate: true }]);
+    expect(roles.find((r) => r.name === 'no-deletes')?.org).toEqual([{ resource: '*', action: 'delete', negate: true }]);
+    expect(roles.find((r) => r.name === 'no-billing')?.org).toEqual([{ resource: 'billing', action: '*', negate: true }]);
+  });
+
+  it('lifting a negation others hold needs the negated right; adding negations stays free', async () => {
+    const w = await world();
+    // ed may edit and delete roles in acme, but holds no *:delete.
+    const lift = await w.send('PUT', '/orgs/acme/roles/no-deletes', jwt('ed'), { org: [] });
+    expect(lift.status).toBe(403);
+    expect(lift.body.error.code).toBe('role-ceiling');
+    expect((await w.send('DELETE', '/orgs/acme/roles/no-deletes', jwt('ed'))).body.error.code).toBe('role-ceiling');
+    expect((await w.send('PUT', '/orgs/acme/roles/no-deploys', jwt('ed'), { org: [{ resource: 'deploy', action: '*', negate: true }] })).status).toBe(201);
+    expect((await w.send('PUT', '/orgs/acme/roles/no-deploys', jwt('ed'), { displayName: 'No deploys', org: [{ resource: 'deploy', action: '*', negate: true }, { resource: 'deploy', action: 'read', negate: true }] })).status).toBe(200);
+    // ada holds *:delete in acme; root holds policy:update: they may.
+    expect((await w.send('PUT', '/orgs/acme/roles/no-deletes', jwt('ada'), { org: [] })).status).toBe(200);
+    expect((await w.send('DELETE', '/roles/no-policy-write', jwt('root'))).status).toBe(204);
+  });
+});
+
+describe('siblings: a token one made widens no role one holds', () => {
+  it('a stale token of a holder cannot add to the holder’s role what the holder lacks; an untraceable token widens no existing role', async () => {
+    const w = await world();
+    await w.rt.store.policy.putRole(role('stamp', { site: ['stamp:read'] }), w.clock.seconds);
+    await w.rt.store.users.putSiteRoles('sam', ['site-admin', 'no-policy-write', 'stamp'], w.clock.seconds);
+    // Made for sam before he was restricted (older tokens name their maker in createdBy only).
+    const stale = await w.stored({ kind: 'site', scopes: ['role:update', 'policy:update', 'stamp:read'], createdBy: 'sam' });
+    const widen = await w.send('PUT', '/roles/stamp', as(stale), { site: [{ resource: 'stamp', action: 'read' }, { resource: 'policy', action: 'update' }] });
+    expect(widen.status).toBe(403);
+    expect(widen.body.error.code).toBe('self-escalation');
+    expect((await w.rt.store.loadPolicy()).roles.find((r) => r.name === 'stamp')?.site).toEqual([{ resource: 'stamp', action: 'read' }]);
+    // Narrowing it only takes away.
+    expect((await w.send('PUT', '/roles/stamp', as(stale), { site: [] })).status).toBe(200);
+
+    const orphan = await w.stored({ kind: 'site', scopes: ['role:update', 'org_role:assign', 'org:read', 'project:read', 'deploy:read'], createdBy: 'token:0000000000000000' });
+    const grow = await w.send('PUT', '/orgs/acme/roles/hirer', as(orphan), { org: [{ resource: 'org_role', action: 'assign' }, { resource: 'org', action: 'read' }, { resource: 'project', action: 'read' }, { resource: 'deploy', action: 'read' }] });
+    expect(grow.status).toBe(403);
+    expect(grow.body.error.code).toBe('token-provenance-unknown');
+    // A new role has no holders to widen.
+    expect((await w.send('PUT', '/orgs/acme/roles/deploy-readers', as(orphan), { org: [{ resource: 'deploy', action: 'read' }] })).status).toBe(201);
+  });
+});
+
 describe('found fine, pinned: token listing and revocation by scoped tokens', () => {
   it('a token without token:list or token:delete neither lists nor revokes; with token:delete it revokes (taking away)', async () => {
     const w = await world();
