@@ -9,7 +9,7 @@ import { decide } from '../rbac/decide';
 import type { Principal } from '../rbac/types';
 import { ORG_ID_RE } from '../store/dynamo/orgs';
 import { InvitationRepo, type InvitationRecord, type InvitationStatus } from '../store/dynamo/invitations';
-import { senderLoss } from './sender';
+import { senderLoss, senderRoot } from './sender';
 
 const DAY = 86400;
 const ID_RE = /^[A-Za-z0-9_-]{22}$/;
@@ -85,6 +85,9 @@ export class InvitationService {
       validateRoleNames(catalog, { scope: 'org', orgId }, [body.role]);
       // The role ceiling: nobody invites with a role they could not assign themselves.
       checkAssignment(caller, catalog, { scope: 'org', orgId }, { added: [body.role], removed: [] });
+      // Nor themselves: nobody adds roles to themselves (refused again on acceptance, where
+      // the invitee is known whatever credential sent it).
+      if (this.verifiedEmail(caller) === body.email) throw new Forbidden('self-escalation', 'you cannot invite yourself');
       const nowS = nowSeconds(this.deps);
       const record: InvitationRecord = {
         id: newInvitationId(),
@@ -176,6 +179,10 @@ export class InvitationService {
       const status = statusOf(r, nowS);
       if (status === 'expired') throw new Gone('invitation-expired', 'the invitation has expired');
       if (status !== 'pending') throw new Conflict('invitation-not-pending', `the invitation is ${status}`);
+      // Accepting one's own invitation would add a role to oneself.
+      const sender = await senderRoot(this.deps, r);
+      if (sender.kind === 'user' && sender.userId === caller.id) throw new Forbidden('self-escalation', 'you cannot accept an invitation you sent');
+      if (sender.kind === 'unknown') throw new Forbidden('token-provenance-unknown', 'the token that sent this invitation cannot be traced to whoever made it');
       const catalog = await freshCatalog(this.deps);
       const lost = await senderLoss(this.deps, r, catalog);
       if (lost) {

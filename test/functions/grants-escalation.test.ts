@@ -45,7 +45,7 @@ async function world() {
   for (const r of [
     role('no-policy-write', { neg: { site: ['policy:update'] } }),
     role('token-admin', { site: ['token:*'] }),
-    role('org-recruiter', { site: ['invitation:create', 'org_role:assign', 'org:read', 'role:read', 'role:list', 'membership:read'], org: ['project:*'] }),
+    role('org-recruiter', { site: ['token:create', 'invitation:create', 'org_role:assign', 'org:read', 'role:read', 'role:list', 'membership:read'], org: ['project:*'] }),
     role('no-deletes', { neg: { org: ['*:delete'] } }, 'acme'),
     role('no-billing', { neg: { org: ['billing:*'] } }, 'acme'),
     role('hirer', { org: ['org_role:assign', 'org:read', 'project:read'] }, 'acme'),
@@ -385,6 +385,43 @@ describe('siblings: a token one made widens no role one holds', () => {
     expect(grow.body.error.code).toBe('token-provenance-unknown');
     // A new role has no holders to widen.
     expect((await w.send('PUT', '/orgs/acme/roles/deploy-readers', as(orphan), { org: [{ resource: 'deploy', action: 'read' }] })).status).toBe(201);
+  });
+});
+
+describe('siblings: invitations', () => {
+  it('an invitation cannot carry a wildcard whose negation the sender is under', async () => {
+    const w = await world();
+    const res = await w.send('POST', '/orgs/acme/invitations', jwt('nora'), { email: 'x@example.com', role: 'org-admin' });
+    expect(res.status).toBe(403);
+    expect(res.body.error.code).toBe('role-ceiling');
+    expect((await w.send('POST', '/orgs/acme/invitations', jwt('ada'), { email: 'x@example.com', role: 'org-admin' })).status).toBe(201);
+  });
+
+  it('nobody invites themselves upward: refused when sent, and when accepted', async () => {
+    const w = await world();
+    const own = await w.send('POST', '/orgs/globex/invitations', jwt('rex', 'rex@example.com'), { email: 'REX@example.com', role: 'org-member' });
+    expect(own.status).toBe(403);
+    expect(own.body.error.code).toBe('self-escalation');
+    // Sent without his email known to the function, it is refused when he accepts it.
+    const inv = await w.send('POST', '/orgs/globex/invitations', jwt('rex'), { email: 'rex@example.com', role: 'org-member' });
+    expect(inv.status).toBe(201);
+    const accept = await w.send('POST', `/invitations/${inv.body.id}/accept`, jwt('rex', 'rex@example.com'));
+    expect(accept.status).toBe(403);
+    expect(accept.body.error.code).toBe('self-escalation');
+    // The same through a site token he made.
+    const site = await w.mint('/site/tokens', jwt('rex'), { scopes: ['invitation:create', 'org_role:assign', 'org:read', 'role:read', 'role:list', 'membership:read'] });
+    const viaToken = await w.send('POST', '/orgs/acme/invitations', as(site), { email: 'rex@example.com', role: 'org-member' });
+    expect(viaToken.status).toBe(201);
+    expect((await w.send('POST', `/invitations/${viaToken.body.id}/accept`, jwt('rex', 'rex@example.com'))).body.error.code).toBe('self-escalation');
+    expect((await w.rt.store.users.loadUser('rex')).orgs).toEqual({});
+    // Anyone else accepts his invitations as before.
+    const other = await w.send('POST', '/orgs/globex/invitations', jwt('rex'), { email: 'pat@example.com', role: 'org-member' });
+    expect((await w.send('POST', `/invitations/${other.body.id}/accept`, jwt('pat', 'pat@example.com'))).status).toBe(200);
+    // An invitation from a token nobody can trace to its maker could be its maker's own: refused.
+    const orphan = await w.stored({ kind: 'site', scopes: ['invitation:create', 'org_role:assign', 'org:read', 'role:read', 'role:list', 'membership:read'], createdBy: 'token:0000000000000000' });
+    const untraced = await w.send('POST', '/orgs/globex/invitations', as(orphan), { email: 'kit@example.com', role: 'org-member' });
+    expect(untraced.status).toBe(201);
+    expect((await w.send('POST', `/invitations/${untraced.body.id}/accept`, jwt('kit', 'kit@example.com'))).body.error.code).toBe('token-provenance-unknown');
   });
 });
 
