@@ -226,7 +226,8 @@ export class OrgAdmin {
         targetUserId: userId,
         actorRoot: await credentialRoot(this.deps.store.tokens, req.caller),
       });
-      if (!(await this.deps.store.users.putSiteRoles(userId, roles, nowSeconds(this.deps)))) {
+      // Written only if the roles are still those the checks above saw.
+      if (!(await this.deps.store.users.putSiteRoles(userId, roles, nowSeconds(this.deps), before))) {
         throw new Conflict('site-roles-changed', 'the site roles changed meanwhile; read them again');
       }
       return { status: 200, body: { userId, roles } };

@@ -240,7 +240,7 @@ export class PolicyAdmin {
     for (let attempt = 0; attempt < 5; attempt++) {
       const current = await this.deps.store.users.getSiteRoles(userId);
       if (!current.includes(name)) return;
-      if (await this.deps.store.users.putSiteRoles(userId, current.filter((r) => r !== name), now)) return;
+      if (await this.deps.store.users.putSiteRoles(userId, current.filter((r) => r !== name), now, current)) return;
     }
     throw new Conflict('site-roles-changed', `could not remove ${name} from ${userId}: it keeps changing; delete the role again`);
   }

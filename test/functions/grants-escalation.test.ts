@@ -327,6 +327,41 @@ describe('item 4: nobody lifts their own restrictions', () => {
   });
 });
 
+describe('siblings: the check and the write see the same roles', () => {
+  it('site roles changed between the check and the write: 409, the restriction added meanwhile stays', async () => {
+    const w = await world();
+    await w.rt.store.users.putSiteRoles('sam', ['site-admin'], w.clock.seconds);
+    const client = w.rt.store.db.client;
+    let profileReads = 0;
+    let restricting = false;
+    client.middlewareStack.add(
+      (next, context) => async (args) => {
+        const input = args.input as { Key?: Record<string, { S?: string }> };
+        if (context.commandName === 'GetItemCommand' && input.Key?.pk?.S === 'USER#sam' && input.Key?.sk?.S === 'PROFILE' && !restricting) {
+          // Between the handler's read (the first) and the store's own read before writing,
+          // root restricts sam.
+          if (++profileReads === 2) {
+            restricting = true;
+            await w.rt.store.users.putSiteRoles('sam', ['site-admin', 'no-policy-write'], w.clock.seconds);
+            restricting = false;
+          }
+        }
+        return next(args);
+      },
+      { step: 'initialize', name: 'restrict-meanwhile' },
+    );
+    try {
+      const res = await w.send('PUT', '/users/sam/site-roles', jwt('sam'), { roles: ['site-admin'] });
+      expect(res.status).toBe(409);
+      expect(res.body.error.code).toBe('site-roles-changed');
+    } finally {
+      client.middlewareStack.remove('restrict-meanwhile');
+    }
+    expect(profileReads).toBeGreaterThanOrEqual(2);
+    expect(await w.rt.store.users.getSiteRoles('sam')).toEqual(['site-admin', 'no-policy-write']);
+  });
+});
+
 describe('siblings: redefining or deleting a role that carries a negation', () => {
   it('a holder can neither redefine nor delete the role that restricts them', async () => {
     const w = await world();
