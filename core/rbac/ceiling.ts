@@ -28,7 +28,7 @@ export interface TokenShape {
 }
 
 /** The wildcard permission: what an unscoped service token holds. */
-export const ALL: Permission = Object.freeze({ resource: '*', action: '*' });
+const ALL: Permission = Object.freeze({ resource: '*', action: '*' });
 
 /** A name no permission can carry (names are lower-case or `*`): it stands for every name none of them mentions. */
 const UNNAMED = '#unnamed';
