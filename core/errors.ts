@@ -23,7 +23,7 @@ export const ERROR_CODES = {
     'forbidden', 'cannot-assign', 'cannot-create-org', 'cannot-create-token', 'cannot-delete-org', 'cannot-invite', 'cannot-list-invitations', 'cannot-list-members', 'cannot-list-tokens', 'cannot-revoke',
     'cannot-manage-roles', 'cannot-read-audit', 'cannot-read-policy', 'cannot-remove-member', 'cannot-update-policy',
     'email-not-verified', 'explain-others', 'invitee-must-be-user', 'personal-token-needs-user', 'role-ceiling',
-    'scope-escalation', 'self-escalation', 'sender-lost-right', 'wrong-invitee',
+    'scope-escalation', 'self-escalation', 'sender-lost-right', 'wrong-invitee', 'token-provenance-unknown', 'expiry-escalation', 'rotation-escalation',
   ],
   /** 404: missing, or not visible to the caller (no existence leak). */
   NotFound: ['not-found', 'route-not-found'],

@@ -10,6 +10,7 @@ import { withoutDeletingOrgs } from '../rbac/deleting-orgs';
 import { keys } from '../store/schema';
 import { InvitationRepo } from '../store/dynamo/invitations';
 import { ORG_ID_RE } from '../store/dynamo/orgs';
+import { credentialRoot } from '../tokens/provenance';
 import { type AdminDeps, actorId, audited, freshCatalog, nowSeconds } from './deps';
 
 const USER_ID_RE = /^[A-Za-z0-9._:@|+-]{1,256}$/;
@@ -243,11 +244,13 @@ export class OrgAdmin {
       if (!decide(caller, { type: 'org_role', action: 'assign', orgId }, catalog).allowed) throw new Forbidden('cannot-assign', `not allowed to manage members of ${orgId}`);
       const current = (await this.deps.store.users.loadUser(userId)).orgs[orgId];
       const before = current ?? [];
-      // Only the roles a change adds or removes are checked (coder's assignRoles).
+      // Only the roles a change adds or removes are checked (coder's assignRoles); a
+      // token the target made counts as the target (nobody widens their own rights).
       checkAssignment(caller, catalog, { scope: 'org', orgId }, {
         added: roles.filter((r) => !before.includes(r)),
         removed: before.filter((r) => !roles.includes(r) && assignableRole(catalog, { scope: 'org', orgId }, r)),
         targetUserId: userId,
+        actorRoot: await credentialRoot(this.deps.store.tokens, req.caller),
       });
       const outcome = await this.deps.store.users.writeMembership(orgId, userId, roles, nowSeconds(this.deps), current);
       if (outcome === 'no-org') throw new NotFound();
@@ -267,8 +270,15 @@ export class OrgAdmin {
       const leaving = caller.kind === 'user' && !caller.token && caller.id === userId;
       if (!leaving) {
         if (!decide(caller, { type: 'membership', action: 'delete', orgId }, catalog).allowed) throw new Forbidden('cannot-remove-member');
-        // Removing someone takes their roles away: the same rules as un-assigning them.
-        checkAssignment(caller, catalog, { scope: 'org', orgId }, { added: [], removed: current.filter((r) => assignableRole(catalog, { scope: 'org', orgId }, r)) });
+        // Removing someone takes their roles away: the same rules as un-assigning them,
+        // except that with the membership gone no negation is left to lift.
+        checkAssignment(caller, catalog, { scope: 'org', orgId }, {
+          added: [],
+          removed: current.filter((r) => assignableRole(catalog, { scope: 'org', orgId }, r)),
+          targetUserId: userId,
+          actorRoot: await credentialRoot(this.deps.store.tokens, req.caller),
+          membershipEnds: true,
+        });
       }
       if (!(await this.deps.store.users.deleteMembership(orgId, userId))) throw new NotFound();
       return { status: 204 };
@@ -289,8 +299,10 @@ export class OrgAdmin {
         added: roles.filter((r) => !before.includes(r)),
         removed: before.filter((r) => !roles.includes(r) && assignableRole(catalog, { scope: 'site' }, r)),
         targetUserId: userId,
+        actorRoot: await credentialRoot(this.deps.store.tokens, req.caller),
       });
-      if (!(await this.deps.store.users.putSiteRoles(userId, roles, nowSeconds(this.deps)))) {
+      // Written only if the roles are still those the checks above saw.
+      if (!(await this.deps.store.users.putSiteRoles(userId, roles, nowSeconds(this.deps), before))) {
         throw new Conflict('site-roles-changed', 'the site roles changed meanwhile; read them again');
       }
       return { status: 200, body: { userId, roles } };

@@ -11,10 +11,12 @@ import { validateRouteRules, type RouteRule } from '../policy/routes';
 import { BUILTIN_ROLES, isBuiltinRoleName, ORG_BUILTIN_ROLES, SITE_BUILTIN_ROLES } from '../rbac/builtin';
 import type { RoleCatalog } from '../rbac/catalog';
 import { decide } from '../rbac/decide';
-import { parsePermission } from '../rbac/permissions';
+import { droppedPermissions, firstUnheld, holds, roleGrants, roleLevels, roleReach, type RoleLevel } from '../rbac/ceiling';
+import { formatScope, parsePermission } from '../rbac/permissions';
 import type { Permission, Principal, Role } from '../rbac/types';
 import { ORG_ID_RE } from '../store/dynamo/orgs';
 import { keys } from '../store/schema';
+import { credentialRoot } from '../tokens/provenance';
 import { type AdminDeps, actorId, audited, freshCatalog, nowSeconds } from './deps';
 
 const ROLE_NAME_RE = /^[a-z][a-z0-9-]{1,62}$/;
@@ -75,6 +77,8 @@ const orgHidden = commonErrors.notFound('the org does not exist, or the caller m
 const roleWriteErrors = (org: boolean) => [
   ...(org ? [orgHidden] : []),
   { status: 403, code: 'cannot-manage-roles', when: org ? 'the caller may read the org but not manage its roles' : 'the caller holds no site-level role rights' },
+  { status: 403, code: 'self-escalation', when: 'the person behind the credential holds the role, and the change would lift a negation or add a grant' },
+  { status: 403, code: 'token-provenance-unknown', when: 'the acting token cannot be traced to whoever made it, and the change would widen the role' },
   { status: 409, code: 'reserved-role-name', when: 'the name is a built-in role' },
 ];
 const policyRead = { status: 403, code: 'cannot-read-policy', when: 'the caller holds no site-level policy:read' };
@@ -203,20 +207,6 @@ export class PolicyAdmin {
     return d.allowed && d.level === 'site';
   }
 
-  /**
-   * Whether `caller` holds `p` where a role defining it at `lvl` would grant it: in the org
-   * for org roles (member permissions over its own objects there); site-wide for site roles
-   * (user permissions may also be held over its own objects).
-   */
-  private holds(caller: Principal, catalog: RoleCatalog, p: Permission, lvl: 'site' | 'org' | 'member' | 'user', orgId: string | undefined): boolean {
-    const obj = { type: p.resource, action: p.action };
-    const own = caller.kind === 'user' ? { ownerId: caller.id } : {};
-    if (orgId !== undefined) return decide(caller, { ...obj, orgId, ...(lvl === 'member' ? own : {}) }, catalog).allowed;
-    const site = decide(caller, obj, catalog);
-    if (site.allowed && site.level === 'site') return true;
-    return lvl === 'user' && caller.kind === 'user' && decide(caller, { ...obj, ...own }, catalog).allowed;
-  }
-
   private roleView(r: Role) {
     return { name: r.name, displayName: r.displayName ?? null, builtIn: r.builtIn === true, ...(r.orgId ? { orgId: r.orgId } : {}), site: r.site, org: r.org, member: r.member, user: r.user };
   }
@@ -238,8 +228,12 @@ export class PolicyAdmin {
 
   /**
    * Creates or replaces a custom role. Site roles: site admins. Org roles: whoever may
-   * update roles in that org; without site-level rights, no wildcards and only
-   * permissions the caller holds there (negations are free: they only take away).
+   * update roles in that org; without site-level rights, no wildcards. The ceiling applies
+   * to everyone, site admins included (who pass it by holding everything): nobody defines
+   * a role granting more than they hold, so nobody raises their own rights by redefining
+   * a role they hold. Adding a negation only takes away; dropping one hands back what it
+   * took, so it needs the negated permission and is never done by its own holder (see
+   * `checkRoleWidening`).
    */
   async putRole(req: ApiRequest, orgId: string | undefined): Promise<ApiResponse> {
     const caller = req.caller.principal;
@@ -256,35 +250,69 @@ export class PolicyAdmin {
       if (!ROLE_NAME_RE.test(name)) throw new InvalidInput('invalid-role-name', 'role names are lower-case letters, digits and dashes, 2..63 characters');
       if (isBuiltinRoleName(name)) throw new Conflict('reserved-role-name', `${name} is a built-in role`);
       const body = orgId !== undefined ? parseBody(orgRoleBody, req.body) : parseBody(siteRoleBody, req.body);
-      const level = (k: 'site' | 'org' | 'member' | 'user'): Permission[] =>
+      const level = (k: RoleLevel): Permission[] =>
         ((body as Record<string, unknown[] | undefined>)[k] ?? []).map((p, i) => parsePermission(p, `${k}[${i}]`));
       const role: Role = { name, ...(body.displayName ? { displayName: body.displayName } : {}), site: level('site'), org: level('org'), member: level('member'), user: level('user'), ...(orgId ? { orgId } : {}) };
-      // The ceiling applies to everyone, site admins included (who pass it by holding
-      // everything): nobody defines a role granting more than they hold, so nobody can
-      // raise their own rights by redefining a role they already hold.
       const orgAdminOnly = orgId !== undefined && !this.siteLevel(caller, catalog, 'role', 'update');
-      const levels: ['site' | 'org' | 'member' | 'user', Permission[]][] =
-        orgId !== undefined ? [['org', role.org], ['member', role.member]] : [['site', role.site], ['org', role.org], ['member', role.member], ['user', role.user]];
-      for (const [lvl, perms] of levels) {
-        perms.forEach((p, i) => {
+      for (const lvl of roleLevels(orgId)) {
+        role[lvl].forEach((p, i) => {
           if (p.negate) return; // negations only take away
           if (orgAdminOnly && (p.resource === '*' || p.action === '*')) throw new InvalidInput('wildcard-not-allowed', `${lvl}[${i}]: org admins may not grant wildcards`);
-          if (!this.holds(caller, catalog, p, lvl, orgId)) {
+          if (!holds(caller, p, roleReach(caller, lvl, orgId), catalog)) {
             throw new Forbidden('role-ceiling', `${lvl}[${i}]: you do not hold ${p.resource}:${p.action}${orgId ? ` in ${orgId}` : ' site-wide'}`);
           }
         });
       }
+      const before = orgId !== undefined ? catalog.orgRoles(orgId).find((r) => r.name === name) : catalog.siteRoles().find((r) => r.name === name);
+      await this.checkRoleWidening(req, catalog, orgId, before, role);
       const now = nowSeconds(this.deps);
-      const exists = orgId !== undefined ? catalog.orgRoles(orgId).some((r) => r.name === name) : catalog.siteRoles().some((r) => r.name === name);
       // A new role must not be inherited by stale holders of a deleted namesake (a role
       // deletion whose clean-up was interrupted): strip the name first.
-      if (!exists) await this.stripHolders(name, orgId, now);
+      if (!before) await this.stripHolders(name, orgId, now);
       const version = await this.deps.store.policy.putRole(role, now);
-      return { status: exists ? 200 : 201, body: { ...this.roleView(role), version } };
+      return { status: before ? 200 : 201, body: { ...this.roleView(role), version } };
     });
   }
 
-  /** Deletes a custom role, then takes it from every member who had it. */
+  /**
+   * A change of role `before` into `after` (undefined: deleted) widens its holders when it
+   * drops a negation or adds a grant. Then:
+   * - the person behind the credential (its root, see `credentialRoot`) must not hold the
+   *   role, or must already hold every added grant and lift no negation: nobody widens
+   *   their own rights, whichever credential of theirs acts (`self-escalation`); a token
+   *   whose maker cannot be traced may not widen an existing role at all;
+   * - the actor must hold every negated permission it drops: lifting a negation hands back
+   *   what it took (`role-ceiling`; added grants were checked against the ceiling already).
+   */
+  private async checkRoleWidening(req: ApiRequest, catalog: RoleCatalog, orgId: string | undefined, before: Role | undefined, after: Role | undefined): Promise<void> {
+    if (!before) return; // a new role has no holders to widen
+    const caller = req.caller.principal;
+    const lifted = roleGrants(caller, droppedPermissions(before, after, orgId, 'negations'), orgId, 'negations');
+    const added = droppedPermissions(after, before, orgId, 'grants');
+    const adds = roleLevels(orgId).some((l) => added[l].length > 0);
+    if (lifted.length === 0 && !adds) return;
+    const root = await credentialRoot(this.deps.store.tokens, req.caller);
+    if (root.kind === 'unknown') {
+      throw new Forbidden('token-provenance-unknown', 'this token was made by a token that no longer exists, so it cannot be told apart from its maker: it may not widen an existing role');
+    }
+    if (root.kind === 'user') {
+      const record = caller.kind === 'user' && caller.id === root.userId ? caller : await this.deps.store.users.loadUser(root.userId);
+      const person: Principal = { id: root.userId, kind: 'user', siteRoles: record.siteRoles, orgs: record.orgs };
+      const holdsRole =
+        orgId !== undefined
+          ? Object.prototype.hasOwnProperty.call(person.orgs, orgId) && person.orgs[orgId]!.includes(before.name)
+          : person.siteRoles.includes(before.name) || Object.values(person.orgs).some((roles) => roles.includes(before.name));
+      if (holdsRole) {
+        if (lifted.length > 0) throw new Forbidden('self-escalation', `you hold ${before.name}: lifting its negation of ${formatScope(lifted[0]!.permission)} would widen your own rights`);
+        const gap = firstUnheld(person, roleGrants(person, added, orgId), catalog);
+        if (gap) throw new Forbidden('self-escalation', `you hold ${before.name}: granting ${formatScope(gap.permission)} through it would widen your own rights`);
+      }
+    }
+    const gap = firstUnheld(caller, lifted, catalog);
+    if (gap) throw new Forbidden('role-ceiling', `${before.name} takes away ${formatScope(gap.permission)}, which you do not hold${orgId ? ` in ${orgId}` : ' site-wide'}`);
+  }
+
+  /** Deletes a custom role, then takes it from every member who had it. Lifting its negations is checked as in `putRole`. */
   async deleteRole(req: ApiRequest, orgId: string | undefined): Promise<ApiResponse> {
     const caller = req.caller.principal;
     const name = req.params.name ?? '';
@@ -299,6 +327,8 @@ export class PolicyAdmin {
       } else if (!this.siteLevel(caller, catalog, 'role', 'delete')) throw new Forbidden('cannot-manage-roles');
       if (isBuiltinRoleName(name)) throw new Conflict('reserved-role-name', `${name} is a built-in role`);
       if (!ROLE_NAME_RE.test(name)) throw new NotFound();
+      const before = orgId !== undefined ? catalog.orgRoles(orgId).find((r) => r.name === name) : catalog.siteRoles().find((r) => r.name === name);
+      await this.checkRoleWidening(req, catalog, orgId, before, undefined);
       const now = nowSeconds(this.deps);
       // The role goes first: from the next policy version on, it grants nothing.
       if (!(await this.deps.store.policy.deleteRole(name, orgId, now))) throw new NotFound();
@@ -339,7 +369,7 @@ export class PolicyAdmin {
     for (let attempt = 0; attempt < 5; attempt++) {
       const current = await this.deps.store.users.getSiteRoles(userId);
       if (!current.includes(name)) return;
-      if (await this.deps.store.users.putSiteRoles(userId, current.filter((r) => r !== name), now)) return;
+      if (await this.deps.store.users.putSiteRoles(userId, current.filter((r) => r !== name), now, current)) return;
     }
     throw new Conflict('site-roles-changed', `could not remove ${name} from ${userId}: it keeps changing; delete the role again`);
   }

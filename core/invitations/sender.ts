@@ -2,9 +2,11 @@ import type { AdminDeps } from '../admin/deps';
 import { isGatehouseError } from '../errors';
 import { checkAssignment } from '../rbac/assign';
 import type { RoleCatalog } from '../rbac/catalog';
+import type { CredentialRoot } from '../rbac/ceiling';
 import { decide } from '../rbac/decide';
 import type { Principal } from '../rbac/types';
 import type { InvitationRecord } from '../store/dynamo/invitations';
+import { tokenRoot } from '../tokens/provenance';
 
 /** Why the sender can no longer stand behind an invitation (for the audit/log reason). */
 export type SenderLoss = 'sender-unknown' | 'sender-token-gone' | 'sender-cannot-invite' | 'sender-role-ceiling';
@@ -44,4 +46,18 @@ export async function senderLoss(deps: Pick<AdminDeps, 'store' | 'callers'>, r: 
     throw err;
   }
   return undefined;
+}
+
+/**
+ * The person who sent an invitation: the user sender, or the person behind the sending
+ * token (its owner, or the user who made the service token, directly or through tokens).
+ * A sending token that no longer exists falls back to the recorded user sender (`senderLoss`
+ * refuses such an invitation anyway).
+ */
+export async function senderRoot(deps: Pick<AdminDeps, 'store'>, r: InvitationRecord): Promise<CredentialRoot> {
+  if (r.senderTokenId) {
+    const token = await deps.store.tokens.getToken(r.senderTokenId);
+    if (token) return tokenRoot(deps.store.tokens, token);
+  }
+  return r.senderId ? { kind: 'user', userId: r.senderId } : { kind: 'none' };
 }

@@ -10,7 +10,7 @@ import { decide } from '../rbac/decide';
 import type { Principal } from '../rbac/types';
 import { ORG_ID_RE } from '../store/dynamo/orgs';
 import { InvitationRepo, type InvitationRecord, type InvitationStatus } from '../store/dynamo/invitations';
-import { senderLoss } from './sender';
+import { senderLoss, senderRoot } from './sender';
 
 const DAY = 86400;
 const ID_RE = /^[A-Za-z0-9_-]{22}$/;
@@ -55,7 +55,7 @@ export const INVITATION_ROUTE_SPECS: RouteSpecs = {
     description: 'Org admins invite into their org, site admins (users or site tokens) into any. Nobody invites with a role they could not assign themselves.',
     body: createSchema,
     responses: { 201: { description: 'the pending invitation', schema: invitationSchema } },
-    errors: [orgHidden, { status: 403, code: 'cannot-invite', when: 'the caller may read the org but not invite into it' }, commonErrors.unknownRole, commonErrors.cannotAssign, commonErrors.roleCeiling, { status: 409, code: 'invitation-pending', when: 'a pending invitation for that email to that org exists' }],
+    errors: [orgHidden, { status: 403, code: 'cannot-invite', when: 'the caller may read the org but not invite into it' }, commonErrors.unknownRole, commonErrors.cannotAssign, commonErrors.roleCeiling, { status: 403, code: 'self-escalation', when: 'the invitation is to the caller\'s own verified email' }, { status: 409, code: 'invitation-pending', when: 'a pending invitation for that email to that org exists' }],
   },
   'GET /orgs/{orgId}/invitations': {
     summary: 'List an org\'s invitations, newest first',
@@ -79,7 +79,13 @@ export const INVITATION_ROUTE_SPECS: RouteSpecs = {
     summary: 'Accept an invitation: become a member of its org with its role',
     description: 'Needs a person signed in with their own identity whose verified email is the invitation\'s. Atomic and single-use.',
     responses: { 200: { description: 'accepted, with the new membership', schema: acceptedSchema } },
-    errors: [...mineErrors, { status: 403, code: 'sender-lost-right', when: 'whoever sent the invitation may no longer grant its role' }, { status: 409, code: 'already-member', when: 'the caller is already a member of the org' }],
+    errors: [
+      ...mineErrors,
+      { status: 403, code: 'sender-lost-right', when: 'whoever sent the invitation may no longer grant its role' },
+      { status: 403, code: 'self-escalation', when: 'the caller sent the invitation (directly or through a token of theirs)' },
+      { status: 403, code: 'token-provenance-unknown', when: 'the token that sent it can no longer be traced to whoever made it' },
+      { status: 409, code: 'already-member', when: 'the caller is already a member of the org' },
+    ],
   },
   'POST /invitations/{id}/decline': {
     summary: 'Decline an invitation',
@@ -147,6 +153,9 @@ export class InvitationService {
       validateRoleNames(catalog, { scope: 'org', orgId }, [body.role]);
       // The role ceiling: nobody invites with a role they could not assign themselves.
       checkAssignment(caller, catalog, { scope: 'org', orgId }, { added: [body.role], removed: [] });
+      // Nor themselves: nobody adds roles to themselves (refused again on acceptance, where
+      // the invitee is known whatever credential sent it).
+      if (this.verifiedEmail(caller) === body.email) throw new Forbidden('self-escalation', 'you cannot invite yourself');
       const nowS = nowSeconds(this.deps);
       const record: InvitationRecord = {
         id: newInvitationId(),
@@ -240,6 +249,10 @@ export class InvitationService {
       const status = statusOf(r, nowS);
       if (status === 'expired') throw new Gone('invitation-expired', 'the invitation has expired');
       if (status !== 'pending') throw new Conflict('invitation-not-pending', `the invitation is ${status}`);
+      // Accepting one's own invitation would add a role to oneself.
+      const sender = await senderRoot(this.deps, r);
+      if (sender.kind === 'user' && sender.userId === caller.id) throw new Forbidden('self-escalation', 'you cannot accept an invitation you sent');
+      if (sender.kind === 'unknown') throw new Forbidden('token-provenance-unknown', 'the token that sent this invitation cannot be traced to whoever made it');
       const catalog = await freshCatalog(this.deps);
       const lost = await senderLoss(this.deps, r, catalog);
       if (lost) {

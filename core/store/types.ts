@@ -30,6 +30,12 @@ export interface TokenRecord {
   revokedAt?: number;
   /** Who created it (user id or `token:<id>`). */
   createdBy?: string;
+  /**
+   * The user at the root of the `createdBy` chain (the person whose credential, directly or
+   * through tokens made by tokens, created it). Recorded since tokens became subject to
+   * "nobody widens their own rights"; older tokens follow `createdBy`.
+   */
+  rootUserId?: string;
 }
 
 /** Route policies, the gate and custom roles, as one versioned snapshot. */

@@ -6,12 +6,14 @@ import { commonErrors, epochSeconds, listOf, type ErrorSpec, type RouteSpecs } f
 import { generateToken, hashSecret, isTokenId } from '../identity/token-format';
 import { IDEMPOTENCY_ERRORS, IDEMPOTENCY_HEADER, idempotencyKey, mintToken } from './idempotency';
 import type { RoleCatalog } from '../rbac/catalog';
+import { holdsSomewhere, tokenCeilingGap, type Grant, type TokenShape } from '../rbac/ceiling';
 import { decide } from '../rbac/decide';
 import { formatScope, parseScope } from '../rbac/permissions';
 import type { Permission, Principal, TokenKind } from '../rbac/types';
 import { keys } from '../store/schema';
 import { ORG_ID_RE } from '../store/dynamo/orgs';
 import type { TokenRecord } from '../store/types';
+import { credentialRoot } from './provenance';
 
 /** Longest grace an old secret may keep working after a rotation. */
 export const MAX_ROTATION_GRACE_SECONDS = 24 * 3600;
@@ -64,19 +66,25 @@ function scopeSet(raw: string[] | undefined): Permission[] | undefined {
   return perms;
 }
 
-/** True when `principal` holds `p` somewhere its token would act: site, one of its orgs, or over what it owns. */
-function holdsAnywhere(principal: Principal, p: Permission, catalog: RoleCatalog): boolean {
-  const obj = { type: p.resource, action: p.action };
-  if (decide(principal, obj, catalog).allowed) return true;
-  if (principal.kind === 'user' && decide(principal, { ...obj, ownerId: principal.id }, catalog).allowed) return true;
-  for (const orgId of Object.keys(principal.orgs)) {
-    if (decide(principal, { ...obj, orgId }, catalog).allowed) return true;
-    if (principal.kind === 'user' && decide(principal, { ...obj, orgId, ownerId: principal.id }, catalog).allowed) return true;
+/** What a stored token is, for the ceiling. A stored scope that no longer parses grants nothing (as in the authorizer). */
+function shapeOf(t: TokenRecord): TokenShape {
+  let scopes: Permission[] | undefined;
+  if (t.scopes !== undefined) {
+    try {
+      scopes = t.scopes.map(parseScope);
+    } catch {
+      scopes = [];
+    }
   }
-  return false;
+  return { kind: t.kind, ...(t.orgId !== undefined ? { orgId: t.orgId } : {}), ...(t.ownerId !== undefined ? { ownerId: t.ownerId } : {}), ...(scopes ? { scopes } : {}) };
 }
 
-const ALL: Permission = { resource: '*', action: '*' };
+/** A grant in words, for refusals. */
+function describe(g: Grant): string {
+  const where = g.reach.orgId !== undefined ? ` in ${g.reach.orgId}` : g.reach.ownerId === undefined ? ' site-wide' : '';
+  const own = g.reach.ownerId !== undefined ? ` over what ${g.reach.ownerId} owns` : '';
+  return `${formatScope(g.permission)}${where}${own}`;
+}
 
 /** What `tokenView` answers (the API reference is generated from it; a test holds it to the real answers). */
 const tokenViewSchema = z.strictObject({
@@ -108,6 +116,7 @@ const createErrors = (kind: TokenKind): ErrorSpec[] => [
   ...(kind === 'personal' ? [{ status: 403, code: 'personal-token-needs-user', when: 'the caller is not a user (a service token)' }] : []),
   { status: 403, code: 'cannot-create-token', when: 'the caller may not create this kind of token there' },
   { status: 403, code: 'scope-escalation', when: 'a scope asks for a right the caller does not hold' + (kind === 'org' ? ' in the org' : kind === 'site' ? ' site-wide' : '') },
+  { status: 403, code: 'expiry-escalation', when: 'the caller is a token and `expiresInDays` asks for a token that would outlive it' },
   ...(kind === 'org' ? [commonErrors.notFound('the org does not exist or the caller may not see it')] : []),
   ...IDEMPOTENCY_ERRORS,
 ];
@@ -151,7 +160,13 @@ export const TOKEN_ROUTE_SPECS: RouteSpecs = {
     description: 'The rotator must hold everything the token can do. With `graceSeconds`, the old secret keeps working that long.',
     body: rotateSchema, bodyOptional: true,
     responses: { 200: { description: 'rotated; `token` is the new secret, shown once', schema: tokenRotatedSchema } },
-    errors: [byId, { status: 410, code: 'token-expired', when: 'the token has expired' }, { status: 409, code: 'rotation-conflict', when: 'the token changed meanwhile (another rotation)' }],
+    errors: [
+      byId,
+      { status: 403, code: 'rotation-escalation', when: 'the rotating credential does not hold everything the token can do (rotating hands over its secret)' },
+      { status: 403, code: 'expiry-escalation', when: 'a token rotating a token that outlives it' },
+      { status: 410, code: 'token-expired', when: 'the token has expired' },
+      { status: 409, code: 'rotation-conflict', when: 'the token changed meanwhile (another rotation)' },
+    ],
   },
   'GET /tokens/{id}/access-log': { summary: 'A token\'s access log: uses and failed attempts, newest first', query: listQuery, responses: { 200: { description: 'a page of entries', schema: listOf(accessLogEntrySchema) } }, errors: [byId] },
 };
@@ -185,6 +200,12 @@ export class TokenService {
     return orgId;
   }
 
+  /**
+   * Creates a token under the creation ceiling (DESIGN §4): the new token can do nothing
+   * its creator cannot do now. Scopes left out are the creating token's own (a JWT: all of
+   * the caller's rights, as before); a token made by a token never outlives it: an omitted
+   * expiry is capped at the creator's, an explicit one beyond it is refused.
+   */
   async create(req: ApiRequest, kind: TokenKind): Promise<ApiResponse> {
     const caller = req.caller.principal;
     const orgId = kind === 'org' ? this.orgParam(req) : undefined;
@@ -192,15 +213,15 @@ export class TokenService {
     return audited(this.deps, { actor: caller, action: `token.create.${kind}`, target }, async () => {
       const body = parseBody(createSchema, req.body);
       const retryKey = idempotencyKey(req.headers);
-      const scopes = scopeSet(body.scopes);
+      const requested = scopeSet(body.scopes);
       const catalog = await freshCatalog(this.deps);
       const nowS = nowSeconds(this.deps);
 
       if (kind === 'personal') {
         if (caller.kind !== 'user') throw new Forbidden('personal-token-needs-user', 'only a user can hold a personal token');
         if (!decide(caller, { type: 'token', action: 'create', ownerId: caller.id }, catalog).allowed) throw new Forbidden('cannot-create-token');
-        for (const p of scopes ?? []) {
-          if (!holdsAnywhere(caller, p, catalog)) throw new Forbidden('scope-escalation', `you do not hold ${formatScope(p)}`);
+        for (const p of requested ?? []) {
+          if (!holdsSomewhere(caller, p, catalog)) throw new Forbidden('scope-escalation', `you do not hold ${formatScope(p)}`);
         }
       } else if (kind === 'org') {
         if (!(await this.deps.store.orgs.getOrg(orgId!))) {
@@ -209,17 +230,26 @@ export class TokenService {
         }
         const may = decide(caller, { type: 'token', action: 'create', orgId: orgId! }, catalog);
         if (!may.allowed) throw decide(caller, { type: 'org', action: 'read', orgId: orgId! }, catalog).allowed ? new Forbidden('cannot-create-token') : new NotFound();
-        for (const p of scopes ?? [ALL]) {
-          if (!decide(caller, { type: p.resource, action: p.action, orgId: orgId! }, catalog).allowed) throw new Forbidden('scope-escalation', `you do not hold ${formatScope(p)} in ${orgId}`);
-        }
       } else {
         const may = decide(caller, { type: 'token', action: 'create' }, catalog);
         if (!may.allowed) throw new Forbidden('cannot-create-token', 'site tokens are created by site admins');
-        for (const p of scopes ?? [ALL]) {
-          const d = decide(caller, { type: p.resource, action: p.action }, catalog);
-          if (!d.allowed || d.level !== 'site') throw new Forbidden('scope-escalation', `you do not hold ${formatScope(p)} site-wide`);
-        }
       }
+
+      // Omitted scopes: a creating token's own scopes, never its owner's full rights.
+      const scopes = requested ?? caller.token?.scopes;
+      const shape: TokenShape = { kind, ...(orgId ? { orgId } : {}), ...(kind === 'personal' ? { ownerId: caller.id } : {}), ...(scopes ? { scopes } : {}) };
+      const gap = tokenCeilingGap(caller, shape, caller, catalog);
+      if (gap) throw new Forbidden('scope-escalation', `you do not hold ${describe(gap)}`);
+
+      let expiresAt = nowS + (body.expiresInDays ?? 365) * DAY;
+      const creator = req.caller.token;
+      if (creator && expiresAt > creator.expiresAt) {
+        if (body.expiresInDays !== undefined) {
+          throw new Forbidden('expiry-escalation', `a token made by a token expires no later than it does (in ${Math.max(0, Math.floor((creator.expiresAt - nowS) / DAY))} whole days)`);
+        }
+        expiresAt = creator.expiresAt;
+      }
+      const root = await credentialRoot(this.deps.store.tokens, req.caller);
 
       // With an Idempotency-Key, a retry answers the token the first request created.
       const minted = await mintToken(this.deps, { key: retryKey, caller, req }, (id, secret): TokenRecord => ({
@@ -231,8 +261,9 @@ export class TokenService {
         ...(scopes ? { scopes: scopes.map(formatScope) } : {}),
         secretHash: hashSecret(secret),
         createdAt: nowS,
-        expiresAt: nowS + (body.expiresInDays ?? 365) * DAY,
+        expiresAt,
         createdBy: caller.token ? `token:${caller.token.id}` : caller.id,
+        ...(root.kind === 'user' ? { rootUserId: root.userId } : {}),
       }));
       this.deps.logger.info(minted.replayed ? 'token.create-replayed' : 'token.created', { tokenId: minted.record.id, kind, orgId, actor: caller.id });
       return { status: 201, body: { ...tokenView(minted.record, nowS), token: minted.token } };
@@ -309,14 +340,39 @@ export class TokenService {
     });
   }
 
+  /**
+   * Rotation hands over the token's secret, so whoever rotates must hold, now, everything
+   * the token can do: the creation ceiling applied again, as if the caller were creating
+   * this very token (same kind, org, owner and scopes), and a rotating token must not
+   * hand over one that outlives it. A credential rotating itself holds exactly itself.
+   */
+  private async checkRotator(req: ApiRequest, token: TokenRecord, catalog: RoleCatalog): Promise<void> {
+    const caller = req.caller.principal;
+    const rotator = req.caller.token;
+    if (rotator?.id === token.id) return;
+    let owner: Principal | undefined;
+    if (token.kind === 'personal') {
+      if (!token.ownerId) throw new NotFound();
+      if (caller.kind === 'user' && caller.id === token.ownerId) owner = caller;
+      else {
+        const user = await this.deps.store.users.loadUser(token.ownerId);
+        owner = { id: token.ownerId, kind: 'user', siteRoles: user.siteRoles, orgs: user.orgs };
+      }
+    }
+    const gap = tokenCeilingGap(caller, shapeOf(token), owner, catalog);
+    if (gap) throw new Forbidden('rotation-escalation', `the token can do ${describe(gap)}, which you do not hold`);
+    if (rotator && token.expiresAt > rotator.expiresAt) throw new Forbidden('expiry-escalation', 'a token cannot rotate a token that outlives it');
+  }
+
   async rotate(req: ApiRequest): Promise<ApiResponse> {
     const caller = req.caller.principal;
     return audited(this.deps, { actor: caller, action: 'token.rotate', target: `token:${String(req.params.id).slice(0, 40)}` }, async () => {
       const body = req.body === undefined ? {} : parseBody(rotateSchema, req.body);
-      const { token } = await this.visibleToken(req, 'update');
+      const { token, catalog } = await this.visibleToken(req, 'update');
       const nowS = nowSeconds(this.deps);
       if (token.revokedAt !== undefined) throw new NotFound();
       if (token.expiresAt <= nowS) throw new Gone('token-expired', 'the token has expired; create a new one');
+      await this.checkRotator(req, token, catalog);
       const t = generateToken(token.id);
       const grace = body.graceSeconds ?? 0;
       const ok = await this.deps.store.tokens.rotateToken(token.id, token.secretHash, hashSecret(t.secret), nowS, grace > 0 ? Math.min(nowS + grace, token.expiresAt) : undefined);

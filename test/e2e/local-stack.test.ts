@@ -103,7 +103,8 @@ describe('restart with the same data directory', () => {
     } finally {
       await second.stop();
     }
-  });
+    // Two full stack starts (two JVMs): ~32 s alone on a shared 2-core machine.
+  }, 90_000);
 });
 
 describe('clear messages instead of stack traces', () => {

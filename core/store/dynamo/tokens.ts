@@ -271,6 +271,7 @@ export function tokenFromItem(item: Record<string, unknown>): TokenRecord | unde
     lastUsedAt: num(item.lastUsedAt),
     revokedAt: num(item.revokedAt),
     createdBy: str(item.createdBy),
+    rootUserId: str(item.rootUserId),
   };
 }
 

@@ -63,15 +63,18 @@ export class UserRepo {
    * if it is still the version that was read (optimistic lock), and a counter of site
    * admins is updated in the same transaction, with a condition that it stays >= 1 when
    * an admin is removed — so two concurrent demotions can never remove the last admin.
+   * With `expected`, also false unless the roles read are exactly those: the caller's
+   * checks were made against them, and the optimistic lock carries that on to the write.
    * Returns false when the profile changed meanwhile; throws Conflict for the last admin.
    */
-  async putSiteRoles(userId: string, roles: string[], now: number): Promise<boolean> {
+  async putSiteRoles(userId: string, roles: string[], now: number, expected?: readonly string[]): Promise<boolean> {
     const current = await guard('GetItem profile', () =>
       this.db.client.send(new GetItemCommand({ TableName: this.db.tableName, Key: toItem({ pk: keys.user(userId), sk: keys.userProfile() }), ConsistentRead: true })),
     );
     const old = current.Item ? fromItem(current.Item) : undefined;
     const oldRoles = stringList(old?.siteRoles);
     const oldVersion = typeof old?.version === 'number' ? old.version : 0;
+    if (expected !== undefined && (oldRoles.length !== expected.length || oldRoles.some((r, i) => r !== expected[i]))) return false;
     const wasAdmin = oldRoles.includes(SITE_ADMIN);
     const isAdmin = roles.includes(SITE_ADMIN);
     const items: TransactWriteItem[] = [
