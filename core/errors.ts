@@ -55,6 +55,20 @@ export class Conflict extends GatehouseError {
   }
 }
 
+/** 412: a write's precondition (`If-Match`, `If-None-Match`) does not hold: it changed since it was read. */
+export class PreconditionFailed extends GatehouseError {
+  constructor(code: string, message: string) {
+    super(code, message, 412);
+  }
+}
+
+/** 428: a write that must be conditional came without `If-Match` (or `If-None-Match: *`). */
+export class PreconditionRequired extends GatehouseError {
+  constructor(code: string, message: string) {
+    super(code, message, 428);
+  }
+}
+
 /** 410: the thing existed but has expired. */
 export class Gone extends GatehouseError {
   constructor(code: string, message: string) {
