@@ -32,12 +32,18 @@ export interface TokenRecord {
   createdBy?: string;
 }
 
-/** Route policies, the gate and custom roles, as one versioned snapshot. */
+/**
+ * One policy set (its routes and gate) with the role catalog, as one versioned snapshot.
+ * `version` covers both: it changes when the set or any custom role changes, and equals
+ * what `getPolicyVersion(set)` answers for the same state.
+ */
 export interface PolicySnapshot {
   version: string;
   routes: RouteRule[];
   gate?: string;
   roles: Role[];
+  /** The policy set this snapshot holds. */
+  set?: string;
 }
 
 /** One access-log entry of a token: uses and failed attempts. */
@@ -55,10 +61,20 @@ export interface AuthorizerStore {
   loadUser(userId: string): Promise<UserRecord>;
   /** One request: a token by id, or undefined. */
   getToken(tokenId: string): Promise<TokenRecord | undefined>;
-  /** The policy version stamp (cheap check before reloading). */
-  getPolicyVersion(): Promise<string>;
-  /** The whole policy snapshot. */
-  loadPolicy(): Promise<PolicySnapshot>;
+  /**
+   * The version of policy set `set` (default `default`) together with the role catalog:
+   * one BatchGetItem of two small stamps, the cheap check before reloading. A set that
+   * does not exist has a version too (and loads empty: every request is denied).
+   */
+  getPolicyVersion(set?: string): Promise<string>;
+  /**
+   * Policy set `set` (default `default`) with every custom role, and the version they
+   * are at: the stamps first, then the set's routes and gate and the roles (three
+   * requests, two round trips). `admin` is the built-in admin set (DESIGN §4).
+   */
+  loadPolicy(set?: string): Promise<PolicySnapshot>;
+  /** The policy set bound to an API (by API Gateway API id), or undefined: one GetItem, none for a malformed id. */
+  getApiBinding(apiId: string): Promise<string | undefined>;
   /** Records a token use or failed attempt. `dedupeKey` makes the write idempotent per window. */
   recordTokenAccess(tokenId: string, entry: AccessLogEntry, dedupeKey?: string): Promise<void>;
   /** Sets `lastUsedAt` if it is older than `olderThan` (conditional write). */

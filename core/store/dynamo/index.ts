@@ -32,8 +32,9 @@ export function createDynamoStore(options: { client?: DynamoDBClient; tableName:
     orgs,
     loadUser: (id) => users.loadUser(id),
     getToken: (id) => tokens.getToken(id),
-    getPolicyVersion: () => policy.getPolicyVersion(),
-    loadPolicy: () => policy.loadPolicy(),
+    getPolicyVersion: (set) => policy.getPolicyVersion(set),
+    loadPolicy: (set) => policy.loadPolicy(set),
+    getApiBinding: (apiId) => policy.getApiBinding(apiId),
     recordTokenAccess: (id, entry, dedupe) => tokens.recordTokenAccess(id, entry, dedupe),
     touchTokenLastUsed: (id, at, older) => tokens.touchTokenLastUsed(id, at, older),
   };
