@@ -82,7 +82,7 @@ export class OrgAdmin {
         if (failedConditionIndex((err as { cause?: unknown }).cause) === 0) throw new Conflict('org-exists', `organization ${org.id} exists`);
         throw err;
       }
-      return { status: 201, body: org };
+      return { status: 201, headers: { location: `/orgs/${org.id}` }, body: org };
     });
   }
 

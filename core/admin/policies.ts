@@ -4,7 +4,6 @@ import { compilePolicy } from '../authorizer/policy';
 import { Conflict, Forbidden, InvalidInput, NotFound } from '../errors';
 import { parseBody, parseQuery, pageFields, type ApiRequest, type ApiResponse, type Endpoint } from '../http/api';
 import { validateExpression } from '../policy/expression';
-import { validateRouteRules, type RouteRule } from '../policy/routes';
 import { BUILTIN_ROLES, isBuiltinRoleName, ORG_BUILTIN_ROLES, SITE_BUILTIN_ROLES } from '../rbac/builtin';
 import type { RoleCatalog } from '../rbac/catalog';
 import { decide } from '../rbac/decide';
@@ -13,14 +12,13 @@ import type { Permission, Principal, Role } from '../rbac/types';
 import { ORG_ID_RE } from '../store/dynamo/orgs';
 import { keys } from '../store/schema';
 import { type AdminDeps, audited, freshCatalog, nowSeconds } from './deps';
+import { PolicySetAdmin } from './policy-sets';
 
 const ROLE_NAME_RE = /^[a-z][a-z0-9-]{1,62}$/;
 const displayName = z.string().trim().min(1).max(100, 'at most 100 characters').regex(/^[^\u0000-\u001f\u007f]*$/, 'no control characters');
 const permList = z.array(z.unknown()).max(100, 'at most 100 permissions');
 const siteRoleBody = z.strictObject({ displayName: displayName.optional(), site: permList.optional(), org: permList.optional(), member: permList.optional(), user: permList.optional() });
 const orgRoleBody = z.strictObject({ displayName: displayName.optional(), org: permList.optional(), member: permList.optional() });
-const routesBody = z.strictObject({ routes: z.array(z.unknown()) });
-const gateBody = z.strictObject({ expression: z.string().nullable() });
 const explainBody = z.strictObject({
   credential: z.string().min(1).max(8192).optional(),
   userId: z.string().regex(/^[A-Za-z0-9._:@|+-]{1,256}$/).optional(),
@@ -35,24 +33,13 @@ const auditQuery = z.strictObject({
 });
 const DAY = 86400;
 
-/** Warnings for an expression: what a cached authorizer answer cannot honour. */
-function expressionWarnings(route: string, text: string): { route: string; code: string; message: string }[] {
-  const v = validateExpression(text);
-  const out: { route: string; code: string; message: string }[] = [];
-  if (v.readsUncachedRequestData) {
-    out.push({ route, code: 'condition-not-cacheable', message: `reads ${v.reads.filter((r) => r.startsWith('request')).join(', ')}, which is not in the authorizer cache key: such requests are decided live only; use an authorizer TTL of 0 for this route` });
-  }
-  if (v.timeDependent) out.push({ route, code: 'condition-time-dependent', message: 'reads now: a cached answer may outlive the condition by the authorizer TTL' });
-  return out;
-}
-
-function routeWarnings(routes: RouteRule[]) {
-  return routes.flatMap((r) => (r.condition ? expressionWarnings(r.route, r.condition) : []));
-}
-
-/** Custom roles, route policies and the gate, explain, and the audit log (DESIGN §6, Admin). */
+/** Custom roles, policies (policy sets: `PolicySetAdmin`), explain, and the audit log (DESIGN §6, Admin). */
 export class PolicyAdmin {
-  constructor(private readonly deps: AdminDeps & { authorizer: Authorizer }) {}
+  private readonly sets: PolicySetAdmin;
+
+  constructor(private readonly deps: AdminDeps & { authorizer: Authorizer }) {
+    this.sets = new PolicySetAdmin(deps);
+  }
 
   routes(): Record<string, Endpoint> {
     return {
@@ -62,10 +49,7 @@ export class PolicyAdmin {
       'GET /orgs/{orgId}/roles': (r) => this.listOrgRoles(r),
       'PUT /orgs/{orgId}/roles/{name}': (r) => this.putRole(r, r.params.orgId ?? ''),
       'DELETE /orgs/{orgId}/roles/{name}': (r) => this.deleteRole(r, r.params.orgId ?? ''),
-      'GET /policies/routes': (r) => this.getRoutes(r),
-      'PUT /policies/routes': (r) => this.putRoutes(r),
-      'GET /policies/gate': (r) => this.getGate(r),
-      'PUT /policies/gate': (r) => this.putGate(r),
+      ...this.sets.routes(),
       'POST /authz/explain': (r) => this.explain(r),
       'GET /audit': (r) => this.audit(r),
     };
@@ -215,45 +199,6 @@ export class PolicyAdmin {
       if (await this.deps.store.users.putSiteRoles(userId, current.filter((r) => r !== name), now)) return;
     }
     throw new Conflict('site-roles-changed', `could not remove ${name} from ${userId}: it keeps changing; delete the role again`);
-  }
-
-  async getRoutes(req: ApiRequest): Promise<ApiResponse> {
-    const catalog = await freshCatalog(this.deps);
-    if (!this.siteLevel(req.caller.principal, catalog, 'policy', 'read')) throw new Forbidden('cannot-read-policy');
-    const snapshot = await this.deps.store.loadPolicy();
-    return { status: 200, body: { routes: snapshot.routes, version: snapshot.version, warnings: routeWarnings(snapshot.routes) } };
-  }
-
-  async putRoutes(req: ApiRequest): Promise<ApiResponse> {
-    const caller = req.caller.principal;
-    return audited(this.deps, { actor: caller, action: 'policy.routes.put', target: 'policies/routes' }, async () => {
-      const catalog = await freshCatalog(this.deps);
-      if (!this.siteLevel(caller, catalog, 'policy', 'update')) throw new Forbidden('cannot-update-policy');
-      const body = parseBody(routesBody, req.body);
-      // Every route and condition is validated before anything is written.
-      const routes = validateRouteRules(body.routes, { validateCondition: (t) => void validateExpression(t) });
-      const version = await this.deps.store.policy.putRoutes(routes, nowSeconds(this.deps), caller.id);
-      return { status: 200, body: { routes, version, warnings: routeWarnings(routes) } };
-    });
-  }
-
-  async getGate(req: ApiRequest): Promise<ApiResponse> {
-    const catalog = await freshCatalog(this.deps);
-    if (!this.siteLevel(req.caller.principal, catalog, 'policy', 'read')) throw new Forbidden('cannot-read-policy');
-    const snapshot = await this.deps.store.loadPolicy();
-    return { status: 200, body: { expression: snapshot.gate ?? null, version: snapshot.version, warnings: snapshot.gate ? expressionWarnings('gate', snapshot.gate) : [] } };
-  }
-
-  async putGate(req: ApiRequest): Promise<ApiResponse> {
-    const caller = req.caller.principal;
-    return audited(this.deps, { actor: caller, action: 'policy.gate.put', target: 'policies/gate' }, async () => {
-      const catalog = await freshCatalog(this.deps);
-      if (!this.siteLevel(caller, catalog, 'policy', 'update')) throw new Forbidden('cannot-update-policy');
-      const body = parseBody(gateBody, req.body);
-      if (body.expression !== null) validateExpression(body.expression);
-      const version = await this.deps.store.policy.putGate(body.expression, nowSeconds(this.deps), caller.id);
-      return { status: 200, body: { expression: body.expression, version, warnings: body.expression ? expressionWarnings('gate', body.expression) : [] } };
-    });
   }
 
   /** The decision the authorizer would make, and why. Reads only: no access-log writes. */

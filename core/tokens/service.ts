@@ -155,7 +155,7 @@ export class TokenService {
       };
       await this.deps.store.tokens.createToken(record);
       this.deps.logger.info('token.created', { tokenId: t.id, kind, orgId, actor: caller.id });
-      return { status: 201, body: { ...tokenView(record, nowS), token: t.token } };
+      return { status: 201, headers: { location: `/tokens/${t.id}` }, body: { ...tokenView(record, nowS), token: t.token } };
     });
   }
 
