@@ -55,12 +55,3 @@ export const ADMIN_ROUTES = {
 } as const satisfies Record<string, 'tokens' | 'invitations' | 'admin'>;
 
 export type AdminFunction = (typeof ADMIN_ROUTES)[keyof typeof ADMIN_ROUTES];
-
-/**
- * The route policies that put the admin API behind the gatehouse authorizer: any
- * authenticated caller reaches the functions, which re-check permissions themselves
- * (`public` skips the role decision; the condition keeps anonymous callers out).
- */
-export function adminRoutePolicies() {
-  return Object.keys(ADMIN_ROUTES).map((route) => ({ route, resource: 'api', action: 'call', public: true, condition: 'principal.kind != "anonymous"' }));
-}

@@ -5,6 +5,7 @@ import { AuditRepo } from '../core/store/dynamo/audit';
 import { parseSettings, type Settings } from '../core/config/settings';
 import { JwtVerifier } from '../core/identity/jwt';
 import { createLogger, type Logger } from '../core/log';
+import { singleSetView } from '../core/policy/admin-set';
 import { createDynamoStore, type DynamoStore } from '../core/store/dynamo/index';
 
 /** Everything a handler needs, built once per Lambda container (module scope). */
@@ -36,7 +37,9 @@ export function createRuntime(
   // The authorizer caches whole resolved principals (per credential, never past exp),
   // so the verifier's own cache would only hold the same tokens twice.
   const jwt = new JwtVerifier({ issuers: settings.issuers, now, cacheSize: 0, ...(overrides.fetch ? { fetch: overrides.fetch } : {}) });
-  const authorizer = new Authorizer({ store, jwt, logger, now, cacheTtlSeconds: settings.cacheTtlSeconds });
+  // Until the authorizer picks a policy set per API, it decides every API with one view:
+  // the default set with the admin endpoints laid over it (see singleSetView).
+  const authorizer = new Authorizer({ store: singleSetView(store), jwt, logger, now, cacheTtlSeconds: settings.cacheTtlSeconds });
   const callers = new PrincipalResolver({ store, jwt, now, cacheTtlSeconds: 0 });
   const audit = new AuditRepo(store.db);
   return { settings, logger, store, jwt, authorizer, callers, audit, now };

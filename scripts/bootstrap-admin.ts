@@ -2,10 +2,7 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { realpathSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { generateToken, hashSecret } from '../core/identity/token-format';
-import { validateExpression } from '../core/policy/expression';
-import { parseRouteKey, routeShape, validateRouteRules } from '../core/policy/routes';
 import { createDynamoStore } from '../core/store/dynamo/index';
-import { adminRoutePolicies } from '../functions/routes';
 
 export interface BootstrapOptions {
   client: DynamoDBClient;
@@ -14,8 +11,6 @@ export interface BootstrapOptions {
   userId?: string;
   /** Lifetime of the site token, 1..3650 days (default 30). */
   expiresInDays?: number;
-  /** Add the admin API's route policies that the table lacks (default true): without them every admin route is denied. */
-  seedAdminRoutes?: boolean;
   /** Epoch seconds (tests). */
   now?: number;
 }
@@ -25,35 +20,20 @@ export interface BootstrapResult {
   token: string;
   tokenId: string;
   expiresAt: number;
-  /** Admin routes added to the route table (empty when all were there). */
-  addedRoutes: string[];
 }
 
 /**
  * Creates the first site admin of a fresh deployment with the operator's own AWS
- * credentials: a site token without scopes (all site rights, like `site-admin`), the
- * admin API's route policies where the table has none for a route (a fresh table has
- * no routes, and no route means DENY), and optionally the `site-admin` role for a user.
- * Idempotent apart from the token: running it again adds a token, never a duplicate
- * role or route, and never replaces a route rule the operator already wrote.
+ * credentials: a site token without scopes (all site rights, like `site-admin`), and
+ * optionally the `site-admin` role for a user. Nothing is written to any policy set: the
+ * admin API is decided by the built-in `admin` set. Idempotent apart from the token:
+ * running it again adds a token, never a duplicate role.
  */
 export async function bootstrapAdmin(options: BootstrapOptions): Promise<BootstrapResult> {
   const days = options.expiresInDays ?? 30;
   if (!Number.isInteger(days) || days < 1 || days > 3650) throw new RangeError('expiresInDays must be an integer 1..3650');
   const store = createDynamoStore({ client: options.client, tableName: options.tableName });
   const now = options.now ?? Math.floor(Date.now() / 1000);
-
-  const addedRoutes: string[] = [];
-  if (options.seedAdminRoutes ?? true) {
-    const { routes } = await store.loadPolicy();
-    const shapes = new Set(routes.map((r) => routeShape(parseRouteKey(r.route))));
-    const missing = adminRoutePolicies().filter((r) => !shapes.has(routeShape(parseRouteKey(r.route))));
-    if (missing.length > 0) {
-      const merged = validateRouteRules([...routes, ...missing], { validateCondition: (t) => void validateExpression(t) });
-      await store.policy.putRoutes(merged, now, 'bootstrap-admin');
-      addedRoutes.push(...missing.map((r) => r.route));
-    }
-  }
 
   const t = generateToken();
   const expiresAt = now + days * 86400;
@@ -71,19 +51,23 @@ export async function bootstrapAdmin(options: BootstrapOptions): Promise<Bootstr
     const roles = await store.users.getSiteRoles(options.userId);
     if (!roles.includes('site-admin')) await store.users.putSiteRoles(options.userId, [...roles, 'site-admin'], now);
   }
-  return { token: t.token, tokenId: t.id, expiresAt, addedRoutes };
+  return { token: t.token, tokenId: t.id, expiresAt };
 }
 
-const USAGE = 'usage: npm run bootstrap-admin -- [--table <tableName output>] [--user <user id>] [--days <1..3650>] [--no-routes]\n(the table defaults to GATEHOUSE_TABLE; AWS credentials and region come from the usual AWS SDK sources)';
+const USAGE = 'usage: npm run bootstrap-admin -- [--table <tableName output>] [--user <user id>] [--days <1..3650>]\n(the table defaults to GATEHOUSE_TABLE; AWS credentials and region come from the usual AWS SDK sources)';
 
-/** Parses the command line; a string is a usage error. */
-export function parseArgs(argv: string[], env: Record<string, string | undefined>): { tableName: string; userId?: string; days: number; seedAdminRoutes: boolean } | string {
+/** What `--no-routes` prints: it used to skip storing the admin API's route policies, which nothing stores any more. */
+export const NO_ROUTES_NOTE = 'bootstrap-admin: --no-routes is no longer needed and does nothing: the admin API is decided by the built-in admin policy set, and nothing is written to the route table';
+
+/** Parses the command line; a string is a usage error. `notes` are printed on stderr. */
+export function parseArgs(argv: string[], env: Record<string, string | undefined>): { tableName: string; userId?: string; days: number; notes: string[] } | string {
   const values: Record<string, string> = {};
-  let seedAdminRoutes = true;
+  const notes: string[] = [];
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
-    if (a === '--no-routes') seedAdminRoutes = false;
-    else if (a === '--help' || a === '-h') return USAGE;
+    if (a === '--no-routes') {
+      if (!notes.includes(NO_ROUTES_NOTE)) notes.push(NO_ROUTES_NOTE);
+    } else if (a === '--help' || a === '-h') return USAGE;
     else if (['--table', '--user', '--days'].includes(a)) {
       const v = argv[++i];
       if (v === undefined || v.startsWith('--') || v === '') return `bootstrap-admin: ${a} needs a value\n${USAGE}`;
@@ -94,7 +78,7 @@ export function parseArgs(argv: string[], env: Record<string, string | undefined
   if (!tableName) return `bootstrap-admin: no table (--table or GATEHOUSE_TABLE)\n${USAGE}`;
   const days = values.days === undefined ? 30 : Number(values.days);
   if (!/^\d+$/.test(values.days ?? '30') || days < 1 || days > 3650) return 'bootstrap-admin: --days must be an integer 1..3650';
-  return { tableName, days, seedAdminRoutes, ...(values.user ? { userId: values.user } : {}) };
+  return { tableName, days, notes, ...(values.user ? { userId: values.user } : {}) };
 }
 
 async function main(): Promise<number> {
@@ -103,9 +87,9 @@ async function main(): Promise<number> {
     console.error(parsed);
     return 2;
   }
+  for (const note of parsed.notes) console.error(note);
   const client = new DynamoDBClient({});
-  const result = await bootstrapAdmin({ client, tableName: parsed.tableName, expiresInDays: parsed.days, seedAdminRoutes: parsed.seedAdminRoutes, ...(parsed.userId ? { userId: parsed.userId } : {}) });
-  if (result.addedRoutes.length > 0) console.error(`bootstrap-admin: added ${result.addedRoutes.length} admin API route policies to ${parsed.tableName}`);
+  const result = await bootstrapAdmin({ client, tableName: parsed.tableName, expiresInDays: parsed.days, ...(parsed.userId ? { userId: parsed.userId } : {}) });
   if (parsed.userId) console.error(`bootstrap-admin: ${parsed.userId} holds site-admin`);
   console.error(`bootstrap-admin: site token ${result.tokenId} expires ${new Date(result.expiresAt * 1000).toISOString()}; it is shown once, below (revoke it with DELETE /tokens/${result.tokenId} once you have your own admin)`);
   // The token alone on stdout, so `npm run -s bootstrap-admin -- ... > token` captures just it.
