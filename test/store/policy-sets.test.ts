@@ -129,6 +129,18 @@ describe('policy sets in the store', () => {
     await store.policy.writeSet(base, { routes: [{ route: 'GET /a', resource: 'a', action: 'read' }] }, NOW, 'one');
     await expect(store.policy.writeSet(base, { routes: [{ route: 'GET /b', resource: 'b', action: 'read' }] }, NOW, 'two')).rejects.toMatchObject({ status: 412, code: 'version-mismatch' });
     expect((await store.loadPolicy('staging')).routes.map((r) => r.route)).toEqual(['GET /a']);
+    // The same for a live set, and for a deleted one (its tombstone is a version too).
+    const live = await store.policy.readSet('staging');
+    await store.policy.writeSet(live, { gate: 'true' }, NOW, 'one');
+    await expect(store.policy.writeSet(live, { routes: [] }, NOW, 'two')).rejects.toMatchObject({ status: 412 });
+    await expect(store.policy.deleteSet(live, NOW, 'two')).rejects.toMatchObject({ status: 412 });
+    const gone = await store.policy.readSet('staging');
+    await store.policy.deleteSet(gone, NOW, 'one');
+    await expect(store.policy.writeSet(gone, { routes: [] }, NOW, 'two')).rejects.toMatchObject({ status: 412 });
+    const tomb = await store.policy.readSet('staging');
+    await store.policy.writeSet(tomb, { routes: [] }, NOW, 'one');
+    await expect(store.policy.writeSet(tomb, { routes: [{ route: 'GET /c', resource: 'c', action: 'read' }] }, NOW, 'two')).rejects.toMatchObject({ status: 412 });
+    expect(await store.loadPolicy('staging')).toMatchObject({ routes: [], version: '4.0' });
   });
 
   it('the admin set is built in: nothing stored under its name changes it, and it carries the stored roles', async () => {
