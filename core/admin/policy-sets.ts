@@ -178,7 +178,7 @@ export class PolicySetAdmin {
     const stored = page.items.map((s) => ({ name: s.name, version: String(s.version), builtIn: false, readOnly: false, bindings: s.bindings, updatedAt: s.updatedAt ?? null, updatedBy: s.updatedBy ?? null }));
     let items: unknown[] = stored;
     if (!q.cursor) {
-      const d = await this.repo.readSet(DEFAULT_SET);
+      const d = await this.repo.readStamp(DEFAULT_SET);
       items = [
         { name: ADMIN_SET, version: ADMIN_SET_VERSION, builtIn: true, readOnly: true, bindings: null, updatedAt: null, updatedBy: null },
         { name: DEFAULT_SET, version: String(d.version), builtIn: true, readOnly: false, bindings: null, updatedAt: d.updatedAt ?? null, updatedBy: d.updatedBy ?? null },
@@ -293,7 +293,7 @@ export class PolicySetAdmin {
       const body = parseBody(bindingBody, req.body);
       const set = checkSetName(body.set);
       if (body.apiId !== undefined && body.apiId !== apiId) throw new InvalidInput('invalid-field', `apiId: ${String(body.apiId).slice(0, 64)} is not the API of this URL`, { field: 'apiId' });
-      if (set !== ADMIN_SET && !(await this.repo.readSet(set)).exists) throw new Conflict('unknown-set', `policy set ${set} does not exist`);
+      if (set !== ADMIN_SET && !(await this.repo.readStamp(set)).exists) throw new Conflict('unknown-set', `policy set ${set} does not exist`);
       const pre = readPrecondition(req.headers);
       const base = await this.repo.readBinding(apiId);
       checkPrecondition(pre, { exists: base.exists, version: String(base.version) }, `the binding of API ${apiId}`);

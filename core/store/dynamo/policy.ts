@@ -37,6 +37,9 @@ export interface StoredSet {
   updatedBy?: string;
 }
 
+/** What a set's version stamp alone tells. */
+export type SetStamp = Pick<StoredSet, 'name' | 'exists' | 'version' | 'stamp' | 'bindings' | 'updatedAt' | 'updatedBy'>;
+
 /** A write to a set: what is given replaces what is stored (`null` clears); undefined leaves it. */
 export interface SetChange {
   routes?: RouteRule[];
@@ -115,6 +118,13 @@ export class PolicyRepo {
       ...(state.gate !== undefined ? { gate: state.gate } : {}),
       roles,
     };
+  }
+
+  /** A set's version stamp alone (one GetItem): whether it exists, its version and bindings. */
+  async readStamp(name: string): Promise<SetStamp> {
+    checkSetName(name);
+    const s = this.assemble(name, await this.getItem('policy set version', this.stampKey(name)), new Map());
+    return { name, exists: s.exists, version: s.version, stamp: s.stamp, bindings: s.bindings, ...(s.updatedAt !== undefined ? { updatedAt: s.updatedAt } : {}), ...(s.updatedBy !== undefined ? { updatedBy: s.updatedBy } : {}) };
   }
 
   /** A set as stored (tests included), for the admin API: its stamp, then its content. */
