@@ -58,6 +58,7 @@ export interface StoredBinding {
   updatedBy?: string;
 }
 
+/** A stored set in a listing. */
 export interface SetSummary {
   name: string;
   version: number;
@@ -66,6 +67,7 @@ export interface SetSummary {
   updatedBy?: string;
 }
 
+/** An API binding in a listing. */
 export interface BindingSummary {
   apiId: string;
   set: string;
@@ -168,10 +170,10 @@ export class PolicyRepo {
           TableName: this.db.tableName,
           Key: toItem({ pk, sk: keys.versionSk() }),
           UpdateExpression: 'SET #v = :next, #d = :yes, updatedAt = :now, updatedBy = :by REMOVE gsi1pk, gsi1sk',
-          // Only the version that was read, of a live set, and only while no API is bound
-          // to it: a binding moves `bindings` in its own transaction on this same item, so
-          // a binding and a deletion can never both succeed.
-          ConditionExpression: '#v = :expected AND attribute_not_exists(#d) AND (attribute_not_exists(#b) OR #b = :zero)',
+          // Only the version that was read (the caller read it live), and only while no
+          // API is bound to it: a binding moves `bindings` in its own transaction on this
+          // same item, so a binding and a deletion never both succeed.
+          ConditionExpression: '#v = :expected AND (attribute_not_exists(#b) OR #b = :zero)',
           ExpressionAttributeNames: { '#v': 'version', '#d': 'deleted', '#b': 'bindings' },
           ExpressionAttributeValues: values({ ':next': base.version + 1, ':yes': true, ':now': now, ':by': actor ?? 'system', ':expected': base.version, ':zero': 0 }),
         },
@@ -203,6 +205,7 @@ export class PolicyRepo {
     return b.exists ? b.set : undefined;
   }
 
+  /** An API's binding as stored (its version counts on across unbinding). */
   async readBinding(apiId: string): Promise<StoredBinding> {
     const item = await this.getItem('api binding', [keys.apiBinding(apiId), keys.apiBindingSk()]);
     const stamp = !item ? 'none' : item.deleted === true ? 'deleted' : 'live';
@@ -483,12 +486,12 @@ export class PolicyRepo {
 
 /**
  * The condition of a write over a version stamp as it was read: nobody created it since
- * (absent), or it is still at that version, live or a tombstone as it was. This is what
+ * (absent), or it is still at that version (every change, a deletion included, moves the
+ * version on, so an equal version is an unchanged stamp, live or tombstone). This is what
  * turns `If-Match` into an atomic check: it is evaluated in the write's own transaction.
  */
 function stampCondition(base: { stamp: 'none' | 'live' | 'deleted' }): { ConditionExpression: string } {
-  if (base.stamp === 'none') return { ConditionExpression: 'attribute_not_exists(pk)' };
-  return { ConditionExpression: base.stamp === 'live' ? '#v = :expected AND attribute_not_exists(#d)' : '#v = :expected AND attribute_exists(#d)' };
+  return { ConditionExpression: base.stamp === 'none' ? 'attribute_not_exists(pk)' : '#v = :expected' };
 }
 
 function stampValues(base: { stamp: 'none' | 'live' | 'deleted'; version: number }): Record<string, number> {
