@@ -218,7 +218,7 @@ describe('the gateway never refuses what the function would allow', () => {
     for (const m of mismatches) expect(m, `${who}\n${rows.join('\n')}`).toMatch(/ 403 (scope-escalation|role-ceiling|cannot-assign|self-escalation)$/);
   }, 60_000);
 
-  it('anonymous callers reach no admin endpoint', async () => {
+  it('anonymous callers reach no admin endpoint', { timeout: 60_000 }, async () => {
     const w = await adminWorld();
     const admin = compilePolicy(await w.rt.store.loadPolicy('admin'));
     for (const key of Object.keys(ADMIN_ROUTES)) {
@@ -230,7 +230,7 @@ describe('the gateway never refuses what the function would allow', () => {
   });
 });
 
-describe('no edit of another set locks anyone out of the admin API', () => {
+describe('no edit of another set locks anyone out of the admin API', { timeout: 60_000 }, () => {
   it('a whole-table PUT of default that omits everything (and a gate that holds for nobody) leaves the admin API as it was', async () => {
     const w = await adminWorld();
     const h = buildHandlers(w.rt);

@@ -45,7 +45,7 @@ async function seedOldLayout(w: W, routes: RouteRule[]) {
   );
 }
 
-describe('the default set under its old names: ETags, preconditions, round-trips', () => {
+describe('the default set under its old names: ETags, preconditions, round-trips', { timeout: 60_000 }, () => {
   it('GET answers an ETag; a PUT needs If-Match (428 without), moves the version, and takes what GET answered', async () => {
     const w = await adminWorld();
     const call = api(w);
@@ -95,7 +95,7 @@ describe('the default set under its old names: ETags, preconditions, round-trips
   });
 });
 
-describe('safe edits', () => {
+describe('safe edits', { timeout: 60_000 }, () => {
   it('a stale If-Match is 412 version-mismatch and writes nothing', async () => {
     const w = await adminWorld();
     const call = api(w);
@@ -168,7 +168,7 @@ describe('safe edits', () => {
   });
 });
 
-describe('policy sets', () => {
+describe('policy sets', { timeout: 60_000 }, () => {
   it('create, list, read, replace and delete; versions are never reused', async () => {
     const w = await adminWorld();
     const call = api(w);
@@ -266,7 +266,7 @@ describe('policy sets', () => {
   });
 });
 
-describe('API bindings', () => {
+describe('API bindings', { timeout: 60_000 }, () => {
   it('bind to an existing set; a bound set cannot be deleted; unbind', async () => {
     const w = await adminWorld();
     const call = api(w);
@@ -296,7 +296,7 @@ describe('API bindings', () => {
   });
 });
 
-describe('hostile input: 400 with stable codes, never a 500, nothing written', () => {
+describe('hostile input: 400 with stable codes, never a 500, nothing written', { timeout: 60_000 }, () => {
   it('bad set names, bad API ids, bad bodies', async () => {
     const w = await adminWorld();
     const call = api(w);
@@ -373,7 +373,7 @@ describe('hostile input: 400 with stable codes, never a 500, nothing written', (
   }, 60_000);
 });
 
-describe('permissions, audit, Location', () => {
+describe('permissions, audit, Location', { timeout: 60_000 }, () => {
   it('reads need policy:read/list at site level, writes policy:update/delete; every write is audited with who and which set', async () => {
     const w = await adminWorld();
     const call = api(w);

@@ -48,7 +48,7 @@ async function setup() {
   return { client, tableName, store, items };
 }
 
-describe('policy sets in the store', () => {
+describe('policy sets in the store', { timeout: 60_000 }, () => {
   it('the default set always exists (empty until written); other sets exist from their first write', async () => {
     const { store } = await setup();
     const snap = await store.loadPolicy();
