@@ -53,6 +53,22 @@ function plainObject(v: unknown): v is Record<string, unknown> {
   return !!v && typeof v === 'object' && !Array.isArray(v);
 }
 
+/** Deepest nesting a test's principal or request may have. */
+const MAX_TEST_DEPTH = 12;
+
+/** Why a free-form JSON value is unfit to keep (too deep, a number JSON read as infinite), or undefined. */
+function jsonProblem(v: unknown, depth: number): string | undefined {
+  if (depth > MAX_TEST_DEPTH) return `nested deeper than ${MAX_TEST_DEPTH} levels`;
+  if (typeof v === 'number' && !Number.isFinite(v)) return 'a number out of range';
+  if (v && typeof v === 'object') {
+    for (const x of Object.values(v as Record<string, unknown>)) {
+      const p = jsonProblem(x, depth + 1);
+      if (p) return p;
+    }
+  }
+  return undefined;
+}
+
 /** Validates the shape of a set's tests (400 `invalid-tests` naming the test). */
 export function validatePolicyTests(raw: unknown): PolicyTest[] {
   const bad = (where: string, message: string): never => {
@@ -74,6 +90,10 @@ export function validatePolicyTests(raw: unknown): PolicyTest[] {
     names.add(name);
     if (!plainObject(test.principal)) bad(`${where}.principal`, 'must be an object');
     if (!plainObject(test.request)) bad(`${where}.request`, 'must be an object');
+    for (const field of ['principal', 'request']) {
+      const problem = jsonProblem(test[field], 0);
+      if (problem) bad(`${where}.${field}`, problem);
+    }
     const request = test.request as Record<string, unknown>;
     if (typeof request.method !== 'string' || !/^[A-Z]{1,10}$/.test(request.method)) bad(`${where}.request.method`, 'an upper-case HTTP method');
     if (typeof request.path !== 'string' || !request.path.startsWith('/') || request.path.length > 2048) bad(`${where}.request.path`, 'a path starting with /');

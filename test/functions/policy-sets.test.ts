@@ -339,6 +339,16 @@ describe('hostile input: 400 with stable codes, never a 500, nothing written', {
     expect((await call('PUT', '/policies/sets/ok', { rawBody: '{"routes": [', ifMatch: '*' })).body.error.code).toBe('invalid-json');
     const after = (await w.items()).filter((i) => i.type !== 'audit');
     expect(after).toEqual(before.filter((i) => i.type !== 'audit'));
+    // Test payloads are free-form JSON: nothing in them may reach DynamoDB's own limits
+    // (nesting, number range) and come back as a 5xx.
+    let deep: Record<string, unknown> = { x: 1 };
+    for (let i = 0; i < 40; i++) deep = { a: deep };
+    const withPrincipal = (principal: string) => `{"routes":[],"tests":[{"name":"t","principal":${principal},"request":{"method":"GET","path":"/x"},"expect":"allow"}]}`;
+    for (const [principal, status] of [[JSON.stringify(deep), 400], ['{"n":1e400}', 400], ['{"n":123456789012345678901234567890,"s":"","l":[[],{}]}', 200]] as const) {
+      const res = await call('PUT', '/policies/sets/ok', { rawBody: withPrincipal(principal), ifMatch: '*' });
+      expect(res, principal.slice(0, 40)).toMatchObject({ status, ...(status === 400 ? { body: { error: { code: 'invalid-tests' } } } : {}) });
+    }
+    expect((await call('GET', '/policies/sets/ok')).body.tests[0].principal).toEqual({ n: 123456789012345678901234567890, s: '', l: [[], {}] });
   });
 
   it('huge tables: over the body limit, over 2000 routes, over what one item can hold', async () => {

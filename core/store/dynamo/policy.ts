@@ -153,7 +153,9 @@ export class PolicyRepo {
     const items: TransactWriteItem[] = [this.stampWrite(base, next, now, actor)];
     if (routes !== undefined) items.push(this.put({ pk, sk: keys.routesSk(), type: 'policy-routes', routes, updatedAt: now }));
     if (gate !== undefined) items.push(gate === null ? this.del([pk, keys.gateSk()]) : this.put({ pk, sk: keys.gateSk(), type: 'policy-gate', expression: gate, updatedAt: now }));
-    if (tests !== undefined) items.push(tests === null || tests.length === 0 ? this.del([pk, keys.testsSk()]) : this.put({ pk, sk: keys.testsSk(), type: 'policy-tests', tests, updatedAt: now }));
+    // Tests are free-form JSON (principals, requests): kept as text, so nothing in them meets
+    // DynamoDB's own limits on nesting and numbers.
+    if (tests !== undefined) items.push(tests === null || tests.length === 0 ? this.del([pk, keys.testsSk()]) : this.put({ pk, sk: keys.testsSk(), type: 'policy-tests', tests: JSON.stringify(tests), updatedAt: now }));
     // The first write of the default set moves it out of the old layout: the old items go
     // in the same transaction, so no reader ever sees both (or neither).
     if (base.legacy) items.push(this.del([keys.policy(), keys.routesSk()]), this.del([keys.policy(), keys.gateSk()]));
@@ -401,7 +403,7 @@ export class PolicyRepo {
     const from = (sk: string) => (legacy ? old(sk) : stamp === 'deleted' ? undefined : own(sk));
     const storedRoutes = from(keys.routesSk())?.routes;
     const gate = from(keys.gateSk())?.expression;
-    const tests = legacy ? undefined : from(keys.testsSk())?.tests;
+    const tests = legacy ? undefined : parseJson(from(keys.testsSk())?.tests);
     return {
       name,
       exists: name === DEFAULT_SET || stamp === 'live',
@@ -555,6 +557,15 @@ export function roleFromItem(item: Record<string, unknown>): Role | undefined {
     member: perms(item.member),
     user: perms(item.user),
   };
+}
+
+function parseJson(text: unknown): unknown {
+  if (typeof text !== 'string') return undefined;
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return undefined;
+  }
 }
 
 function versionOf(item: Record<string, unknown> | undefined): string {
