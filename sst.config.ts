@@ -36,6 +36,8 @@ export default $config({
       restAuthorizerName: fns.rest.name,
       httpAuthorizerArn: fns.http.arn,
       httpAuthorizerName: fns.http.name,
+      adminAuthorizerArn: fns.adminAuthorizer.arn,
+      adminAuthorizerName: fns.adminAuthorizer.name,
       websocketAuthorizerArn: fns.websocket.arn,
       websocketAuthorizerName: fns.websocket.name,
       tokensFunctionArn: fns.tokens.arn,

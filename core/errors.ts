@@ -10,6 +10,8 @@ export const ERROR_CODES = {
     'invalid-body', 'invalid-json', 'body-too-large', 'invalid-field', 'unknown-field', 'invalid-query', 'invalid-cursor',
     'invalid-route', 'invalid-routes', 'duplicate-route', 'invalid-expression',
     'invalid-scope', 'invalid-permission', 'invalid-role-name', 'unknown-role', 'wildcard-not-allowed', 'invalid-idempotency-key',
+    'invalid-precondition', 'invalid-if-match', 'invalid-if-none-match', 'invalid-set-name', 'invalid-api-id', 'policy-too-large',
+    'invalid-tests', 'invalid-patch',
   ],
   /** 401: no usable credential. At the authorizer this is API Gateway's plain 401; the code goes to the log. */
   Unauthenticated: [
@@ -24,16 +26,22 @@ export const ERROR_CODES = {
     'cannot-manage-roles', 'cannot-read-audit', 'cannot-read-policy', 'cannot-remove-member', 'cannot-update-policy',
     'email-not-verified', 'explain-others', 'invitee-must-be-user', 'personal-token-needs-user', 'role-ceiling',
     'scope-escalation', 'self-escalation', 'sender-lost-right', 'wrong-invitee', 'token-provenance-unknown', 'expiry-escalation', 'rotation-escalation',
+    'cannot-delete-policy', 'cannot-list-policy',
   ],
   /** 404: missing, or not visible to the caller (no existence leak). */
-  NotFound: ['not-found', 'route-not-found'],
+  NotFound: ['not-found', 'route-not-found', 'set-not-found', 'binding-not-found'],
   /** 409: conflicts with the current state. */
   Conflict: [
     'already-member', 'invitation-not-pending', 'invitation-pending', 'last-site-admin', 'membership-changed', 'org-exists',
     'reserved-role-name', 'rotation-conflict', 'site-roles-changed', 'idempotency-token-changed', 'org-deleting',
+    'read-only-set', 'set-not-deletable', 'set-in-use', 'unknown-set', 'route-not-found', 'binding-changed',
   ],
   /** 410: existed, but expired. */
   Gone: ['invitation-expired', 'token-expired'],
+  /** 412: the write's precondition (If-Match / If-None-Match) does not hold. */
+  PreconditionFailed: ['version-mismatch', 'already-exists'],
+  /** 428: a write that must be conditional came without If-Match. */
+  PreconditionRequired: ['precondition-required'],
   /** 422: well-formed, but not something that can be done. */
   Unprocessable: ['idempotency-key-reused'],
   /** 503: the store failed; always fails closed. */
@@ -52,6 +60,8 @@ export type NotFoundCode = Codes['NotFound'][number];
 export type ConflictCode = Codes['Conflict'][number];
 export type GoneCode = Codes['Gone'][number];
 export type UnprocessableCode = Codes['Unprocessable'][number];
+export type PreconditionFailedCode = Codes['PreconditionFailed'][number];
+export type PreconditionRequiredCode = Codes['PreconditionRequired'][number];
 export type StoreErrorCode = Codes['StoreError'][number];
 export type KeySourceErrorCode = Codes['KeySourceError'][number];
 /** Any code in the catalogue. */
@@ -112,6 +122,20 @@ export class NotFound extends GatehouseError {
 export class Conflict extends GatehouseError {
   constructor(code: ConflictCode, message: string) {
     super(code, message, 409);
+  }
+}
+
+/** 412: a write's precondition (`If-Match`, `If-None-Match`) does not hold: it changed since it was read. */
+export class PreconditionFailed extends GatehouseError {
+  constructor(code: PreconditionFailedCode, message: string) {
+    super(code, message, 412);
+  }
+}
+
+/** 428: a write that must be conditional came without `If-Match` (or `If-None-Match: *`). */
+export class PreconditionRequired extends GatehouseError {
+  constructor(code: PreconditionRequiredCode, message: string) {
+    super(code, message, 428);
   }
 }
 

@@ -1,7 +1,9 @@
 /**
  * The admin HTTP API: route key -> the function that serves it. One list, read by
- * `sst.config.ts` (API routes), the local gateway, and a test that checks it against
- * the services' own route tables.
+ * `sst.config.ts` (API routes), the local gateway, and tests that check it against the
+ * services' own route tables and against the built-in `admin` policy set
+ * (`core/policy/admin-set.ts`), which decides these routes: nothing about the admin API
+ * is stored in the table.
  */
 export const ADMIN_ROUTES = {
   'POST /tokens': 'tokens',
@@ -39,17 +41,17 @@ export const ADMIN_ROUTES = {
   'PUT /policies/routes': 'admin',
   'GET /policies/gate': 'admin',
   'PUT /policies/gate': 'admin',
+  'GET /policies/sets': 'admin',
+  'GET /policies/sets/{set}': 'admin',
+  'PUT /policies/sets/{set}': 'admin',
+  'PATCH /policies/sets/{set}': 'admin',
+  'DELETE /policies/sets/{set}': 'admin',
+  'GET /policies/apis': 'admin',
+  'GET /policies/apis/{apiId}': 'admin',
+  'PUT /policies/apis/{apiId}': 'admin',
+  'DELETE /policies/apis/{apiId}': 'admin',
   'POST /authz/explain': 'admin',
   'GET /audit': 'admin',
 } as const satisfies Record<string, 'tokens' | 'invitations' | 'admin'>;
 
 export type AdminFunction = (typeof ADMIN_ROUTES)[keyof typeof ADMIN_ROUTES];
-
-/**
- * The route policies that put the admin API behind the gatehouse authorizer: any
- * authenticated caller reaches the functions, which re-check permissions themselves
- * (`public` skips the role decision; the condition keeps anonymous callers out).
- */
-export function adminRoutePolicies() {
-  return Object.keys(ADMIN_ROUTES).map((route) => ({ route, resource: 'api', action: 'call', public: true, condition: 'principal.kind != "anonymous"' }));
-}

@@ -3,16 +3,16 @@ import { ADMIN_ROUTES } from '../functions/routes';
 import type { Functions } from './functions';
 import { ADMIN_AUTHORIZER } from './handlers';
 
-/** The admin HTTP API: every route of the one route list, behind the gatehouse HTTP authorizer. */
+/** The admin HTTP API: every route of the one route list, behind the gatehouse HTTP authorizer pinned to the `admin` policy set. */
 export function adminApi(fns: Functions) {
   const api = new sst.aws.ApiGatewayV2('AdminApi');
   const authorizer = api.addAuthorizer({
     name: 'gatehouse',
     lambda: {
-      function: fns.http.arn,
+      function: fns.adminAuthorizer.arn,
       identitySources: [...ADMIN_AUTHORIZER.identitySources],
       ttl: ADMIN_AUTHORIZER.ttl,
-      response: 'simple',
+      response: 'iam',
       payload: '2.0',
     },
   });

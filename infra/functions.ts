@@ -52,6 +52,7 @@ export function functions(table: sst.aws.Dynamo, production: boolean) {
   return {
     rest: make('rest'),
     http: make('http'),
+    adminAuthorizer: make('adminAuthorizer'),
     websocket: make('websocket'),
     tokens: make('tokens'),
     invitations: make('invitations'),

@@ -1,11 +1,16 @@
 /**
- * The six Lambda functions: SST logical name, handler (`<module without .ts>.handler`)
- * and any setting of their own. Plain data without SST globals, so `sst.config.ts`
+ * The Lambda functions: SST logical name, handler (`<module without .ts>.handler`)
+ * and any setting of their own. The admin API's authorizer is the HTTP authorizer
+ * module deployed a second time, pinned to the built-in `admin` policy set
+ * (`GATEHOUSE_POLICY_SET`), so no policy set a customer edits can decide the admin API,
+ * and answering with IAM policies, so a refused credential is a 401 (a simple answer can
+ * only say 403). Plain data without SST globals, so `sst.config.ts`
  * (through `infra/functions.ts`) and the tests (which bundle each handler) share it.
  */
 export const FUNCTIONS = {
   rest: { name: 'RestAuthorizer', handler: 'functions/authorizer/rest.handler' },
   http: { name: 'HttpAuthorizer', handler: 'functions/authorizer/http.handler', environment: { GATEHOUSE_HTTP_RESPONSE: 'simple' } },
+  adminAuthorizer: { name: 'AdminAuthorizer', handler: 'functions/authorizer/http.handler', environment: { GATEHOUSE_HTTP_RESPONSE: 'iam', GATEHOUSE_POLICY_SET: 'admin' } },
   websocket: { name: 'WebSocketAuthorizer', handler: 'functions/authorizer/websocket.handler' },
   tokens: { name: 'Tokens', handler: 'functions/tokens.handler' },
   invitations: { name: 'Invitations', handler: 'functions/invitations.handler' },

@@ -20,7 +20,7 @@ function summed(id: string, metric: string, functionNames: $util.Input<string>[]
 export function monitoring(fns: Functions) {
   const prefix = `${$app.name}-${$app.stage}`;
   const topic = new sst.aws.SnsTopic('Alarms');
-  const authorizers = [fns.rest.name, fns.http.name, fns.websocket.name];
+  const authorizers = [fns.rest.name, fns.http.name, fns.adminAuthorizer.name, fns.websocket.name];
   const notify = { alarmActions: [topic.arn], okActions: [topic.arn], treatMissingData: 'notBreaching' };
 
   const countAlarm = (name: string, a: (typeof ALARMS)['failClosed' | 'keySetFailures'], description: string) =>
@@ -63,7 +63,7 @@ export function monitoring(fns: Functions) {
     dashboardName: prefix,
     dashboardBody: $resolve({
       region: aws.getRegionOutput().region,
-      authorizers: { rest: fns.rest.name, http: fns.http.name, websocket: fns.websocket.name },
+      authorizers: { rest: fns.rest.name, http: fns.http.name, adminAuthorizer: fns.adminAuthorizer.name, websocket: fns.websocket.name },
       admin: { tokens: fns.tokens.name, invitations: fns.invitations.name, admin: fns.admin.name },
       alarmArns: Object.values(alarms).map((a) => a.arn),
     }).apply((resolved) => JSON.stringify(dashboardBody(resolved))),

@@ -33,11 +33,19 @@ export function requestLine(r: { method: string; path: string; status: number; o
   return line;
 }
 
-const API_PREFIX = 'arn:aws:execute-api:local:000000000000:local/$default';
 const MAX_BODY = 1024 * 1024;
 
-/** The demo upstream: answers with what the authorizer passed on. */
-export const DEMO_ROUTES = ['GET /demo/{proxy+}', 'ANY /demo/orgs/{orgId}/{proxy+}'];
+/**
+ * The two local APIs, as they would be in AWS: the admin API (at `/`) and the customer's
+ * API (at `/demo`), each with its own API id in its ARNs and its own authorizer cache.
+ */
+export const LOCAL_APIS = {
+  admin: { id: 'localadmin', prefix: 'arn:aws:execute-api:local:000000000000:localadmin/$default' },
+  demo: { id: 'localdemo0', prefix: 'arn:aws:execute-api:local:000000000000:localdemo0/$default' },
+} as const;
+
+/** The customer API's one route: every method under `/demo` (the demo upstream, or `upstream`). */
+export const DEMO_ROUTES = ['ANY /demo/{proxy+}'];
 
 function send(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
   const text = typeof body === 'string' ? body : JSON.stringify(body);
@@ -56,17 +64,51 @@ async function readBody(req: IncomingMessage): Promise<string | undefined> {
   return size === 0 ? undefined : Buffer.concat(chunks).toString('utf8');
 }
 
+/** An HTTP API (v2) Lambda authorizer as the local gateway calls it. */
+type AuthorizerFn = (event: never) => Promise<unknown>;
+
 /**
- * A local API Gateway (HTTP API shape) in front of the real handlers, with API
- * Gateway's authorizer semantics: the answer is cached per identity source (the
- * Authorization header) for `authTtlSeconds` and applied to whatever route comes
- * next; `Unauthorized` is 401, a Deny or an ARN the cached policy does not cover is
- * 403, any other authorizer failure is 500. The integration receives the authorizer
- * context in `requestContext.authorizer.lambda`. Each request is printed through `log`
- * as one readable line ({@link requestLine}), the reason code taken from the decision
- * the authorizer logged for that request.
+ * Request headers as an HTTP API delivers them to authorizers and integrations: names
+ * lower-cased, a repeated header's values joined with commas (Node's own parser would
+ * keep only the first `Authorization`, hiding a second credential).
  */
-export function createLocalGateway(options: { handlers: Handlers; authTtlSeconds: number; now?: () => number; log?: (line: string) => void }) {
+export function joinedHeaders(rawHeaders: readonly string[]): Record<string, string> {
+  const out = Object.create(null) as Record<string, string>;
+  for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
+    const name = rawHeaders[i]!.toLowerCase();
+    const value = rawHeaders[i + 1]!;
+    out[name] = name in out ? `${out[name]},${value}` : value;
+  }
+  return out;
+}
+
+/**
+ * A local API Gateway in front of the real handlers: two HTTP APIs, as in AWS.
+ * - The admin API (every route of `ADMIN_ROUTES`, at `/`) is decided by the admin
+ *   authorizer (pinned to the built-in `admin` policy set, IAM answers) cached per
+ *   (Authorization, method, path), the identity sources the deployment uses.
+ * - The customer API (`ANY /demo/{proxy+}`) is decided by the gatehouse HTTP authorizer
+ *   with IAM answers cached per Authorization header and applied, as API Gateway does,
+ *   to whatever route of that API comes next; its integration is the demo upstream
+ *   (`{ method, path, context }`) or, with `upstream`, the user's own service, which
+ *   receives the request and the authorizer context as `x-gatehouse-*` headers (as an
+ *   API Gateway parameter mapping would pass it).
+ * `Unauthorized` is 401, a Deny or an ARN the answer does not cover is 403, any other
+ * authorizer failure is 500; the functions receive the context in
+ * `requestContext.authorizer.lambda`. Each request is printed through `log` as one
+ * readable line ({@link requestLine}), the reason code taken from the decision the
+ * authorizer logged for that request.
+ */
+export function createLocalGateway(options: {
+  handlers: Handlers;
+  /** The admin API's authorizer: the HTTP authorizer (IAM answers) of a runtime pinned to the `admin` set. */
+  adminAuthorizer: AuthorizerFn;
+  authTtlSeconds: number;
+  now?: () => number;
+  log?: (line: string) => void;
+  /** Forward the customer API to this base URL instead of the demo upstream. */
+  upstream?: string;
+}) {
   const now = options.now ?? Date.now;
   const log = options.log ?? (() => {});
   // Requests are served concurrently here: each one's log events must stay its own.
@@ -80,8 +122,11 @@ export function createLocalGateway(options: { handlers: Handlers; authTtlSeconds
     targets.set(rule, target as Target);
   }
   const table = compileRouteTable(rules);
-  /** Answers by identity source, with the decision that produced them (for the request line). */
-  const cache = new LruCache<string, { answer: Answer; decision: Decision; routeArn: string }>({ maxEntries: 10_000, now });
+  /** Each API's answers by identity-source values, with the decision that produced them (for the request line). */
+  const caches = {
+    admin: new LruCache<string, { answer: Answer; decision: Decision; routeArn: string }>({ maxEntries: 10_000, now }),
+    demo: new LruCache<string, { answer: Answer; decision: Decision; routeArn: string }>({ maxEntries: 10_000, now }),
+  };
 
   return async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const method = (req.method ?? 'GET').toUpperCase();
@@ -117,12 +162,14 @@ export function createLocalGateway(options: { handlers: Handlers; authTtlSeconds
       try {
         const match = table.match(method, path);
         if (!match) return reply(404, { message: 'Not Found' });
+        const target = targets.get(match.rule)!;
+        const api = target === 'demo' ? 'demo' : 'admin';
+        const prefix = LOCAL_APIS[api].prefix;
         const body = await readBody(req);
-        const headers: Record<string, string> = {};
-        for (const [k, v] of Object.entries(req.headers)) if (typeof v === 'string') headers[k.toLowerCase()] = v;
+        const headers = joinedHeaders(req.rawHeaders);
         const query: Record<string, string> = {};
         for (const [k, v] of url.searchParams) query[k] = v;
-        const routeArn = `${API_PREFIX}/${method}${path}`;
+        const routeArn = `${prefix}/${method}${path}`;
         const identity = headers.authorization;
         if (!identity) {
           // API Gateway refuses a request without its identity source before any authorizer runs.
@@ -130,25 +177,28 @@ export function createLocalGateway(options: { handlers: Handlers; authTtlSeconds
           return reply(401, { message: 'Unauthorized' });
         }
 
-        const hit = options.authTtlSeconds > 0 ? cache.get(identity) : undefined;
+        // The admin API caches per (Authorization, method, path); the customer API per Authorization.
+        const cacheKey = api === 'admin' ? JSON.stringify([identity, method, path]) : identity;
+        const cache = caches[api];
+        const hit = options.authTtlSeconds > 0 ? cache.get(cacheKey) : undefined;
         let answer = hit?.answer;
         if (hit) {
           decision.reason = hit.decision.reason;
-          line.cached = hit.routeArn === routeArn ? 'same' : hit.routeArn.slice(API_PREFIX.length + 1).replace(/^([A-Z]+)\//, '$1 /');
+          line.cached = hit.routeArn === routeArn ? 'same' : hit.routeArn.slice(prefix.length + 1).replace(/^([A-Z]+)\//, '$1 /');
         } else {
           const event = {
             version: '2.0', type: 'REQUEST', routeArn, identitySource: [identity], routeKey: match.rule.route,
             rawPath: path, rawQueryString: url.search.slice(1), headers, queryStringParameters: query,
-            requestContext: { http: { method, path, sourceIp: req.socket.remoteAddress ?? '127.0.0.1' }, stage: '$default' },
+            requestContext: { http: { method, path, sourceIp: req.socket.remoteAddress ?? '127.0.0.1' }, stage: '$default', requestId },
           };
           try {
-            answer = (await options.handlers.httpIam(event)) as Answer;
+            answer = (await (api === 'admin' ? options.adminAuthorizer(event as never) : options.handlers.httpIam(event as never))) as Answer;
           } catch (err) {
             Object.assign(line, { outcome: (err as Error).message === 'Unauthorized' ? 'unauthorized' : 'error', reason: decision.reason });
             if ((err as Error).message === 'Unauthorized') return reply(401, { message: 'Unauthorized' });
             return reply(500, { message: 'Internal Server Error' });
           }
-          if (options.authTtlSeconds > 0) cache.set(identity, { answer, decision: { ...decision }, routeArn }, options.authTtlSeconds * 1000);
+          if (options.authTtlSeconds > 0) cache.set(cacheKey, { answer: answer!, decision: { ...decision }, routeArn }, options.authTtlSeconds * 1000);
         }
         const allowed = iamAllows(answer!, routeArn);
         line.outcome = allowed ? 'allow' : 'deny';
@@ -157,8 +207,10 @@ export function createLocalGateway(options: { handlers: Handlers; authTtlSeconds
         if (!allowed) return reply(403, { message: 'Forbidden' });
         const context = answer!.context ?? {};
 
-        const target = targets.get(match.rule)!;
-        if (target === 'demo') return reply(200, { method, path, context });
+        if (target === 'demo') {
+          if (options.upstream === undefined) return reply(200, { method, path, context });
+          return await forward(options.upstream, method, path + url.search, headers, body, context);
+        }
         const event: HttpApiEvent = {
           version: '2.0', routeKey: match.rule.route, rawPath: path, rawQueryString: url.search.slice(1), headers,
           ...(Object.keys(query).length ? { queryStringParameters: query } : {}), pathParameters: match.pathParameters,
@@ -175,5 +227,31 @@ export function createLocalGateway(options: { handlers: Handlers; authTtlSeconds
         return reply(500, { message: 'Internal Server Error' });
       }
     }
+
+    /** The user's own upstream: the request as received, plus the authorizer context as headers. */
+    async function forward(base: string, method: string, pathAndQuery: string, headers: Record<string, string>, body: string | undefined, context: Record<string, string | number | boolean>): Promise<void> {
+      const out: Record<string, string> = {};
+      for (const [k, v] of Object.entries(headers)) if (!HOP_BY_HOP.has(k)) out[k] = v;
+      for (const [k, v] of Object.entries(context)) out[`x-gatehouse-${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`] = String(v);
+      let upstream: Response;
+      try {
+        // API Gateway's own integration timeout is 30 s.
+        upstream = await fetch(new URL(pathAndQuery, base), { method, headers: out, ...(body !== undefined && method !== 'GET' && method !== 'HEAD' ? { body } : {}), redirect: 'manual', signal: AbortSignal.timeout(30_000) });
+      } catch {
+        line.function = 'upstream=unreachable';
+        return reply(502, { message: 'Bad Gateway' });
+      }
+      const text = await upstream.text();
+      line.status = upstream.status;
+      const back: Record<string, string> = {};
+      upstream.headers.forEach((v, k) => {
+        if (!HOP_BY_HOP.has(k) && k !== 'content-length' && k !== 'content-encoding') back[k] = v;
+      });
+      res.writeHead(upstream.status, back);
+      res.end(text);
+    }
   };
 }
+
+/** Headers that belong to one connection and are never forwarded. */
+const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-authenticate', 'proxy-authorization', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'host', 'content-length']);

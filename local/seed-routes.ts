@@ -1,10 +1,9 @@
 import type { RouteRule } from '../core/policy/routes';
-import { adminRoutePolicies } from '../functions/routes';
 
 /**
- * The route policies `npm start` seeds into an empty table: the admin API (any
- * signed-in caller reaches the functions, which re-check permissions themselves) and
- * the demo upstream, where a newcomer sees both an Allow and a Deny.
+ * The route policies `npm start` seeds into the `default` set of an empty table: the demo
+ * upstream, where a newcomer sees both an Allow and a Deny. Nothing is seeded for the
+ * admin API: the built-in, read-only `admin` set decides it (core/policy/admin-set.ts).
  *
  * The demo routes must not overlap. API Gateway applies a cached authorizer answer to
  * every route of the same caller, so the authorizer lists each route the caller may
@@ -21,7 +20,7 @@ export const DEMO_SEED_ROUTES: RouteRule[] = [
   { route: 'ANY /demo/orgs/{orgId}/{proxy+}', resource: 'demo', action: 'write', org: '{orgId}' },
 ];
 
-/** Everything seeded on first start (only when the table holds no routes yet). */
+/** Everything seeded into the default set on first start (only when it holds no routes yet). */
 export function seedRoutes(): RouteRule[] {
-  return [...adminRoutePolicies(), ...DEMO_SEED_ROUTES];
+  return DEMO_SEED_ROUTES.map((r) => ({ ...r }));
 }

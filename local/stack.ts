@@ -124,8 +124,12 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       }
     }
     const handlers = buildHandlers(rt);
+    // The admin API's authorizer: the same code, pinned to the built-in admin policy set.
+    const adminRt = createRuntime({ ...env, GATEHOUSE_TABLE: tableName, GATEHOUSE_POLICY_SET: 'admin' }, { client, ...(options.jsonLogs ? {} : { logSink: () => {} }) });
     const authTtlSeconds = options.authTtlSeconds ?? 5;
-    const gateway = createLocalGateway({ handlers, authTtlSeconds, log });
+    const upstream = env.GATEHOUSE_LOCAL_UPSTREAM?.trim() || undefined;
+    if (upstream !== undefined && !/^https?:\/\/[^/]/.test(upstream)) throw new StackError(`GATEHOUSE_LOCAL_UPSTREAM: expected an http(s) URL, got ${JSON.stringify(upstream)}`);
+    const gateway = createLocalGateway({ handlers, adminAuthorizer: buildHandlers(adminRt).httpIam, authTtlSeconds, log, ...(upstream ? { upstream } : {}) });
     const server = createServer((req, res) => void gateway(req, res));
     const port = await listen(server, options.port ?? 3000, 'the API');
     stops.push(() => new Promise<void>((r) => server.close(() => r())));

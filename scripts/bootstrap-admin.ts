@@ -2,10 +2,7 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { realpathSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { generateToken, hashSecret } from '../core/identity/token-format';
-import { validateExpression } from '../core/policy/expression';
-import { parseRouteKey, routeShape, validateRouteRules } from '../core/policy/routes';
 import { createDynamoStore } from '../core/store/dynamo/index';
-import { adminRoutePolicies } from '../functions/routes';
 import { type CommandSpec, helpText, parseCommand, UsageError, usageLine } from '../cli/args';
 
 export interface BootstrapOptions {
@@ -15,8 +12,6 @@ export interface BootstrapOptions {
   userId?: string;
   /** Lifetime of the site token, 1..3650 days (default 30). */
   expiresInDays?: number;
-  /** Add the admin API's route policies that the table lacks (default true): without them every admin route is denied. */
-  seedAdminRoutes?: boolean;
   /** Epoch seconds (tests). */
   now?: number;
 }
@@ -26,35 +21,20 @@ export interface BootstrapResult {
   token: string;
   tokenId: string;
   expiresAt: number;
-  /** Admin routes added to the route table (empty when all were there). */
-  addedRoutes: string[];
 }
 
 /**
  * Creates the first site admin of a fresh deployment with the operator's own AWS
- * credentials: a site token without scopes (all site rights, like `site-admin`), the
- * admin API's route policies where the table has none for a route (a fresh table has
- * no routes, and no route means DENY), and optionally the `site-admin` role for a user.
- * Idempotent apart from the token: running it again adds a token, never a duplicate
- * role or route, and never replaces a route rule the operator already wrote.
+ * credentials: a site token without scopes (all site rights, like `site-admin`), and
+ * optionally the `site-admin` role for a user. Nothing is written to any policy set: the
+ * admin API is decided by the built-in `admin` set. Idempotent apart from the token:
+ * running it again adds a token, never a duplicate role.
  */
 export async function bootstrapAdmin(options: BootstrapOptions): Promise<BootstrapResult> {
   const days = options.expiresInDays ?? 30;
   if (!Number.isInteger(days) || days < 1 || days > 3650) throw new RangeError('expiresInDays must be an integer 1..3650');
   const store = createDynamoStore({ client: options.client, tableName: options.tableName });
   const now = options.now ?? Math.floor(Date.now() / 1000);
-
-  const addedRoutes: string[] = [];
-  if (options.seedAdminRoutes ?? true) {
-    const { routes } = await store.loadPolicy();
-    const shapes = new Set(routes.map((r) => routeShape(parseRouteKey(r.route))));
-    const missing = adminRoutePolicies().filter((r) => !shapes.has(routeShape(parseRouteKey(r.route))));
-    if (missing.length > 0) {
-      const merged = validateRouteRules([...routes, ...missing], { validateCondition: (t) => void validateExpression(t) });
-      await store.policy.putRoutes(merged, now, 'bootstrap-admin');
-      addedRoutes.push(...missing.map((r) => r.route));
-    }
-  }
 
   const t = generateToken();
   const expiresAt = now + days * 86400;
@@ -72,24 +52,27 @@ export async function bootstrapAdmin(options: BootstrapOptions): Promise<Bootstr
     const roles = await store.users.getSiteRoles(options.userId);
     if (!roles.includes('site-admin')) await store.users.putSiteRoles(options.userId, [...roles, 'site-admin'], now);
   }
-  return { token: t.token, tokenId: t.id, expiresAt, addedRoutes };
+  return { token: t.token, tokenId: t.id, expiresAt };
 }
+
+/** What `--no-routes` prints: it used to skip storing the admin API's route policies, which nothing stores any more. */
+export const NO_ROUTES_NOTE = 'bootstrap-admin: --no-routes is no longer needed and does nothing: the admin API is decided by the built-in admin policy set, and nothing is written to the route table';
 
 const SPEC: CommandSpec = {
   usage: 'npm run bootstrap-admin --',
-  summary: 'Creates the first site admin of a fresh deployment with your own AWS credentials: prints a site token (shown once), adds the admin API\'s route policies the table lacks, and gives --user the site-admin role.',
+  summary: 'Creates the first site admin of a fresh deployment with your own AWS credentials: prints a site token (shown once) and gives --user the site-admin role. The admin API is decided by the built-in admin policy set: nothing is written to any route table.',
   options: {
     table: { type: 'string', value: '<tableName>', description: 'the table (the tableName output of the deploy; default: GATEHOUSE_TABLE)' },
     user: { type: 'string', value: '<userId>', description: 'also give this user id (userIdPrefix + your sub at the issuer) the site-admin role' },
     days: { type: 'string', value: '<1..3650>', description: 'lifetime of the site token in days (default 30)' },
-    'no-routes': { type: 'boolean', description: 'leave the route table alone' },
+    'no-routes': { type: 'boolean', description: 'kept for old scripts: does nothing (nothing writes routes any more)' },
   },
   details: ['AWS credentials and region come from the usual AWS SDK sources (AWS_PROFILE, AWS_REGION, ...). The token alone goes to stdout; everything else to stderr.'],
   examples: ['npm run -s bootstrap-admin -- --table gatehouse-prod --user alice > admin-token'],
 };
 
 /** Parses the command line: the options, `{ help }` for --help, or a usage error message. */
-export function parseArgs(argv: string[], env: Record<string, string | undefined>): { tableName: string; userId?: string; days: number; seedAdminRoutes: boolean } | { help: string } | string {
+export function parseArgs(argv: string[], env: Record<string, string | undefined>): { tableName: string; userId?: string; days: number; notes: string[] } | { help: string } | string {
   let parsed;
   try {
     parsed = parseCommand(SPEC, argv);
@@ -103,7 +86,8 @@ export function parseArgs(argv: string[], env: Record<string, string | undefined
   if (!tableName) return `bootstrap-admin: no table (--table or GATEHOUSE_TABLE)\n${usageLine(SPEC)}`;
   const daysText = typeof v.days === 'string' ? v.days : '30';
   if (!/^\d+$/.test(daysText) || Number(daysText) < 1 || Number(daysText) > 3650) return 'bootstrap-admin: --days must be an integer 1..3650';
-  return { tableName, days: Number(daysText), seedAdminRoutes: v['no-routes'] !== true, ...(typeof v.user === 'string' ? { userId: v.user } : {}) };
+  const notes = v['no-routes'] === true ? [NO_ROUTES_NOTE] : [];
+  return { tableName, days: Number(daysText), notes, ...(typeof v.user === 'string' ? { userId: v.user } : {}) };
 }
 
 /**
@@ -132,9 +116,9 @@ async function main(): Promise<number> {
     process.stdout.write(parsed.help);
     return 0;
   }
+  for (const note of parsed.notes) console.error(note);
   const client = new DynamoDBClient({});
-  const result = await bootstrapAdmin({ client, tableName: parsed.tableName, expiresInDays: parsed.days, seedAdminRoutes: parsed.seedAdminRoutes, ...(parsed.userId ? { userId: parsed.userId } : {}) });
-  if (result.addedRoutes.length > 0) console.error(`bootstrap-admin: added ${result.addedRoutes.length} admin API route policies to ${parsed.tableName}`);
+  const result = await bootstrapAdmin({ client, tableName: parsed.tableName, expiresInDays: parsed.days, ...(parsed.userId ? { userId: parsed.userId } : {}) });
   if (parsed.userId) console.error(`bootstrap-admin: ${parsed.userId} holds site-admin`);
   console.error(`bootstrap-admin: site token ${result.tokenId} expires ${new Date(result.expiresAt * 1000).toISOString()}; it is shown once, below (revoke it with DELETE /tokens/${result.tokenId} once you have your own admin)`);
   // The token alone on stdout, so `npm run -s bootstrap-admin -- ... > token` captures just it.

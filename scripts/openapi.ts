@@ -117,7 +117,7 @@ function operationId(route: string): string {
   return method.toLowerCase() + words.join('');
 }
 
-const STATUS_TEXT: Record<number, string> = { 400: 'Invalid input', 401: 'Not authenticated', 403: 'Forbidden', 404: 'Not found (or not visible to the caller)', 409: 'Conflict', 410: 'Gone (expired)', 422: 'Unprocessable', 500: 'Internal error', 503: 'Unavailable' };
+const STATUS_TEXT: Record<number, string> = { 400: 'Invalid input', 401: 'Not authenticated', 403: 'Forbidden', 404: 'Not found (or not visible to the caller)', 409: 'Conflict', 410: 'Gone (expired)', 412: 'Precondition failed (the version changed: read again)', 422: 'Unprocessable', 428: 'Precondition required (send If-Match)', 500: 'Internal error', 503: 'Unavailable' };
 
 function errorResponse(status: number, errors: ErrorSpec[]): Json {
   const codes = errors.map((e) => e.code);
@@ -162,7 +162,12 @@ function operation(route: string, fn: string): Json {
   for (const h of spec.headers ?? []) parameters.push({ name: h.name, in: 'header', required: false, description: h.description, schema: jsonSchema(h.schema, 'input') });
   const responses: Json = {};
   for (const [status, r] of Object.entries(spec.responses)) {
-    responses[status] = { description: r.description, ...(r.schema ? { content: { 'application/json': { schema: jsonSchema(r.schema, 'output') } } } : {}) };
+    const headers = Object.entries(r.headers ?? {}).map(([name, description]) => [name, { description, schema: { type: 'string' } }]);
+    responses[status] = {
+      description: r.description,
+      ...(headers.length ? { headers: Object.fromEntries(headers) } : {}),
+      ...(r.schema ? { content: { 'application/json': { schema: jsonSchema(r.schema, 'output') } } } : {}),
+    };
   }
   const byStatus = new Map<number, ErrorSpec[]>();
   for (const e of allErrors(spec)) byStatus.set(e.status, [...(byStatus.get(e.status) ?? []), e]);
@@ -281,7 +286,7 @@ export function endpointReference(): string {
     for (const h of spec.headers ?? []) out.push('', `Header \`${h.name}\`: ${h.description}`);
     if (spec.body) out.push('', `Body${spec.bodyOptional ? ' (optional)' : ''}:`, '', ...fieldTable(jsonSchema(spec.body, 'input')));
     out.push('', 'Answers:', '');
-    for (const [status, r] of Object.entries(spec.responses)) out.push(`- ${status}: ${r.description}`);
+    for (const [status, r] of Object.entries(spec.responses)) out.push(`- ${status}: ${r.description}${r.headers ? ` (headers: ${Object.keys(r.headers).map((h) => `\`${h}\``).join(', ')})` : ''}`);
     for (const e of [...allErrors(spec)].sort((a, b) => a.status - b.status)) out.push(`- ${e.status} \`${e.code}\`: ${e.when}`);
   }
   return out.join('\n');

@@ -137,7 +137,7 @@ export class OrgAdmin {
         if ((await this.deps.store.orgs.getOrgState(org.id))?.deleting) throw new Conflict('org-deleting', `organization ${org.id} is being deleted`);
         throw new Conflict('org-exists', `organization ${org.id} exists`);
       }
-      return { status: 201, body: org };
+      return { status: 201, headers: { location: `/orgs/${org.id}` }, body: org };
     });
   }
 

@@ -1,13 +1,14 @@
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { decide as decideRequest, type Decision } from '../authorizer/decide';
-import { compilePolicy } from '../authorizer/policy';
+import { compilePolicy, DEFAULT_SET, type CompiledPolicy, type ExpressionSlot } from '../authorizer/policy';
 import { TokenRejected, type ResolvedCredential } from '../authorizer/principals';
 import { Conflict, Forbidden, InvalidInput, NotFound, Unauthenticated } from '../errors';
 import { parseBody, parseQuery, pageFields, type ApiRequest, type ApiResponse, type Endpoint } from '../http/api';
 import { commonErrors, epochSeconds, listOf, permissionSchema, type RouteSpecs } from '../http/spec';
-import { validateExpression } from '../policy/expression';
-import { validateRouteRules, type RouteRule } from '../policy/routes';
+import { ADMIN_SET } from '../policy/admin-set';
+import { checkApiId, checkSetName } from '../policy/policy-set';
+import type { RouteRule } from '../policy/routes';
 import { BUILTIN_ROLES, isBuiltinRoleName, ORG_BUILTIN_ROLES, SITE_BUILTIN_ROLES } from '../rbac/builtin';
 import type { RoleCatalog } from '../rbac/catalog';
 import { decide } from '../rbac/decide';
@@ -18,19 +19,20 @@ import { ORG_ID_RE } from '../store/dynamo/orgs';
 import { keys } from '../store/schema';
 import { credentialRoot } from '../tokens/provenance';
 import { type AdminDeps, actorId, audited, freshCatalog, nowSeconds } from './deps';
+import { POLICY_SET_ROUTE_SPECS, PolicySetAdmin } from './policy-sets';
 
 const ROLE_NAME_RE = /^[a-z][a-z0-9-]{1,62}$/;
 const displayName = z.string().trim().min(1).max(100, 'at most 100 characters').regex(/^[^\u0000-\u001f\u007f]*$/, 'no control characters');
 const permList = z.array(z.unknown()).max(100, 'at most 100 permissions');
 const siteRoleBody = z.strictObject({ displayName: displayName.optional(), site: permList.optional(), org: permList.optional(), member: permList.optional(), user: permList.optional() });
 const orgRoleBody = z.strictObject({ displayName: displayName.optional(), org: permList.optional(), member: permList.optional() });
-const routesBody = z.strictObject({ routes: z.array(z.unknown()) });
-const gateBody = z.strictObject({ expression: z.string().nullable() });
 const explainBody = z.strictObject({
   credential: z.string().min(1).max(8192).optional(),
   userId: z.string().regex(/^[A-Za-z0-9._:@|+-]{1,256}$/).optional(),
   method: z.string().regex(/^[A-Z]{1,10}$/, 'an upper-case HTTP method'),
   path: z.string().min(1).max(2048).regex(/^\//, 'must start with /'),
+  set: z.string().max(63).optional().meta({ description: 'decide with this policy set (policy readers)' }),
+  apiId: z.string().max(10).optional().meta({ description: 'decide with the set this API is bound to, as its authorizer would' }),
 });
 const auditQuery = z.strictObject({
   since: z.string().regex(/^\d{1,12}$/, 'epoch seconds').transform(Number).optional(),
@@ -50,16 +52,6 @@ const roleSchema = z.strictObject({
   member: z.array(permissionSchema),
   user: z.array(permissionSchema),
 }).meta({ title: 'Role' });
-const routeRuleSchema = z.strictObject({
-  route: z.string().meta({ description: '`METHOD /path/{param}`; `ANY` and a trailing `{proxy+}` allowed' }),
-  resource: z.string(),
-  action: z.string(),
-  org: z.string().optional().meta({ description: '`{param}` or a literal org id' }),
-  owner: z.string().optional().meta({ description: '`{param}` naming the owner' }),
-  condition: z.string().optional().meta({ description: 'a jexl expression that must be true' }),
-  public: z.boolean().optional(),
-}).meta({ title: 'RouteRule' });
-const warningSchema = z.strictObject({ route: z.string(), code: z.string(), message: z.string() }).meta({ title: 'PolicyWarning' });
 const auditRecordSchema = z.strictObject({ at: epochSeconds, actor: z.string(), action: z.string(), target: z.string(), outcome: z.enum(['allowed', 'denied', 'failed']), reason: z.string().optional() }).meta({ title: 'AuditRecord' });
 const explainSchema = z.looseObject({
   allowed: z.boolean(),
@@ -72,6 +64,9 @@ const explainSchema = z.looseObject({
   expressions: z.array(z.looseObject({ name: z.string(), result: z.boolean() })),
   reasons: z.array(z.strictObject({ step: z.string(), detail: z.string().optional().meta({ description: 'shown to callers who may read policies' }) })),
   policyVersion: z.string().optional(),
+  policySet: z.string().optional().meta({ description: 'the set that decided (shown to policy readers)' }),
+  cacheable: z.boolean().meta({ description: 'whether a cached authorizer answer may be reused for this request (false: decided live only, see `cacheNotes`)' }),
+  cacheNotes: z.array(z.string()).meta({ description: '`gate-not-cacheable`, `condition-not-cacheable`: reads request data outside the cache key; `gate-time-dependent`, `condition-time-dependent`: a cached answer may outlive the expression by the TTL' }),
 }).meta({ title: 'Explanation' });
 const orgHidden = commonErrors.notFound('the org does not exist, or the caller may not see it');
 const roleWriteErrors = (org: boolean) => [
@@ -81,9 +76,6 @@ const roleWriteErrors = (org: boolean) => [
   { status: 403, code: 'token-provenance-unknown', when: 'the acting token cannot be traced to whoever made it, and the change would widen the role' },
   { status: 409, code: 'reserved-role-name', when: 'the name is a built-in role' },
 ];
-const policyRead = { status: 403, code: 'cannot-read-policy', when: 'the caller holds no site-level policy:read' };
-const policyWrite = { status: 403, code: 'cannot-update-policy', when: 'the caller holds no site-level policy:update' };
-const expressionError = { status: 400, code: 'invalid-expression', when: 'an expression does not parse or uses what is not allowed' };
 
 /** The role, policy, explain and audit endpoints as the API reference and `docs/openapi.json` describe them. */
 export const POLICY_ROUTE_SPECS: RouteSpecs = {
@@ -105,27 +97,19 @@ export const POLICY_ROUTE_SPECS: RouteSpecs = {
     errors: [...roleWriteErrors(true), { status: 400, code: 'invalid-role-name', when: 'the name is not lower-case letters, digits and dashes, 2..63 characters' }, { status: 400, code: 'invalid-permission', when: 'a permission is not `{ resource, action, negate? }`' }, { status: 400, code: 'wildcard-not-allowed', when: 'an org admin (without site rights) grants a wildcard' }, { status: 403, code: 'role-ceiling', when: 'a permission is one the caller does not hold in the org' }],
   },
   'DELETE /orgs/{orgId}/roles/{name}': { summary: 'Delete a custom org role and take it from every member who holds it', responses: { 204: { description: 'deleted' } }, errors: [...roleWriteErrors(true), commonErrors.notFound('no such org or custom role'), { status: 409, code: 'membership-changed', when: 'a member\'s roles kept changing; delete again' }] },
-  'GET /policies/routes': { summary: 'The `default` set\'s route table', responses: { 200: { description: 'routes, version and warnings', schema: z.strictObject({ routes: z.array(routeRuleSchema), version: z.string(), warnings: z.array(warningSchema) }) } }, errors: [policyRead] },
-  'PUT /policies/routes': {
-    summary: 'Replace the `default` set\'s route table',
-    description: 'Every route and condition is validated before anything is written; warnings flag what a cached answer cannot honour (`condition-not-cacheable`, `condition-time-dependent`).',
-    body: routesBody,
-    responses: { 200: { description: 'the stored routes, version and warnings', schema: z.strictObject({ routes: z.array(routeRuleSchema), version: z.string(), warnings: z.array(warningSchema) }) } },
-    errors: [policyWrite, { status: 400, code: 'invalid-route', when: 'a route rule is malformed' }, { status: 400, code: 'invalid-routes', when: '`routes` is not an array, or too long' }, { status: 400, code: 'duplicate-route', when: 'two rules have the same route' }, expressionError],
-  },
-  'GET /policies/gate': { summary: 'The gate expression every non-public request must pass', responses: { 200: { description: 'the gate', schema: z.strictObject({ expression: z.string().nullable(), version: z.string(), warnings: z.array(warningSchema) }) } }, errors: [policyRead] },
-  'PUT /policies/gate': {
-    summary: 'Set the gate expression (`null` clears it)',
-    body: gateBody,
-    responses: { 200: { description: 'the gate now', schema: z.strictObject({ expression: z.string().nullable(), version: z.string(), warnings: z.array(warningSchema) }) } },
-    errors: [policyWrite, expressionError],
-  },
+  ...POLICY_SET_ROUTE_SPECS,
   'POST /authz/explain': {
     summary: 'The decision the authorizer would make for a request, and why',
     description: 'For the caller\'s own requests by default; with `credential` or `userId`, for someone else (site admins; anyone for a credential of their own). A refused credential is `allowed: false` with `status: 401`, whatever the reason.',
     body: explainBody,
     responses: { 200: { description: 'the decision and its reasons', schema: explainSchema } },
-    errors: [{ status: 403, code: 'explain-others', when: 'the caller asks about someone else without site-level policy:read' }],
+    errors: [
+      { status: 403, code: 'explain-others', when: 'the caller asks about someone else without site-level policy:read' },
+      { status: 403, code: 'cannot-read-policy', when: '`set` was given by a caller without site-level policy:read' },
+      { status: 400, code: 'invalid-set-name', when: '`set` is not a set name' },
+      { status: 400, code: 'invalid-api-id', when: '`apiId` is not ten lower-case letters and digits' },
+      { status: 404, code: 'set-not-found', when: 'there is no such set' },
+    ],
   },
   'GET /audit': {
     summary: 'Audit records, newest first (site admins and viewers)',
@@ -136,19 +120,23 @@ export const POLICY_ROUTE_SPECS: RouteSpecs = {
   },
 };
 
-/** Warnings for an expression: what a cached authorizer answer cannot honour. */
-function expressionWarnings(route: string, text: string): { route: string; code: string; message: string }[] {
-  const v = validateExpression(text);
-  const out: { route: string; code: string; message: string }[] = [];
-  if (v.readsUncachedRequestData) {
-    out.push({ route, code: 'condition-not-cacheable', message: `reads ${v.reads.filter((r) => r.startsWith('request')).join(', ')}, which is not in the authorizer cache key: such requests are decided live only; use an authorizer TTL of 0 for this route` });
-  }
-  if (v.timeDependent) out.push({ route, code: 'condition-time-dependent', message: 'reads now: a cached answer may outlive the condition by the authorizer TTL' });
-  return out;
-}
 
-function routeWarnings(routes: RouteRule[]) {
-  return routes.flatMap((r) => (r.condition ? expressionWarnings(r.route, r.condition) : []));
+/**
+ * What keeps a decision out of the authorizer cache: the gate, and the matched rule's
+ * condition, when they read request data outside the cache key (`…-not-cacheable`: such
+ * requests are decided live only) or the clock (`…-time-dependent`: an answer may outlive
+ * the expression by the TTL). Codes only, never expression text.
+ */
+function cacheNotesOf(policy: CompiledPolicy, rule: RouteRule | undefined): string[] {
+  const notes: string[] = [];
+  const note = (name: 'gate' | 'condition', slot: ExpressionSlot | undefined) => {
+    if (!slot) return;
+    if (!slot.ok || slot.compiled.readsUncachedRequestData) notes.push(`${name}-not-cacheable`);
+    else if (slot.compiled.timeDependent) notes.push(`${name}-time-dependent`);
+  };
+  if (rule && !rule.public) note('gate', policy.gate);
+  if (rule) note('condition', policy.conditions.get(rule));
+  return notes;
 }
 
 /** The one answer to a caller who may not explain for others, whatever the credential: no oracle. */
@@ -181,9 +169,13 @@ function withoutPolicyText(e: Omit<Decision, 'match'>) {
   };
 }
 
-/** Custom roles, route policies and the gate, explain, and the audit log (DESIGN §6, Admin). */
+/** Custom roles, policies (policy sets: `PolicySetAdmin`), explain, and the audit log (DESIGN §6, Admin). */
 export class PolicyAdmin {
-  constructor(private readonly deps: AdminDeps) {}
+  private readonly sets: PolicySetAdmin;
+
+  constructor(private readonly deps: AdminDeps) {
+    this.sets = new PolicySetAdmin(deps);
+  }
 
   routes(): Record<string, Endpoint> {
     return {
@@ -193,10 +185,7 @@ export class PolicyAdmin {
       'GET /orgs/{orgId}/roles': (r) => this.listOrgRoles(r),
       'PUT /orgs/{orgId}/roles/{name}': (r) => this.putRole(r, r.params.orgId ?? ''),
       'DELETE /orgs/{orgId}/roles/{name}': (r) => this.deleteRole(r, r.params.orgId ?? ''),
-      'GET /policies/routes': (r) => this.getRoutes(r),
-      'PUT /policies/routes': (r) => this.putRoutes(r),
-      'GET /policies/gate': (r) => this.getGate(r),
-      'PUT /policies/gate': (r) => this.putGate(r),
+      ...this.sets.routes(),
       'POST /authz/explain': (r) => this.explain(r),
       'GET /audit': (r) => this.audit(r),
     };
@@ -374,45 +363,6 @@ export class PolicyAdmin {
     throw new Conflict('site-roles-changed', `could not remove ${name} from ${userId}: it keeps changing; delete the role again`);
   }
 
-  async getRoutes(req: ApiRequest): Promise<ApiResponse> {
-    const catalog = await freshCatalog(this.deps);
-    if (!this.siteLevel(req.caller.principal, catalog, 'policy', 'read')) throw new Forbidden('cannot-read-policy');
-    const snapshot = await this.deps.store.loadPolicy();
-    return { status: 200, body: { routes: snapshot.routes, version: snapshot.version, warnings: routeWarnings(snapshot.routes) } };
-  }
-
-  async putRoutes(req: ApiRequest): Promise<ApiResponse> {
-    const caller = req.caller.principal;
-    return audited(this.deps, { actor: caller, action: 'policy.routes.put', target: 'policies/routes' }, async () => {
-      const catalog = await freshCatalog(this.deps);
-      if (!this.siteLevel(caller, catalog, 'policy', 'update')) throw new Forbidden('cannot-update-policy');
-      const body = parseBody(routesBody, req.body);
-      // Every route and condition is validated before anything is written.
-      const routes = validateRouteRules(body.routes, { validateCondition: (t) => void validateExpression(t) });
-      const version = await this.deps.store.policy.putRoutes(routes, nowSeconds(this.deps), caller.id);
-      return { status: 200, body: { routes, version, warnings: routeWarnings(routes) } };
-    });
-  }
-
-  async getGate(req: ApiRequest): Promise<ApiResponse> {
-    const catalog = await freshCatalog(this.deps);
-    if (!this.siteLevel(req.caller.principal, catalog, 'policy', 'read')) throw new Forbidden('cannot-read-policy');
-    const snapshot = await this.deps.store.loadPolicy();
-    return { status: 200, body: { expression: snapshot.gate ?? null, version: snapshot.version, warnings: snapshot.gate ? expressionWarnings('gate', snapshot.gate) : [] } };
-  }
-
-  async putGate(req: ApiRequest): Promise<ApiResponse> {
-    const caller = req.caller.principal;
-    return audited(this.deps, { actor: caller, action: 'policy.gate.put', target: 'policies/gate' }, async () => {
-      const catalog = await freshCatalog(this.deps);
-      if (!this.siteLevel(caller, catalog, 'policy', 'update')) throw new Forbidden('cannot-update-policy');
-      const body = parseBody(gateBody, req.body);
-      if (body.expression !== null) validateExpression(body.expression);
-      const version = await this.deps.store.policy.putGate(body.expression, nowSeconds(this.deps), caller.id);
-      return { status: 200, body: { expression: body.expression, version, warnings: body.expression ? expressionWarnings('gate', body.expression) : [] } };
-    });
-  }
-
   /**
    * The decision the authorizer would make, and why (DESIGN §6). Everyone may explain
    * their own requests: by default decided with the credential actually used (the
@@ -428,8 +378,10 @@ export class PolicyAdmin {
     const caller = req.caller.principal;
     const body = parseBody(explainBody, req.body);
     if (body.credential !== undefined && body.userId !== undefined) throw new InvalidInput('invalid-field', 'give credential or userId, not both');
+    if (body.set !== undefined && body.apiId !== undefined) throw new InvalidInput('invalid-field', 'give set or apiId, not both');
     const catalog = await freshCatalog(this.deps);
     const reader = this.siteLevel(caller, catalog, 'policy', 'read');
+    const set = await this.explainedSet(body, reader);
     let principal: Principal;
     if (body.credential !== undefined) {
       const presented = await this.present(body.credential);
@@ -439,8 +391,9 @@ export class PolicyAdmin {
       }
       if ('refused' in presented) {
         const code = presented.refused.code;
-        const policyVersion = (await this.deps.store.loadPolicy()).version;
-        return { status: 200, body: { allowed: false, code, status: 401, principalId: null, route: null, level: null, role: null, permission: null, expressions: [], reasons: [{ step: 'credential', detail: code }], policyVersion } };
+        const policyVersion = (await this.deps.store.loadPolicy(set)).version;
+        // A refused credential is never cached as an answer: every request presenting it is refused again.
+        return { status: 200, body: { allowed: false, code, status: 401, principalId: null, route: null, level: null, role: null, permission: null, expressions: [], reasons: [{ step: 'credential', detail: code }], policyVersion, policySet: set, cacheable: false, cacheNotes: [] } };
       }
       principal = presented.principal;
     } else if (body.userId !== undefined) {
@@ -448,17 +401,37 @@ export class PolicyAdmin {
       const user = await this.deps.store.users.loadUser(body.userId);
       principal = { id: body.userId, kind: 'user', siteRoles: user.siteRoles, orgs: user.orgs };
     } else principal = await this.ownPrincipal(req);
-    const policy = compilePolicy(await this.deps.store.loadPolicy());
+    const policy = compilePolicy(await this.deps.store.loadPolicy(set));
     // A query string in `path` becomes the request's query (conditions may read it).
     const q = body.path.indexOf('?');
     const path = q < 0 ? body.path : body.path.slice(0, q);
     const query = Object.create(null) as Record<string, string>;
     if (q >= 0) for (const [k, v] of new URLSearchParams(body.path.slice(q + 1))) query[k] = v;
     const request = { method: body.method, path, headers: Object.create(null) as Record<string, string>, query };
-    const { match: _match, ...decision } = decideRequest(policy, principal, request, this.deps.now());
-    const shown = reader ? decision : withoutPolicyText(decision);
+    const { match, ...decision } = decideRequest(policy, principal, request, this.deps.now());
+    const shown = reader ? { ...decision, policySet: set } : withoutPolicyText(decision);
+    const cacheNotes = cacheNotesOf(policy, match?.rule);
     // A stable shape: every field present, null when the decision never got that far (or is not shown).
-    return { status: 200, body: { allowed: decision.allowed, principalId: principal.id, route: null, level: null, role: null, permission: null, ...shown } };
+    return {
+      status: 200,
+      body: { allowed: decision.allowed, principalId: principal.id, route: null, level: null, role: null, permission: null, ...shown, cacheable: !cacheNotes.some((n) => n.endsWith('-not-cacheable')), cacheNotes },
+    };
+  }
+
+  /**
+   * The set an explanation decides with: `set` (policy readers: set names and contents are
+   * theirs to read), the set `apiId` is bound to (anyone: it is the set their requests to
+   * that API meet), else `default`.
+   */
+  private async explainedSet(body: { set?: string | undefined; apiId?: string | undefined }, reader: boolean): Promise<string> {
+    if (body.set !== undefined) {
+      if (!reader) throw new Forbidden('cannot-read-policy', 'only policy readers may explain with a named set; give apiId to decide as that API\'s authorizer does');
+      const name = checkSetName(body.set);
+      if (name !== ADMIN_SET && name !== DEFAULT_SET && !(await this.deps.store.policy.readStamp(name)).exists) throw new NotFound('set-not-found', `no policy set ${name}`);
+      return name;
+    }
+    if (body.apiId !== undefined) return (await this.deps.store.getApiBinding(checkApiId(body.apiId))) ?? DEFAULT_SET;
+    return DEFAULT_SET;
   }
 
   /** A credential presented to explain: resolved, or the 401 that refuses it. Store and key-source failures throw (503). */

@@ -37,7 +37,7 @@ export interface ApiRequest {
   path: string;
   params: Record<string, string>;
   query: Record<string, string>;
-  /** Request headers as API Gateway delivered them (HTTP API: lower-case names, repeats joined with commas). */
+  /** Request headers, names lower-cased (HTTP API joins repeated headers with commas). */
   headers: Record<string, string>;
   /** Parsed JSON body; undefined when there was none. Validate it with `parseBody`. */
   body: unknown;
@@ -56,6 +56,11 @@ export interface ApiRequest {
 export interface ApiResponse {
   status: number;
   body?: unknown;
+  /**
+   * Response headers (names lower-case), e.g. `etag`, or `location` on a 201 whose
+   * resource has a GET URL (a path from the API root: the stage is added here).
+   */
+  headers?: Record<string, string>;
 }
 
 export type Endpoint = (req: ApiRequest) => Promise<ApiResponse>;
@@ -120,10 +125,10 @@ function decodeBody(event: HttpApiEvent): unknown {
   }
 }
 
-function stringRecord(v: unknown): Record<string, string> {
+function stringRecord(v: unknown, lowerCaseKeys = false): Record<string, string> {
   const out = Object.create(null) as Record<string, string>;
   if (!v || typeof v !== 'object') return out;
-  for (const [k, val] of Object.entries(v as Record<string, unknown>)) if (typeof val === 'string') out[k] = val;
+  for (const [k, val] of Object.entries(v as Record<string, unknown>)) if (typeof val === 'string') out[lowerCaseKeys ? k.toLowerCase() : k] = val;
   return out;
 }
 
@@ -160,21 +165,24 @@ export function createApi(options: {
       const caller = await options.resolveCaller(event?.requestContext?.authorizer?.lambda ?? undefined);
       const body = decodeBody(event);
       const sourceIp = event?.requestContext?.http?.sourceIp;
-      const headers = event?.headers;
+      const requestHeaders = event?.headers;
       const res = await endpoints.get(match.rule)!({
         method,
         path,
         params: match.pathParameters,
         query: stringRecord(event?.queryStringParameters),
-        headers: stringRecord(event?.headers),
+        headers: stringRecord(event?.headers, true),
         body,
         caller,
-        bearer: () => findAuthorization(headers),
+        bearer: () => findAuthorization(requestHeaders),
         ...(typeof sourceIp === 'string' ? { sourceIp } : {}),
         requestId,
       });
-      if (res.status === 204 || res.body === undefined) return { statusCode: res.status, headers: { 'cache-control': 'no-store' }, body: '' };
-      return { statusCode: res.status, headers: { ...JSON_HEADERS }, body: JSON.stringify(res.body) };
+      const headers = { ...res.headers };
+      // A Location from the API root; behind a named stage the stage is part of the URL.
+      if (headers.location?.startsWith('/') && path !== rawPath) headers.location = `/${stage}${headers.location}`;
+      if (res.status === 204 || res.body === undefined) return { statusCode: res.status, headers: { 'cache-control': 'no-store', ...headers }, body: '' };
+      return { statusCode: res.status, headers: { ...JSON_HEADERS, ...headers }, body: JSON.stringify(res.body) };
     } catch (err) {
       if (isGatehouseError(err) && err.status < 500) {
         options.logger.info(`${options.name}.rejected`, { requestId, method, path: path.slice(0, 200), status: err.status, reason: err.code });

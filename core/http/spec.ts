@@ -20,8 +20,8 @@ export interface RouteSpec {
   query?: z.ZodType;
   /** Request headers the endpoint reads. */
   headers?: { name: string; description: string; schema: z.ZodType }[];
-  /** Success answers by status; no schema means an empty body (204). */
-  responses: Record<number, { description: string; schema?: z.ZodType }>;
+  /** Success answers by status; no schema means an empty body (204). `headers`: response headers it always carries, by name, with what they hold. */
+  responses: Record<number, { description: string; schema?: z.ZodType; headers?: Record<string, string> }>;
   /** Error answers the endpoint itself gives (the ones every endpoint can give are added by the generator). */
   errors: ErrorSpec[];
 }

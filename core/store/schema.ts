@@ -51,16 +51,36 @@ export const keys = {
   /** GSI1: all orgs. */
   allOrgs: () => 'ORGS',
 
-  /** Policy partition: routes, gate, version stamp, custom roles. One Query loads it all. */
+  /**
+   * The role catalog: custom roles (`ROLE#…`) and their version stamp (`VERSION`), shared
+   * by every policy set. Before policy sets this partition also held the one route table
+   * (`ROUTES`) and gate (`GATE`): read as the `default` set until its first write moves them.
+   */
   policy: () => 'POLICY',
   routesSk: () => 'ROUTES',
   gateSk: () => 'GATE',
   versionSk: () => 'VERSION',
   siteRoleSk: (name: string) => `ROLE#SITE#${name}`,
   orgRoleSk: (orgId: string, name: string) => `ROLE#ORG#${orgId}#${name}`,
+  rolesPrefix: () => 'ROLE#',
   orgRolesPrefix: (orgId: string) => `ROLE#ORG#${orgId}#`,
   /** Marker of an org being deleted: loaded with the policy, so authorizers ignore the org's memberships and tokens. */
   deletingOrgSk: (orgId: string) => `DELETINGORG#${orgId}`,
+
+  /**
+   * One partition per policy set: version stamp (`VERSION`: counter, API bindings count,
+   * tombstone flag), route table (`ROUTES`), gate (`GATE`), tests (`TESTS`). The stamp is
+   * the small item the authorizer checks; the tests are never loaded to decide.
+   */
+  policySet: (name: string) => `POLICYSET#${name}`,
+  testsSk: () => 'TESTS',
+  /** GSI1: every stored set but `default` (which always exists and is listed anyway). */
+  allPolicySets: () => 'POLICYSETS',
+  /** An API's binding to a set (by API Gateway API id). */
+  apiBinding: (apiId: string) => `APIBINDING#${apiId}`,
+  apiBindingSk: () => 'BINDING',
+  /** GSI1: every API binding. */
+  allApiBindings: () => 'APIBINDINGS',
 
   token: (tokenId: string) => `TOKEN#${tokenId}`,
   tokenSk: () => 'TOKEN',

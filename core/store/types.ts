@@ -38,7 +38,11 @@ export interface TokenRecord {
   rootUserId?: string;
 }
 
-/** Route policies, the gate and custom roles, as one versioned snapshot. */
+/**
+ * One policy set (its routes and gate) with the role catalog, as one versioned snapshot.
+ * `version` covers both: it changes when the set or any custom role changes, and equals
+ * what `getPolicyVersion(set)` answers for the same state.
+ */
 export interface PolicySnapshot {
   /** The policy set (default: `default`). */
   set?: string;
@@ -87,12 +91,20 @@ export interface AuthorizerStore {
   loadUser(userId: string): Promise<UserRecord>;
   /** One request: a token by id, or undefined. */
   getToken(tokenId: string): Promise<TokenRecord | undefined>;
-  /** A policy set's version stamp (cheap check before reloading). */
+  /**
+   * The version of policy set `set` (default `default`) together with the role catalog:
+   * one BatchGetItem of two small stamps, the cheap check before reloading. A set that
+   * does not exist has a version too (and loads empty: every request is denied).
+   */
   getPolicyVersion(set?: string): Promise<string>;
-  /** A policy set's whole snapshot, with the role catalog. */
+  /**
+   * Policy set `set` (default `default`) with every custom role, and the version they
+   * are at: the stamps first, then the set's routes and gate and the roles (three
+   * requests, two round trips). `admin` is the built-in admin set (DESIGN §4).
+   */
   loadPolicy(set?: string): Promise<PolicySnapshot>;
-  /** The policy set bound to an API id, if any. */
-  getApiBinding?(apiId: string): Promise<string | undefined>;
+  /** The policy set bound to an API (by API Gateway API id), or undefined: one GetItem, none for a malformed id. */
+  getApiBinding(apiId: string): Promise<string | undefined>;
   /** Records a token use or denial. `dedupeKey` makes the write idempotent per window. */
   recordTokenAccess(tokenId: string, entry: AccessLogEntry, dedupeKey?: string): Promise<void>;
   /** Adds failed attempts to the one entry of their (token, reason, source IP, minute). */

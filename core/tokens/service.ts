@@ -266,7 +266,7 @@ export class TokenService {
         ...(root.kind === 'user' ? { rootUserId: root.userId } : {}),
       }));
       this.deps.logger.info(minted.replayed ? 'token.create-replayed' : 'token.created', { tokenId: minted.record.id, kind, orgId, actor: caller.id });
-      return { status: 201, body: { ...tokenView(minted.record, nowS), token: minted.token } };
+      return { status: 201, headers: { location: `/tokens/${minted.record.id}` }, body: { ...tokenView(minted.record, nowS), token: minted.token } };
     });
   }
 

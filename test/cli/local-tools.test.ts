@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { localIssuerCandidates, parseClaim, parseGroups } from '../../local/oidc-client';
-import { describeFailure, parseArgs } from '../../scripts/bootstrap-admin';
+import { describeFailure, NO_ROUTES_NOTE, parseArgs } from '../../scripts/bootstrap-admin';
 
 const ROOT = resolve(import.meta.dirname, '../..');
 const stackTrace = /^\s+at\s/m;
@@ -32,8 +32,8 @@ describe('npm run bootstrap-admin', () => {
   });
 
   it('takes --table=x as well as --table x, and keeps its documented flags', () => {
-    expect(parseArgs(['--table=t1', '--user=u1', '--days=7'], {})).toEqual({ tableName: 't1', userId: 'u1', days: 7, seedAdminRoutes: true });
-    expect(parseArgs(['--table', 't1', '--no-routes'], {})).toEqual({ tableName: 't1', days: 30, seedAdminRoutes: false });
+    expect(parseArgs(['--table=t1', '--user=u1', '--days=7'], {})).toEqual({ tableName: 't1', userId: 'u1', days: 7, notes: [] });
+    expect(parseArgs(['--table', 't1', '--no-routes'], {})).toEqual({ tableName: 't1', days: 30, notes: [NO_ROUTES_NOTE] });
     expect(parseArgs(['--table', '--user', 'u'], {})).toMatch(/--table needs a value/);
     expect(parseArgs(['-h'], {})).toMatchObject({ help: expect.stringContaining('usage:') });
   });

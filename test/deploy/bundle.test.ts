@@ -8,7 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { FUNCTIONS, handlerModule } from '../../infra/handlers';
 
 /** Handler modules, from the same list `sst.config.ts` deploys (`functions/x.handler` -> `functions/x.ts`). */
-const HANDLERS = Object.values(FUNCTIONS).map((f) => handlerModule(f.handler));
+const HANDLERS = [...new Set(Object.values(FUNCTIONS).map((f) => handlerModule(f.handler)))];
 
 /**
  * The AWS SDK's optional signers, required inside try/catch only for SigV4a (multi-region

@@ -98,12 +98,12 @@ describe('sst.config.ts wiring', () => {
     expect(args.deletionProtectionEnabled).toBe(stage === 'production');
   });
 
-  it.each(STAGES)('%s: six functions on Node.js 22 arm64, minified, linked to the table, settings from secrets', async (stage) => {
+  it.each(STAGES)('%s: seven functions on Node.js 22 arm64, minified, linked to the table, settings from secrets', async (stage) => {
     const { of } = await load(stage);
     const table = of('Dynamo')[0]!.instance;
     const fns = of('Function');
     expect(fns.map((f) => f.args.handler).sort()).toEqual([
-      'functions/admin.handler', 'functions/authorizer/http.handler', 'functions/authorizer/rest.handler',
+      'functions/admin.handler', 'functions/authorizer/http.handler', 'functions/authorizer/http.handler', 'functions/authorizer/rest.handler',
       'functions/authorizer/websocket.handler', 'functions/invitations.handler', 'functions/tokens.handler',
     ]);
     const secrets = Object.fromEntries(of('Secret').map((s) => [s.name, s]));
@@ -121,10 +121,17 @@ describe('sst.config.ts wiring', () => {
     // Nothing about issuers is hard-coded: production has no placeholder at all (the deploy stops until
     // `sst secret set GatehouseIssuers` is run); other stages default to none (gatehouse tokens only).
     expect(secrets.GatehouseIssuers!.args).toBe(stage === 'production' ? undefined : '[]');
-    expect(fns.find((f) => f.args.handler === 'functions/authorizer/http.handler')!.args.environment.GATEHOUSE_HTTP_RESPONSE).toBe('simple');
+    const byName = Object.fromEntries(fns.map((f) => [f.name, f.args.environment]));
+    // The customer HTTP authorizer answers simply and reads whatever set the API is bound to;
+    // the admin API's own copy is pinned to the built-in admin set and answers with IAM policies.
+    expect(byName.HttpAuthorizer.GATEHOUSE_HTTP_RESPONSE).toBe('simple');
+    expect(byName.HttpAuthorizer.GATEHOUSE_POLICY_SET).toBeUndefined();
+    expect(byName.AdminAuthorizer.GATEHOUSE_HTTP_RESPONSE).toBe('iam');
+    expect(byName.AdminAuthorizer.GATEHOUSE_POLICY_SET).toBe('admin');
+    for (const f of fns.filter((x) => x.name !== 'AdminAuthorizer')) expect(f.args.environment.GATEHOUSE_POLICY_SET, f.name).toBeUndefined();
   });
 
-  it.each(STAGES)('%s: every admin route reaches its function behind the gatehouse HTTP authorizer, method and concrete path in the cache key', async (stage) => {
+  it.each(STAGES)('%s: every admin route reaches its function behind the admin-pinned HTTP authorizer, method and concrete path in the cache key', async (stage) => {
     const { routes, authorizers, of } = await load(stage);
     const apis = of('ApiGatewayV2');
     expect(apis).toHaveLength(1);
@@ -132,13 +139,13 @@ describe('sst.config.ts wiring', () => {
     expect(authorizers).toHaveLength(1);
     const auth = authorizers[0]!;
     expect(auth.api).toBe(api.name);
-    const httpFn = of('Function').find((f) => f.args.handler === 'functions/authorizer/http.handler')!.instance;
+    const adminFn = of('Function').find((f) => f.name === 'AdminAuthorizer')!.instance;
     expect(auth.args.lambda).toMatchObject({
-      function: httpFn.arn,
-      // A simple answer is reused for every request with these values: the concrete method
+      function: adminFn.arn,
+      // An answer is reused for every request with these values: the concrete method
       // and path must be among them, not only the route template (DESIGN §5).
       identitySources: ['$request.header.Authorization', '$context.httpMethod', '$context.path'],
-      response: 'simple',
+      response: 'iam',
       payload: '2.0',
     });
     expect(auth.args.lambda.ttl).toMatch(/^\d+ seconds?$/);
@@ -157,7 +164,8 @@ describe('sst.config.ts wiring', () => {
 
   it('the admin route list covers the brief, each route on the function that serves it', () => {
     const count = (fn: string) => Object.values(ADMIN_ROUTES).filter((f) => f === fn).length;
-    expect([count('tokens'), count('invitations'), count('admin')]).toEqual([10, 6, 21]);
+    // admin: 21 endpoints, and 9 for policy sets and API bindings.
+    expect([count('tokens'), count('invitations'), count('admin')]).toEqual([10, 6, 30]);
   });
 
   it('outputs the table name, the admin API URL, and the ARN and name of every function', async () => {
@@ -169,6 +177,7 @@ describe('sst.config.ts wiring', () => {
       adminApiUrl: api.url,
       restAuthorizerArn: fns.RestAuthorizer.arn, restAuthorizerName: fns.RestAuthorizer.name,
       httpAuthorizerArn: fns.HttpAuthorizer.arn, httpAuthorizerName: fns.HttpAuthorizer.name,
+      adminAuthorizerArn: fns.AdminAuthorizer.arn, adminAuthorizerName: fns.AdminAuthorizer.name,
       websocketAuthorizerArn: fns.WebSocketAuthorizer.arn, websocketAuthorizerName: fns.WebSocketAuthorizer.name,
       tokensFunctionArn: fns.Tokens.arn, tokensFunctionName: fns.Tokens.name,
       invitationsFunctionArn: fns.Invitations.arn, invitationsFunctionName: fns.Invitations.name,
@@ -189,12 +198,12 @@ describe('sst.config.ts wiring', () => {
     }
   });
 
-  it.each(STAGES)('%s: alarms on fail-closed failures, key-set failures and a spike in 401s or Denies, over the three authorizers, to one SNS topic', async (stage) => {
+  it.each(STAGES)('%s: alarms on fail-closed failures, key-set failures and a spike in 401s or Denies, over the four authorizers, to one SNS topic', async (stage) => {
     const { of } = await load(stage);
     const topic = of('SnsTopic');
     expect(topic).toHaveLength(1);
-    const fnName = (handler: string) => of('Function').find((f) => f.args.handler === handler)!.instance.name;
-    const authorizers = ['functions/authorizer/rest.handler', 'functions/authorizer/http.handler', 'functions/authorizer/websocket.handler'].map(fnName).sort();
+    const fnName = (name: string) => of('Function').find((f) => f.name === name)!.instance.name;
+    const authorizers = ['RestAuthorizer', 'HttpAuthorizer', 'AdminAuthorizer', 'WebSocketAuthorizer'].map(fnName).sort();
     const alarms: Record<string, any> = Object.fromEntries(of('MetricAlarm').map((a) => [a.args.name, a.args]));
     expect(Object.keys(alarms).sort()).toEqual([`gatehouse-${stage}-Denies-share`, `gatehouse-${stage}-FailClosed`, `gatehouse-${stage}-KeySetFailures`, `gatehouse-${stage}-Unauthorized-share`]);
     /** The metrics an alarm reads, as `Metric:FunctionName`, and its one returned expression. */
@@ -220,7 +229,7 @@ describe('sst.config.ts wiring', () => {
       const a = alarms[`gatehouse-${stage}-${metric}`]!;
       const r = read(a);
       expect(r.metrics).toEqual(authorizers.map((n) => `${metric}:${n}`).sort());
-      expect(r.expression).toBe('FILL(m0, 0) + FILL(m1, 0) + FILL(m2, 0)');
+      expect(r.expression).toBe('FILL(m0, 0) + FILL(m1, 0) + FILL(m2, 0) + FILL(m3, 0)');
       expect(a.threshold).toBe(0);
       expect(a.metricQueries[0].metric.period).toBe(60);
     }

@@ -19,11 +19,11 @@ async function world() {
   await rt.store.users.putSiteRoles('root', ['site-admin'], rt.clock.seconds);
   const h = buildHandlers(rt);
   const problems: string[] = [];
-  const call = async (method: string, path: string, context: AuthorizerContext, body?: unknown, query?: Record<string, string>) => {
+  const call = async (method: string, path: string, context: AuthorizerContext, body?: unknown, query?: Record<string, string>, headers?: Record<string, string>) => {
     const match = table.match(method, path.split('?')[0]!)!;
     const route = match.rule.route;
     const fn = ADMIN_ROUTES[route as keyof typeof ADMIN_ROUTES];
-    const res = await h[fn](httpEvent(method, path, { context, ...(body !== undefined ? { body } : {}), ...(query ? { query } : {}) }));
+    const res = await h[fn](httpEvent(method, path, { context, ...(body !== undefined ? { body } : {}), ...(query ? { query } : {}), ...(headers ? { headers } : {}) }));
     const parsed = res.body ? JSON.parse(res.body) : undefined;
     const spec = specFor(route);
     const ok = spec.responses[res.statusCode];
@@ -32,13 +32,16 @@ async function world() {
         const r = ok.schema.safeParse(parsed);
         if (!r.success) problems.push(`${route} ${res.statusCode}: body does not match its schema: ${JSON.stringify(r.error.issues[0])}`);
       } else if (parsed !== undefined) problems.push(`${route} ${res.statusCode}: declared empty, answered ${res.body.slice(0, 80)}`);
+      for (const name of Object.keys(ok.headers ?? {})) {
+        if (!res.headers[name.toLowerCase()]) problems.push(`${route} ${res.statusCode}: declared header ${name} is missing`);
+      }
     } else {
       const code = parsed?.error?.code;
       if (!allErrors(spec).some((e) => e.status === res.statusCode && e.code === code)) problems.push(`${route}: ${res.statusCode} ${code} is not declared`);
     }
     if (!answered.has(route)) answered.set(route, new Set());
     answered.get(route)!.add(res.statusCode);
-    return { status: res.statusCode, body: parsed };
+    return { status: res.statusCode, body: parsed, headers: res.headers };
   };
   return { rt, call, problems };
 }
@@ -131,14 +134,55 @@ describe('what the handlers answer is what the specs declare', () => {
 
   it('policies, explain and audit', async () => {
     const { call, problems } = await world();
-    await call('GET', '/policies/routes', root);
+    const tag = async (path: string) => (await call('GET', path, root)).headers.etag!;
     await call('GET', '/policies/routes', alice);
-    expect((await call('PUT', '/policies/routes', root, { routes: [{ route: 'GET /orgs/{orgId}/projects', resource: 'project', action: 'read', org: '{orgId}', condition: 'request.query.x == "1"' }] })).status).toBe(200);
-    await call('PUT', '/policies/routes', root, { routes: [{ route: 'NOPE', resource: 'x', action: 'y' }] });
-    await call('PUT', '/policies/routes', root, { routes: [{ route: 'GET /a', resource: 'x', action: 'y', condition: 'constructor' }] });
-    await call('GET', '/policies/gate', root);
-    expect((await call('PUT', '/policies/gate', root, { expression: 'principal.kind != "anonymous"' })).status).toBe(200);
-    await call('PUT', '/policies/gate', root, { expression: '((' });
+    const rule = { route: 'GET /orgs/{orgId}/projects', resource: 'project', action: 'read', org: '{orgId}', condition: 'request.query.x == "1"' };
+    expect((await call('PUT', '/policies/routes', root, { routes: [rule] })).status).toBe(428);
+    expect((await call('PUT', '/policies/routes', root, { routes: [rule] }, undefined, { 'if-match': await tag('/policies/routes') })).status).toBe(200);
+    expect((await call('PUT', '/policies/routes', root, { routes: [rule] }, undefined, { 'if-match': '"0"' })).status).toBe(412);
+    await call('PUT', '/policies/routes', root, { routes: [rule] }, undefined, { 'if-match': 'nope' });
+    await call('PUT', '/policies/routes', root, { routes: [rule] }, undefined, { 'if-match': '*', 'if-none-match': '*' });
+    await call('PUT', '/policies/routes', root, { routes: [rule] }, undefined, { 'if-none-match': 'x' });
+    await call('PUT', '/policies/routes', root, { routes: [{ route: 'NOPE', resource: 'x', action: 'y' }] }, undefined, { 'if-match': '*' });
+    await call('PUT', '/policies/routes', root, { routes: [{ route: 'GET /a', resource: 'x', action: 'y', condition: 'constructor' }] }, undefined, { 'if-match': '*' });
+    expect((await call('PUT', '/policies/gate', root, { expression: 'principal.kind != "anonymous"' }, undefined, { 'if-match': await tag('/policies/gate') })).status).toBe(200);
+    await call('PUT', '/policies/gate', root, { expression: '((' }, undefined, { 'if-match': '*' });
+
+    // Policy sets and bindings.
+    expect((await call('GET', '/policies/sets', root)).status).toBe(200);
+    await call('GET', '/policies/sets', alice);
+    await call('GET', '/policies/sets/admin', root);
+    await call('GET', '/policies/sets/Nope', root);
+    await call('GET', '/policies/sets/missing', root);
+    const set = { routes: [{ route: 'GET /things/{id}', resource: 'thing', action: 'read' }], tests: [{ name: 't', principal: { id: 'u' }, request: { method: 'GET', path: '/things/1' }, expect: 'deny' }] };
+    expect((await call('PUT', '/policies/sets/partner', root, set, undefined, { 'if-none-match': '*' })).status).toBe(201);
+    expect((await call('PUT', '/policies/sets/partner', root, set, undefined, { 'if-none-match': '*' })).status).toBe(412);
+    await call('PUT', '/policies/sets/admin', root, set, undefined, { 'if-match': '*' });
+    await call('PUT', '/policies/sets/partner', root, { ...set, tests: [{ name: 'x' }] }, undefined, { 'if-match': '*' });
+    const got = await call('GET', '/policies/sets/partner', root);
+    expect((await call('PUT', '/policies/sets/partner', root, got.body, undefined, { 'if-match': got.headers.etag! })).status).toBe(200);
+    expect((await call('PATCH', '/policies/sets/partner', root, { upsert: [{ route: 'POST /things', resource: 'thing', action: 'create' }] }, undefined, { 'if-match': await tag('/policies/sets/partner') })).status).toBe(200);
+    await call('PATCH', '/policies/sets/partner', root, {}, undefined, { 'if-match': '*' });
+    await call('PATCH', '/policies/sets/partner', root, { remove: ['DELETE /nothing'] }, undefined, { 'if-match': '*' });
+    await call('PATCH', '/policies/sets/ghost', root, { remove: ['GET /x'] }, undefined, { 'if-match': '*' });
+    await call('PATCH', '/policies/sets/partner', root, { upsert: [{ route: 'GET /y', resource: 'x', action: 'y' }] });
+    expect((await call('PUT', '/policies/apis/abcdef1234', root, { set: 'partner' }, undefined, { 'if-none-match': '*' })).status).toBe(201);
+    await call('PUT', '/policies/apis/abcdef1234', root, { set: 'partner' }, undefined, { 'if-none-match': '*' });
+    await call('PUT', '/policies/apis/ABC', root, { set: 'partner' }, undefined, { 'if-none-match': '*' });
+    await call('PUT', '/policies/apis/abcdef9999', root, { set: 'nosuchset' }, undefined, { 'if-none-match': '*' });
+    expect((await call('PUT', '/policies/apis/abcdef1234', root, { set: 'default' }, undefined, { 'if-match': await tag('/policies/apis/abcdef1234') })).status).toBe(200);
+    await call('PUT', '/policies/apis/abcdef1234', root, { set: 'partner' }, undefined, { 'if-match': await tag('/policies/apis/abcdef1234') });
+    expect((await call('GET', '/policies/apis', root)).status).toBe(200);
+    await call('GET', '/policies/apis', root, undefined, { cursor: 'forged' });
+    await call('GET', '/policies/apis/abcdef0000', root);
+    await call('DELETE', '/policies/sets/partner', root, undefined, undefined, { 'if-match': '*' });
+    await call('DELETE', '/policies/sets/default', root, undefined, undefined, { 'if-match': '*' });
+    await call('DELETE', '/policies/sets/admin', root, undefined, undefined, { 'if-match': '*' });
+    await call('DELETE', '/policies/apis/abcdef0000', root, undefined, undefined, { 'if-match': '*' });
+    expect((await call('DELETE', '/policies/apis/abcdef1234', root, undefined, undefined, { 'if-match': await tag('/policies/apis/abcdef1234') })).status).toBe(204);
+    expect((await call('DELETE', '/policies/sets/partner', root, undefined, undefined, { 'if-match': await tag('/policies/sets/partner') })).status).toBe(204);
+    await call('DELETE', '/policies/sets/partner', alice, undefined, undefined, { 'if-match': '*' });
+
     expect((await call('POST', '/authz/explain', alice, { method: 'GET', path: '/orgs/acme/projects?x=1' })).status).toBe(200);
     await call('POST', '/authz/explain', root, { method: 'GET', path: '/x', credential: 'gat_bogus' });
     await call('POST', '/authz/explain', alice, { method: 'GET', path: '/x', userId: 'root' });

@@ -99,13 +99,13 @@ describe('route policies and the gate', () => {
   });
 
   it('PUT /policies/routes validates, stores and flags uncacheable conditions', async () => {
-    const res = await w.call(httpEvent('PUT', '/policies/routes', { body: { routes: ROUTES }, context: userContext('root') }));
+    const res = await w.call(httpEvent('PUT', '/policies/routes', { headers: { 'if-match': '*' }, body: { routes: ROUTES }, context: userContext('root') }));
     expect(res.status).toBe(200);
     expect(res.body.warnings).toEqual([expect.objectContaining({ route: 'POST /orgs/{orgId}/deploy', code: 'condition-not-cacheable' })]);
     const got = await w.call(httpEvent('GET', '/policies/routes', { context: userContext('auditor') }));
     expect(got.body.routes).toHaveLength(ROUTES.length);
     expect(got.body.version).toBe(res.body.version);
-    expect((await w.call(httpEvent('PUT', '/policies/routes', { body: { routes: [] }, context: userContext('ada') }))).status).toBe(403);
+    expect((await w.call(httpEvent('PUT', '/policies/routes', { headers: { 'if-match': '*' }, body: { routes: [] }, context: userContext('ada') }))).status).toBe(403);
   });
 
   it.each([
@@ -117,7 +117,7 @@ describe('route policies and the gate', () => {
     ['bad resource', { route: 'GET /x', resource: 'X!', action: 'read' }, 'invalid-route'],
   ])('%s: 400 naming the route, nothing written', async (_n, bad, code) => {
     const before = (await w.rt.store.loadPolicy()).version;
-    const res = await w.call(httpEvent('PUT', '/policies/routes', { body: { routes: [ROUTES[0], bad] }, context: userContext('root') }));
+    const res = await w.call(httpEvent('PUT', '/policies/routes', { headers: { 'if-match': '*' }, body: { routes: [ROUTES[0], bad] }, context: userContext('root') }));
     expect(res.status).toBe(400);
     expect(res.body.error.code).toBe(code);
     expect(res.body.error.message).toContain('routes[1]');
@@ -125,29 +125,29 @@ describe('route policies and the gate', () => {
   });
 
   it('duplicate routes are refused', async () => {
-    const res = await w.call(httpEvent('PUT', '/policies/routes', { body: { routes: [ROUTES[0], { ...ROUTES[0], action: 'list' }] }, context: userContext('root') }));
+    const res = await w.call(httpEvent('PUT', '/policies/routes', { headers: { 'if-match': '*' }, body: { routes: [ROUTES[0], { ...ROUTES[0], action: 'list' }] }, context: userContext('root') }));
     expect(res.body.error.code).toBe('duplicate-route');
   });
 
   it('the gate is validated, set, reported and cleared', async () => {
-    expect((await w.call(httpEvent('PUT', '/policies/gate', { body: { expression: 'principal.constructor' }, context: userContext('root') }))).status).toBe(400);
-    const set = await w.call(httpEvent('PUT', '/policies/gate', { body: { expression: 'request.sourceIp|startsWith("10.")' }, context: userContext('root') }));
+    expect((await w.call(httpEvent('PUT', '/policies/gate', { headers: { 'if-match': '*' }, body: { expression: 'principal.constructor' }, context: userContext('root') }))).status).toBe(400);
+    const set = await w.call(httpEvent('PUT', '/policies/gate', { headers: { 'if-match': '*' }, body: { expression: 'request.sourceIp|startsWith("10.")' }, context: userContext('root') }));
     expect(set.status).toBe(200);
     expect(set.body.warnings[0].code).toBe('condition-not-cacheable');
     expect((await w.call(httpEvent('GET', '/policies/gate', { context: userContext('root') }))).body.expression).toBe('request.sourceIp|startsWith("10.")');
-    expect((await w.call(httpEvent('PUT', '/policies/gate', { body: { expression: null }, context: userContext('root') }))).status).toBe(200);
+    expect((await w.call(httpEvent('PUT', '/policies/gate', { headers: { 'if-match': '*' }, body: { expression: null }, context: userContext('root') }))).status).toBe(200);
     expect((await w.call(httpEvent('GET', '/policies/gate', { context: userContext('root') }))).body.expression).toBeNull();
   });
 
   it('a policy change reaches a warm authorizer within GATEHOUSE_CACHE_TTL_SECONDS', async () => {
     const clock = new TestClock();
     const w2 = await adminWorld({ clock });
-    await w2.call(httpEvent('PUT', '/policies/routes', { body: { routes: ROUTES }, context: userContext('root') }));
+    await w2.call(httpEvent('PUT', '/policies/routes', { headers: { 'if-match': '*' }, body: { routes: ROUTES }, context: userContext('root') }));
     const rest = createRestAuthorizer({ authorizer: w2.rt.authorizer, answers: w2.rt.answers, logger: w2.rt.logger });
     const jwt = await w2.idp.sign('vic', clock.seconds);
     const ev = { type: 'TOKEN' as const, authorizationToken: `Bearer ${jwt}`, methodArn: 'arn:aws:execute-api:us-east-1:123456789012:api/prod/GET/orgs/acme/projects/p1' };
     expect((await rest(ev)).policyDocument.Statement[0]!.Effect).toBe('Allow');
-    await w2.call(httpEvent('PUT', '/policies/routes', { body: { routes: [{ ...ROUTES[0], action: 'admin' }] }, context: userContext('root') }));
+    await w2.call(httpEvent('PUT', '/policies/routes', { headers: { 'if-match': '*' }, body: { routes: [{ ...ROUTES[0], action: 'admin' }] }, context: userContext('root') }));
     clock.advance(15);
     expect((await rest(ev)).policyDocument.Statement[0]!.Effect).toBe('Allow');
     clock.advance(16);
@@ -159,7 +159,7 @@ describe('explain', () => {
   let w: W;
   beforeAll(async () => {
     w = await adminWorld();
-    await w.call(httpEvent('PUT', '/policies/routes', { body: { routes: ROUTES }, context: userContext('root') }));
+    await w.call(httpEvent('PUT', '/policies/routes', { headers: { 'if-match': '*' }, body: { routes: ROUTES }, context: userContext('root') }));
     await w.rt.store.policy.putRole({ name: 'no-delete', orgId: 'acme', site: [], org: [{ resource: 'project', action: 'delete', negate: true }], member: [], user: [] }, w.rt.clock.seconds);
     await w.rt.store.users.putMembership('acme', 'nd', ['org-admin', 'no-delete'], w.rt.clock.seconds);
   });
@@ -180,15 +180,53 @@ describe('explain', () => {
   });
 
   it('gate-denied, and scope-denied for a credential', async () => {
-    await w.call(httpEvent('PUT', '/policies/gate', { body: { expression: 'principal.id != "mo"' }, context: userContext('root') }));
+    await w.call(httpEvent('PUT', '/policies/gate', { headers: { 'if-match': '*' }, body: { expression: 'principal.id != "mo"' }, context: userContext('root') }));
     expect((await explain(userContext('root'), { userId: 'mo', method: 'GET', path: '/orgs/acme/projects/p1' })).body).toMatchObject({ allowed: false, code: 'gate-denied', expressions: [expect.objectContaining({ name: 'gate', result: false })] });
-    await w.call(httpEvent('PUT', '/policies/gate', { body: { expression: null }, context: userContext('root') }));
+    await w.call(httpEvent('PUT', '/policies/gate', { headers: { 'if-match': '*' }, body: { expression: null }, context: userContext('root') }));
     const t = generateToken();
     await w.rt.store.tokens.createToken({ id: t.id, kind: 'personal', ownerId: 'ada', name: 'ro', scopes: ['project:read'], secretHash: hashSecret(t.secret), createdAt: w.rt.clock.seconds, expiresAt: w.rt.clock.seconds + 100 });
     expect((await explain(userContext('root'), { credential: t.token, method: 'DELETE', path: '/orgs/acme/projects/p1' })).body).toMatchObject({ allowed: false, code: 'scope-denied' });
     const jwt = await w.idp.sign('ada', w.rt.clock.seconds, { email: 'ada@x', email_verified: true });
     expect((await explain(userContext('root'), { credential: jwt, method: 'GET', path: '/orgs/acme/billing' })).body).toMatchObject({ allowed: true });
     expect((await explain(userContext('root'), { credential: 'junk', method: 'GET', path: '/x' })).body).toMatchObject({ allowed: false, status: 401 });
+  });
+
+  it('says whether a cached answer may be reused, and why not, in codes only', async () => {
+    const deploy = await explain(userContext('ada'), { method: 'POST', path: '/orgs/acme/deploy' });
+    expect(deploy.body).toMatchObject({ cacheable: false, cacheNotes: ['condition-not-cacheable'] });
+    expect(JSON.stringify(deploy.body)).not.toContain('x-approved');
+    expect((await explain(userContext('ada'), { method: 'GET', path: '/orgs/acme/billing' })).body).toMatchObject({ cacheable: true, cacheNotes: [] });
+    expect((await explain(userContext('ada'), { method: 'GET', path: '/nowhere' })).body).toMatchObject({ cacheable: true, cacheNotes: [] });
+    await w.call(httpEvent('PUT', '/policies/gate', { headers: { 'if-match': '*' }, body: { expression: 'now < 9999999999999' }, context: userContext('root') }));
+    expect((await explain(userContext('ada'), { method: 'GET', path: '/orgs/acme/billing' })).body).toMatchObject({ cacheable: true, cacheNotes: ['gate-time-dependent'] });
+    await w.call(httpEvent('PUT', '/policies/gate', { headers: { 'if-match': '*' }, body: { expression: 'request.sourceIp != "10.0.0.1"' }, context: userContext('root') }));
+    expect((await explain(userContext('ada'), { method: 'GET', path: '/orgs/acme/billing' })).body).toMatchObject({ cacheable: false, cacheNotes: ['gate-not-cacheable'] });
+    await w.call(httpEvent('PUT', '/policies/gate', { headers: { 'if-match': '*' }, body: { expression: null }, context: userContext('root') }));
+  });
+
+  it('decides with the set the API is bound to (apiId), or a named set (policy readers), and says which', async () => {
+    const put = (path: string, body: unknown, headers: Record<string, string>) => w.call(httpEvent('PUT', path, { headers, body, context: userContext('root') }));
+    expect((await put('/policies/sets/partner', { routes: [{ route: 'GET /partner/{id}', resource: 'org', action: 'read', org: 'acme' }] }, { 'if-none-match': '*' })).status).toBe(201);
+    expect((await put('/policies/apis/partner001', { set: 'partner' }, { 'if-none-match': '*' })).status).toBe(201);
+    const mo = { method: 'GET', path: '/partner/7' };
+    // The default set has no such route; the API bound to `partner` allows it.
+    expect((await explain(userContext('mo'), mo)).body).toMatchObject({ allowed: false, code: 'no-route' });
+    expect((await explain(userContext('mo'), { ...mo, apiId: 'partner001' })).body).toMatchObject({ allowed: true });
+    expect((await explain(userContext('mo'), { ...mo, apiId: 'unbound001' })).body).toMatchObject({ allowed: false, code: 'no-route' });
+    // Which set decided is for policy readers.
+    expect((await explain(userContext('mo'), { ...mo, apiId: 'partner001' })).body.policySet).toBeUndefined();
+    expect((await explain(userContext('root'), { ...mo, userId: 'mo', apiId: 'partner001' })).body).toMatchObject({ allowed: true, policySet: 'partner' });
+    expect((await explain(userContext('root'), { ...mo, userId: 'mo' })).body).toMatchObject({ allowed: false, policySet: 'default' });
+    // Naming a set is for policy readers; a set that does not exist is a 404, bad names 400.
+    expect((await explain(userContext('mo'), { ...mo, set: 'partner' })).body.error.code).toBe('cannot-read-policy');
+    expect((await explain(userContext('root'), { ...mo, userId: 'mo', set: 'partner' })).body).toMatchObject({ allowed: true, policySet: 'partner' });
+    expect((await explain(userContext('root'), { ...mo, set: 'ghost' })).status).toBe(404);
+    expect((await explain(userContext('root'), { ...mo, set: 'Bad!' })).body.error.code).toBe('invalid-set-name');
+    expect((await explain(userContext('root'), { ...mo, apiId: 'x' })).body.error.code).toBe('invalid-api-id');
+    expect((await explain(userContext('root'), { ...mo, apiId: 'partner001', set: 'partner' })).status).toBe(400);
+    // The built-in admin set decides the admin API: an org member may read, not delete, the org.
+    expect((await explain(userContext('root'), { userId: 'mo', method: 'GET', path: '/orgs/acme', set: 'admin' })).body).toMatchObject({ allowed: true, policySet: 'admin' });
+    expect((await explain(userContext('root'), { userId: 'mo', method: 'DELETE', path: '/orgs/acme', set: 'admin' })).body).toMatchObject({ allowed: false, policySet: 'admin' });
   });
 
   it('others only for themselves, and no side effects', async () => {
@@ -209,7 +247,7 @@ describe('audit', () => {
     w.rt.clock.advance(1); // records in the same second have no defined order
     await w.call(httpEvent('PUT', '/orgs/acme/members/x2', { body: { roles: ['org-admin'] }, context: userContext('mo') }));
     w.rt.clock.advance(2 * 86400);
-    await w.call(httpEvent('PUT', '/policies/routes', { body: { routes: ROUTES }, context: userContext('vic') }));
+    await w.call(httpEvent('PUT', '/policies/routes', { headers: { 'if-match': '*' }, body: { routes: ROUTES }, context: userContext('vic') }));
     const all = await w.call(httpEvent('GET', '/audit', { context: userContext('auditor') }));
     expect(all.status).toBe(200);
     expect(all.body.items.map((a: { action: string; outcome: string; actor: string }) => `${a.actor}:${a.action}:${a.outcome}`)).toEqual([

@@ -204,7 +204,7 @@ describe('organization deletion cascade', () => {
 describe('explain output', () => {
   it('has a stable shape and refuses non-admins explaining for others by credential', async () => {
     const w = await adminWorld();
-    await w.call(httpEvent('PUT', '/policies/routes', { body: { routes: ROUTES }, context: userContext('root') }));
+    await w.call(httpEvent('PUT', '/policies/routes', { headers: { 'if-match': '*' }, body: { routes: ROUTES }, context: userContext('root') }));
     const version = (await w.rt.store.loadPolicy()).version;
     const allow = await w.call(httpEvent('POST', '/authz/explain', { body: { userId: 'vic', method: 'GET', path: '/orgs/acme/projects/p1' }, context: userContext('root') }));
     expect(allow.body).toMatchObject({ allowed: true, code: 'allow', principalId: 'vic', route: 'GET /orgs/{orgId}/projects/{projectId}', level: 'org', role: 'org-viewer', permission: { resource: '*', action: 'read' }, expressions: [], policyVersion: version });
@@ -241,11 +241,12 @@ describe('audit records for every mutation', () => {
     for (const m of MUTATIONS) {
       const denied = await w.call(httpEvent(m.method, m.path, { ...(m.body ? { body: m.body } : {}), context: userContext(m.deniedBy) }));
       expect([403, 404], `${m.action} denied`).toContain(denied.status);
-      const ok = await w.call(httpEvent(m.method, m.path, { ...(m.body ? { body: m.body } : {}), context: userContext(m.allowedBy) }));
+      // Policy writes need a precondition (the other endpoints ignore it).
+      const ok = await w.call(httpEvent(m.method, m.path, { ...(m.body ? { body: m.body } : {}), context: userContext(m.allowedBy), headers: { 'if-match': '*' } }));
       expect(ok.status, `${m.action}: ${JSON.stringify(ok.body)}`).toBe(m.allowedStatus);
     }
     // A bad body is audited too, as failed with its code.
-    await w.call(httpEvent('PUT', '/policies/gate', { body: { expression: 'principal.constructor' }, context: userContext('root') }));
+    await w.call(httpEvent('PUT', '/policies/gate', { headers: { 'if-match': '*' }, body: { expression: 'principal.constructor' }, context: userContext('root') }));
     const records = (await w.items()).filter((i) => i.type === 'audit');
     for (const m of MUTATIONS) {
       const mine = records.filter((r) => r.action === m.action && r.outcome !== 'failed');
@@ -268,7 +269,7 @@ describe('more edges', () => {
   it('explain reads a query string in path for conditions', async () => {
     const w = await adminWorld();
     const routes = [{ route: 'GET /orgs/{orgId}/reports', resource: 'report', action: 'read', org: '{orgId}', condition: 'request.query.env == "prod"' }];
-    expect((await w.call(httpEvent('PUT', '/policies/routes', { body: { routes }, context: userContext('root') }))).status).toBe(200);
+    expect((await w.call(httpEvent('PUT', '/policies/routes', { headers: { 'if-match': '*' }, body: { routes }, context: userContext('root') }))).status).toBe(200);
     // Explained by a policy reader, who sees the rule (vic herself would see codes and results only).
     const no = await w.call(httpEvent('POST', '/authz/explain', { body: { userId: 'vic', method: 'GET', path: '/orgs/acme/reports?env=dev' }, context: userContext('root') }));
     expect(no.body).toMatchObject({ allowed: false, code: 'condition-false', route: 'GET /orgs/{orgId}/reports' });
@@ -301,7 +302,7 @@ describe('more edges', () => {
   it('deleting a custom role reaches a warm authorizer within the cache TTL', async () => {
     const clock = new TestClock();
     const w = await adminWorld({ clock });
-    await w.call(httpEvent('PUT', '/policies/routes', { body: { routes: ROUTES }, context: userContext('root') }));
+    await w.call(httpEvent('PUT', '/policies/routes', { headers: { 'if-match': '*' }, body: { routes: ROUTES }, context: userContext('root') }));
     expect((await w.call(httpEvent('PUT', '/orgs/acme/roles/deleter', { body: { org: [{ resource: 'project', action: 'delete' }] }, context: userContext('ada') }))).status).toBe(201);
     expect((await w.call(httpEvent('PUT', '/orgs/acme/members/del', { body: { roles: ['deleter'] }, context: userContext('ada') }))).status).toBe(201);
     const rest = createRestAuthorizer({ authorizer: w.rt.authorizer, answers: w.rt.answers, logger: w.rt.logger });

@@ -21,7 +21,7 @@ export async function adminWorld(options: { clock?: TestClock } = {}) {
   const api = createApi({ name: 'admin', routes: { ...new OrgAdmin(rt).routes(), ...new PolicyAdmin(rt).routes() }, resolveCaller: (c) => rt.callers.fromContext(c), logger: rt.logger });
   const call = async (event: HttpApiEvent) => {
     const res = await api(event);
-    return { status: res.statusCode, body: res.body ? JSON.parse(res.body) : undefined };
+    return { status: res.statusCode, headers: res.headers, body: res.body ? JSON.parse(res.body) : undefined };
   };
   const items = async () => (await rt.store.db.client.send(new ScanCommand({ TableName: rt.tableName }))).Items!.map((i) => unmarshall(i));
   return { rt, idp, call, items };

@@ -47,8 +47,8 @@ const wrongSecret = (id: string) => generateToken(id).token;
 
 beforeAll(async () => {
   w = await adminWorld();
-  await w.call(httpEvent('PUT', '/policies/routes', { body: { routes: ROUTES }, context: userContext('root') }));
-  await w.call(httpEvent('PUT', '/policies/gate', { body: { expression: GATE }, context: userContext('root') }));
+  await w.call(httpEvent('PUT', '/policies/routes', { headers: { 'if-match': '*' }, body: { routes: ROUTES }, context: userContext('root') }));
+  await w.call(httpEvent('PUT', '/policies/gate', { headers: { 'if-match': '*' }, body: { expression: GATE }, context: userContext('root') }));
   version = (await w.rt.store.loadPolicy()).version;
 });
 
@@ -183,7 +183,7 @@ describe('explanations show no rule or expression text the caller could not read
   it('an expression that fails to evaluate shows no error text to a non-reader', async () => {
     const w2 = await adminWorld();
     const failing = 'principal.claims.a.b.c == 1';
-    await w2.call(httpEvent('PUT', '/policies/routes', { body: { routes: [{ route: 'GET /orgs/{orgId}/x', resource: 'project', action: 'read', org: '{orgId}', condition: failing }] }, context: userContext('root') }));
+    await w2.call(httpEvent('PUT', '/policies/routes', { headers: { 'if-match': '*' }, body: { routes: [{ route: 'GET /orgs/{orgId}/x', resource: 'project', action: 'read', org: '{orgId}', condition: failing }] }, context: userContext('root') }));
     const res = await w2.call(httpEvent('POST', '/authz/explain', { body: { method: 'GET', path: '/orgs/acme/x' }, context: userContext('vic') }));
     expect(res.body).toMatchObject({ allowed: false, code: 'condition-false' });
     expect(JSON.stringify(res.body)).not.toContain('principal.claims');

@@ -55,7 +55,8 @@ async function world(size: { members: number; tokens: number }) {
   const rt = await testRuntime({ ttl: false });
   const h = buildHandlers(rt);
   const call = async (api: Handler, method: string, path: string, context: AuthorizerContext, body?: unknown): Promise<Res> => {
-    const res = await api(httpEvent(method, path, { context, ...(body !== undefined ? { body } : {}) }));
+    // Policy writes are conditional (If-Match); these tests overwrite on purpose.
+    const res = await api(httpEvent(method, path, { context, ...(body !== undefined ? { body } : {}), ...(path.startsWith('/policies/') ? { headers: { 'if-match': '*' } } : {}) }));
     return { status: res.statusCode, body: res.body ? JSON.parse(res.body) : undefined };
   };
   const root = userContext('root');

@@ -2,6 +2,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildHandlers } from '../../functions/apps';
+import { createRuntime } from '../../functions/runtime';
 import { createLocalGateway, requestLine } from '../../local/gateway';
 import { seedRoutes } from '../../local/seed-routes';
 import { makeIssuer } from '../support/jwt';
@@ -28,7 +29,9 @@ describe('the local gateway prints one readable line per request', () => {
     bob = await idp.sign('bob', now);
     await rt.store.users.putSiteRoles('root', ['site-admin'], now);
     root = await idp.sign('root', now);
-    const gateway = createLocalGateway({ handlers: buildHandlers(rt), authTtlSeconds: 5, now: rt.clock.now, log: (l) => printed.push(l) });
+    // The admin API's authorizer: pinned to the admin set, writing to the same log.
+    const adminRt = createRuntime({ GATEHOUSE_TABLE: rt.tableName, GATEHOUSE_ISSUERS: JSON.stringify([idp.config]), GATEHOUSE_POLICY_SET: 'admin', GATEHOUSE_LOG_LEVEL: 'debug' }, { client: rt.store.db.client, now: rt.clock.now, logSink: (l) => rt.logs.push(l) });
+    const gateway = createLocalGateway({ handlers: buildHandlers(rt), adminAuthorizer: buildHandlers(adminRt).httpIam, authTtlSeconds: 5, now: rt.clock.now, log: (l) => printed.push(l) });
     server = createServer((req, res) => void gateway(req, res));
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
     base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
@@ -57,15 +60,18 @@ describe('the local gateway prints one readable line per request', () => {
     expect(await lineFor('GET', '/nowhere', bob)).toBe('GET /nowhere -> 404');
   });
 
-  it('says when the answer came from the gateway cache, and for which route it was decided', async () => {
-    // bob's answer above was decided for the demo route and is reused for every route.
-    expect(await lineFor('GET', '/me', bob)).toBe('GET /me -> 200 allow cached (decided for GET /demo/orgs/acme/report)');
+  it('says when the answer came from its API\'s gateway cache, and for which route it was decided', async () => {
+    // bob's answer above was decided for one demo route and is reused for the demo API's other routes...
+    expect(await lineFor('GET', '/demo/orgs/acme/other', bob)).toBe('GET /demo/orgs/acme/other -> 403 deny cached (decided for GET /demo/orgs/acme/report)');
     expect(await lineFor('GET', '/demo/orgs/acme/report', bob)).toBe('GET /demo/orgs/acme/report -> 403 deny reason=no-permission cached');
+    // ...but the admin API is another API, with a cache of its own.
+    expect(await lineFor('GET', '/me', bob)).toBe('GET /me -> 200 allow reason=public');
+    expect(await lineFor('GET', '/me', bob)).toBe('GET /me -> 200 allow reason=public cached');
   });
 
   it("an allowed call shows the decision's reason, and an admin function's own refusal code", async () => {
     expect(await lineFor('GET', '/demo/orgs/acme/report', alice)).toBe('GET /demo/orgs/acme/report -> 200 allow reason=allow');
-    expect(await lineFor('POST', '/orgs', root, { name: 7 })).toBe('POST /orgs -> 400 allow reason=public admin=invalid-field');
+    expect(await lineFor('POST', '/orgs', root, { name: 7 })).toBe('POST /orgs -> 400 allow reason=allow admin=invalid-field');
   });
 
   it("the handlers' structured lines carry the local request id as API Gateway's", () => {

@@ -17,7 +17,7 @@ export function tokenContext(tokenId: string, principalId: string, userId?: stri
 export function httpEvent(
   method: string,
   path: string,
-  options: { body?: unknown; rawBody?: string; context?: AuthorizerContext; query?: Record<string, string>; base64?: boolean } = {},
+  options: { body?: unknown; rawBody?: string; context?: AuthorizerContext; query?: Record<string, string>; base64?: boolean; headers?: Record<string, string> } = {},
 ): HttpApiEvent {
   const body = options.rawBody ?? (options.body === undefined ? undefined : JSON.stringify(options.body));
   return {
@@ -25,7 +25,7 @@ export function httpEvent(
     routeKey: '$default',
     rawPath: path,
     rawQueryString: new URLSearchParams(options.query ?? {}).toString(),
-    headers: { 'content-type': 'application/json' },
+    headers: { 'content-type': 'application/json', ...options.headers },
     ...(options.query ? { queryStringParameters: options.query } : {}),
     ...(body !== undefined ? { body: options.base64 ? Buffer.from(body).toString('base64') : body, isBase64Encoded: options.base64 === true } : {}),
     requestContext: {

@@ -1,81 +1,314 @@
 import {
+  BatchGetItemCommand,
   GetItemCommand,
   QueryCommand,
   TransactWriteItemsCommand,
+  type BatchGetItemCommandOutput,
+  type KeysAndAttributes,
   type QueryCommandOutput,
   type TransactWriteItem,
 } from '@aws-sdk/client-dynamodb';
+import { Conflict, PreconditionFailed, StoreError } from '../../errors';
+import { ADMIN_SET, ADMIN_SET_VERSION, adminSetRoutes, DEFAULT_SET, isLegacyAdminRule } from '../../policy/admin-set';
+import { API_ID_RE, checkSetName, checkStoredSize, type PolicyTest } from '../../policy/policy-set';
 import type { RouteRule } from '../../policy/routes';
 import type { Permission, Role } from '../../rbac/types';
 import { keys } from '../schema';
 import type { PolicySnapshot } from '../types';
-import { NotFound, StoreError } from '../../errors';
-import { type Db, fromItem, guard, isConditionFailure, toItem, transact, values } from './db';
+import { NotFound } from '../../errors';
 import { orgAliveCheck } from './org-index';
+import { type Db, type Item, fromItem, guard, isConditionFailure, queryPage, toItem, transact, values } from './db';
+
+/** A policy set as stored, with what a conditional write needs to know about its version stamp. */
+export interface StoredSet {
+  name: string;
+  /** The `default` set always exists; any other exists from its first write until deleted. */
+  exists: boolean;
+  /** The set's version counter: 0 before its first write. Never reused: a deleted set keeps its count. */
+  version: number;
+  /** The version stamp item: absent, live, or a tombstone left by a deletion. */
+  stamp: 'none' | 'live' | 'deleted';
+  /** The `default` set still in the layout before policy sets (`POLICY`/`ROUTES`, `GATE`); its first write moves it. */
+  legacy: boolean;
+  /** How many APIs are bound to it (it cannot be deleted while any is). */
+  bindings: number;
+  routes: RouteRule[];
+  gate?: string;
+  tests: PolicyTest[];
+  updatedAt?: number;
+  updatedBy?: string;
+}
+
+/** What a set's version stamp alone tells. */
+export type SetStamp = Pick<StoredSet, 'name' | 'exists' | 'version' | 'stamp' | 'bindings' | 'updatedAt' | 'updatedBy'>;
+
+/** A write to a set: what is given replaces what is stored (`null` clears); undefined leaves it. */
+export interface SetChange {
+  routes?: RouteRule[];
+  gate?: string | null;
+  tests?: PolicyTest[] | null;
+}
+
+/** An API's binding to a policy set, as stored. */
+export interface StoredBinding {
+  apiId: string;
+  exists: boolean;
+  version: number;
+  stamp: 'none' | 'live' | 'deleted';
+  set?: string;
+  updatedAt?: number;
+  updatedBy?: string;
+}
+
+/** A stored set in a listing. */
+export interface SetSummary {
+  name: string;
+  version: number;
+  bindings: number;
+  updatedAt?: number;
+  updatedBy?: string;
+}
+
+/** An API binding in a listing. */
+export interface BindingSummary {
+  apiId: string;
+  set: string;
+  version: number;
+  updatedAt?: number;
+  updatedBy?: string;
+}
+
+type Key = readonly [pk: string, sk: string];
+const keyId = ([pk, sk]: Key) => `${pk}\u0000${sk}`;
+
+/** Sets whose API bindings are counted on their stamp: the built-in ones can never be deleted. */
+const counted = (set: string | undefined): set is string => set !== undefined && set !== DEFAULT_SET && set !== ADMIN_SET;
 
 /**
- * The policy partition (`POLICY`): the route table (`ROUTES`), the gate (`GATE`),
- * custom roles (`ROLE#SITE#<name>`, `ROLE#ORG#<org>#<name>`) and a version stamp
- * (`VERSION`) bumped in the same transaction as every change, so warm authorizers
- * can check one small item before reloading everything.
+ * Policy storage: the role catalog in the `POLICY` partition (custom roles, `VERSION`
+ * stamp bumped by every role write), one partition per policy set (`POLICYSET#<set>`:
+ * `VERSION`, `ROUTES`, `GATE`, `TESTS`), and API bindings (`APIBINDING#<apiId>`).
+ * Every set write is one transaction that moves the set's stamp on, conditioned on the
+ * version it was read at. Readers take the stamps first and the content after, so a
+ * snapshot's version is never newer than its content: a write in between only makes
+ * the next version check reload.
  */
 export class PolicyRepo {
   constructor(private readonly db: Db) {}
 
-  async getPolicyVersion(): Promise<string> {
-    const out = await guard('GetItem policy version', () =>
-      this.db.client.send(
-        new GetItemCommand({ TableName: this.db.tableName, Key: toItem({ pk: keys.policy(), sk: keys.versionSk() }), ConsistentRead: true }),
-      ),
+  /** The version of `set` together with the role catalog: `<set version>.<catalog version>`. */
+  async getPolicyVersion(set: string = DEFAULT_SET): Promise<string> {
+    checkSetName(set);
+    if (set === ADMIN_SET) return `${ADMIN_SET_VERSION}.${versionOf(await this.getItem('policy version', [keys.policy(), keys.versionSk()]))}`;
+    const stamps = await this.batchGet('policy version', [this.stampKey(set), [keys.policy(), keys.versionSk()]]);
+    return `${stampVersion(stamps.get(keyId(this.stampKey(set))))}.${versionOf(stamps.get(keyId([keys.policy(), keys.versionSk()])))}`;
+  }
+
+  /** A set's routes and gate with every custom role: stamps, then content and roles in parallel. */
+  async loadPolicy(set: string = DEFAULT_SET): Promise<PolicySnapshot> {
+    checkSetName(set);
+    const catalogKey: Key = [keys.policy(), keys.versionSk()];
+    if (set === ADMIN_SET) {
+      const catalogVersion = versionOf(await this.getItem('policy version', catalogKey));
+      const catalog = await this.loadCatalog();
+      return { set, version: `${ADMIN_SET_VERSION}.${catalogVersion}`, routes: adminSetRoutes(), roles: catalog.roles, ...(catalog.deletingOrgIds.length > 0 ? { deletingOrgIds: catalog.deletingOrgIds } : {}) };
+    }
+    const stamps = await this.batchGet('policy version', [this.stampKey(set), catalogKey]);
+    const [content, catalog] = await Promise.all([this.batchGet('policy set', this.contentKeys(set, false)), this.loadCatalog()]);
+    const state = this.assemble(set, stamps.get(keyId(this.stampKey(set))), content);
+    return {
+      set,
+      version: `${state.version}.${versionOf(stamps.get(keyId(catalogKey)))}`,
+      routes: state.routes,
+      ...(state.gate !== undefined ? { gate: state.gate } : {}),
+      roles: catalog.roles,
+      ...(catalog.deletingOrgIds.length > 0 ? { deletingOrgIds: catalog.deletingOrgIds } : {}),
+    };
+  }
+
+  /** A set's version stamp alone (one GetItem): whether it exists, its version and bindings. */
+  async readStamp(name: string): Promise<SetStamp> {
+    checkSetName(name);
+    const s = this.assemble(name, await this.getItem('policy set version', this.stampKey(name)), new Map());
+    return { name, exists: s.exists, version: s.version, stamp: s.stamp, bindings: s.bindings, ...(s.updatedAt !== undefined ? { updatedAt: s.updatedAt } : {}), ...(s.updatedBy !== undefined ? { updatedBy: s.updatedBy } : {}) };
+  }
+
+  /** A set as stored (tests included), for the admin API: its stamp, then its content. */
+  async readSet(name: string): Promise<StoredSet> {
+    checkSetName(name);
+    const stamp = await this.getItem('policy set version', this.stampKey(name));
+    return this.assemble(name, stamp, await this.batchGet('policy set', this.contentKeys(name, true)));
+  }
+
+  /**
+   * Writes a set in one transaction, conditioned on the stamp `base` was read at, and
+   * returns the new version; 412 `version-mismatch` when anyone wrote it since. A new set,
+   * and the default set's first write (out of the old layout), write every item.
+   */
+  async writeSet(base: StoredSet, change: SetChange, now: number, actor?: string): Promise<number> {
+    const full = base.legacy || !base.exists || base.stamp === 'none';
+    const routes = change.routes ?? (full ? base.routes : undefined);
+    const gate = change.gate !== undefined ? change.gate : full ? (base.gate ?? null) : undefined;
+    const tests = change.tests !== undefined ? change.tests : full ? base.tests : undefined;
+    if (routes) checkStoredSize('routes', routes);
+    if (tests) checkStoredSize('tests', tests);
+    const next = base.version + 1;
+    const pk = keys.policySet(base.name);
+    const items: TransactWriteItem[] = [this.stampWrite(base, next, now, actor)];
+    if (routes !== undefined) items.push(this.put({ pk, sk: keys.routesSk(), type: 'policy-routes', routes, updatedAt: now }));
+    if (gate !== undefined) items.push(gate === null ? this.del([pk, keys.gateSk()]) : this.put({ pk, sk: keys.gateSk(), type: 'policy-gate', expression: gate, updatedAt: now }));
+    // Tests are free-form JSON (principals, requests): kept as text, so nothing in them meets
+    // DynamoDB's own limits on nesting and numbers.
+    if (tests !== undefined) items.push(tests === null || tests.length === 0 ? this.del([pk, keys.testsSk()]) : this.put({ pk, sk: keys.testsSk(), type: 'policy-tests', tests: JSON.stringify(tests), updatedAt: now }));
+    // The first write of the default set moves it out of the old layout: the old items go
+    // in the same transaction, so no reader ever sees both (or neither).
+    if (base.legacy) items.push(this.del([keys.policy(), keys.routesSk()]), this.del([keys.policy(), keys.gateSk()]));
+    if (await transact(this.db, 'TransactWriteItems policy set', items)) throw mismatch(base.name);
+    return next;
+  }
+
+  /** Deletes a set (leaving a tombstone stamp, so versions are never reused); 409 while an API is bound to it. */
+  async deleteSet(base: StoredSet, now: number, actor?: string): Promise<void> {
+    const pk = keys.policySet(base.name);
+    const items: TransactWriteItem[] = [
+      {
+        Update: {
+          TableName: this.db.tableName,
+          Key: toItem({ pk, sk: keys.versionSk() }),
+          UpdateExpression: 'SET #v = :next, #d = :yes, updatedAt = :now, updatedBy = :by REMOVE gsi1pk, gsi1sk',
+          // Only the version that was read (the caller read it live), and only while no
+          // API is bound to it: a binding moves `bindings` in its own transaction on this
+          // same item, so a binding and a deletion never both succeed.
+          ConditionExpression: '#v = :expected AND (attribute_not_exists(#b) OR #b = :zero)',
+          ExpressionAttributeNames: { '#v': 'version', '#d': 'deleted', '#b': 'bindings' },
+          ExpressionAttributeValues: values({ ':next': base.version + 1, ':yes': true, ':now': now, ':by': actor ?? 'system', ':expected': base.version, ':zero': 0 }),
+        },
+      },
+      this.del([pk, keys.routesSk()]),
+      this.del([pk, keys.gateSk()]),
+      this.del([pk, keys.testsSk()]),
+    ];
+    if (!(await transact(this.db, 'TransactWriteItems delete policy set', items))) return;
+    const now2 = await this.readSet(base.name);
+    if (now2.stamp === 'live' && now2.version === base.version && now2.bindings > 0) throw inUse(base.name, now2.bindings);
+    throw mismatch(base.name);
+  }
+
+  /** Stored sets but `default`, by name (GSI1, eventually consistent). */
+  async listSets(page: { limit: number; cursor?: string }): Promise<{ items: SetSummary[]; nextCursor?: string }> {
+    return queryPage(
+      this.db,
+      'Query policy sets',
+      { index: 'gsi1', partition: { name: 'gsi1pk', value: keys.allPolicySets() }, limit: page.limit, ...(page.cursor ? { cursor: page.cursor } : {}) },
+      (i) => (typeof i.name === 'string' && i.deleted !== true ? summary(i) : undefined),
     );
-    return versionOf(out.Item ? fromItem(out.Item) : undefined);
   }
 
-  /** Loads routes, gate, custom roles and the version in one (paginated) Query. */
-  async loadPolicy(): Promise<PolicySnapshot> {
-    const snapshot: PolicySnapshot = { version: '0', routes: [], roles: [] };
-    let startKey: QueryCommandOutput['LastEvaluatedKey'];
-    do {
-      const out: QueryCommandOutput = await guard('Query policy', () =>
-        this.db.client.send(
-          new QueryCommand({
-            TableName: this.db.tableName,
-            KeyConditionExpression: 'pk = :pk',
-            ExpressionAttributeValues: values({ ':pk': keys.policy() }),
-            ConsistentRead: true,
-            ExclusiveStartKey: startKey,
-          }),
-        ),
-      );
-      for (const raw of out.Items ?? []) {
-        const item = fromItem(raw);
-        if (item.sk === keys.versionSk()) snapshot.version = versionOf(item);
-        else if (item.sk === keys.routesSk() && Array.isArray(item.routes)) snapshot.routes = item.routes as RouteRule[];
-        else if (item.sk === keys.gateSk() && typeof item.expression === 'string') snapshot.gate = item.expression;
-        else if (item.type === 'org-deleting' && typeof item.orgId === 'string') (snapshot.deletingOrgIds ??= []).push(item.orgId);
-        else if (item.type === 'role') {
-          const role = roleFromItem(item);
-          if (role) snapshot.roles.push(role);
-        }
-      }
-      startKey = out.LastEvaluatedKey;
-    } while (startKey);
-    return snapshot;
+  /** The policy set bound to an API, or undefined. A malformed id is never looked up. */
+  async getApiBinding(apiId: string): Promise<string | undefined> {
+    if (typeof apiId !== 'string' || !API_ID_RE.test(apiId)) return undefined;
+    const b = await this.readBinding(apiId);
+    return b.exists ? b.set : undefined;
   }
 
-  /** Replaces the whole route table (and bumps the version) in one transaction. */
+  /** An API's binding as stored (its version counts on across unbinding). */
+  async readBinding(apiId: string): Promise<StoredBinding> {
+    const item = await this.getItem('api binding', [keys.apiBinding(apiId), keys.apiBindingSk()]);
+    const stamp = !item ? 'none' : item.deleted === true ? 'deleted' : 'live';
+    const set = typeof item?.set === 'string' ? item.set : undefined;
+    return {
+      apiId,
+      exists: stamp === 'live' && set !== undefined,
+      version: stampVersion(item),
+      stamp,
+      ...(stamp === 'live' && set !== undefined ? { set } : {}),
+      ...(typeof item?.updatedAt === 'number' ? { updatedAt: item.updatedAt } : {}),
+      ...(typeof item?.updatedBy === 'string' ? { updatedBy: item.updatedBy } : {}),
+    };
+  }
+
+  /**
+   * Binds an API to `set` (conditioned on the binding's version as read) and moves the
+   * sets' binding counts in the same transaction. 412 when the binding changed meanwhile,
+   * 409 `unknown-set` when the set does not exist (or was deleted meanwhile).
+   */
+  async putBinding(base: StoredBinding, set: string, now: number, actor?: string): Promise<number> {
+    const next = base.version + 1;
+    const items: TransactWriteItem[] = [
+      {
+        Update: {
+          TableName: this.db.tableName,
+          Key: toItem({ pk: keys.apiBinding(base.apiId), sk: keys.apiBindingSk() }),
+          UpdateExpression: 'SET #s = :set, #v = :next, #t = :type, apiId = :api, gsi1pk = :g, gsi1sk = :api, updatedAt = :now, updatedBy = :by REMOVE #d',
+          ...stampCondition(base),
+          ExpressionAttributeNames: { '#s': 'set', '#v': 'version', '#t': 'type', '#d': 'deleted' },
+          ExpressionAttributeValues: values({ ':set': set, ':next': next, ':type': 'api-binding', ':api': base.apiId, ':g': keys.allApiBindings(), ':now': now, ':by': actor ?? 'system', ...stampValues(base) }),
+        },
+      },
+    ];
+    const old = base.exists ? base.set : undefined;
+    const addsTo = old !== set && counted(set);
+    if (addsTo) items.push(this.countBinding(set, 1));
+    if (old !== set && counted(old)) items.push(this.countBinding(old, -1));
+    const failed = await transact(this.db, 'TransactWriteItems api binding', items);
+    if (!failed) return next;
+    if (failed.has(0)) throw new PreconditionFailed('version-mismatch', `the binding of API ${base.apiId} changed meanwhile: read it again`);
+    if (addsTo && failed.has(1)) throw new Conflict('unknown-set', `policy set ${set} does not exist`);
+    throw new Conflict('binding-changed', `the set API ${base.apiId} was bound to changed meanwhile: read the binding again`);
+  }
+
+  /** Unbinds an API (a tombstone keeps its version counting), conditioned on the version read. */
+  async deleteBinding(base: StoredBinding, now: number, actor?: string): Promise<void> {
+    const items: TransactWriteItem[] = [
+      {
+        Update: {
+          TableName: this.db.tableName,
+          Key: toItem({ pk: keys.apiBinding(base.apiId), sk: keys.apiBindingSk() }),
+          UpdateExpression: 'SET #v = :next, #d = :yes, updatedAt = :now, updatedBy = :by REMOVE gsi1pk, gsi1sk, #s',
+          ...stampCondition(base),
+          ExpressionAttributeNames: { '#s': 'set', '#v': 'version', '#d': 'deleted' },
+          ExpressionAttributeValues: values({ ':next': base.version + 1, ':yes': true, ':now': now, ':by': actor ?? 'system', ...stampValues(base) }),
+        },
+      },
+    ];
+    if (counted(base.set)) items.push(this.countBinding(base.set, -1));
+    const failed = await transact(this.db, 'TransactWriteItems delete api binding', items);
+    if (!failed) return;
+    if (failed.has(0)) throw new PreconditionFailed('version-mismatch', `the binding of API ${base.apiId} changed meanwhile: read it again`);
+    throw new Conflict('binding-changed', `the set API ${base.apiId} was bound to changed meanwhile: read the binding again`);
+  }
+
+  /** Every API binding, by API id (GSI1, eventually consistent). */
+  async listBindings(page: { limit: number; cursor?: string }): Promise<{ items: BindingSummary[]; nextCursor?: string }> {
+    return queryPage(
+      this.db,
+      'Query api bindings',
+      { index: 'gsi1', partition: { name: 'gsi1pk', value: keys.allApiBindings() }, limit: page.limit, ...(page.cursor ? { cursor: page.cursor } : {}) },
+      (i) =>
+        typeof i.apiId === 'string' && typeof i.set === 'string' && i.deleted !== true
+          ? { apiId: i.apiId, set: i.set, version: stampVersion(i), ...(typeof i.updatedAt === 'number' ? { updatedAt: i.updatedAt } : {}), ...(typeof i.updatedBy === 'string' ? { updatedBy: i.updatedBy } : {}) }
+          : undefined,
+    );
+  }
+
+  /** Replaces the default set's route table whatever its version (tests, benchmarks, the local seed). */
   async putRoutes(routes: RouteRule[], now: number, actor?: string): Promise<string> {
-    return this.write([{ Put: { TableName: this.db.tableName, Item: toItem({ pk: keys.policy(), sk: keys.routesSk(), type: 'routes', routes, updatedAt: now, updatedBy: actor }) } }], now);
+    return this.overwriteDefault({ routes }, now, actor);
   }
 
-  /** Sets or clears (`null`) the global gate expression. */
+  /** Sets or clears (`null`) the default set's gate whatever its version. */
   async putGate(expression: string | null, now: number, actor?: string): Promise<string> {
-    const key = toItem({ pk: keys.policy(), sk: keys.gateSk() });
-    const item: TransactWriteItem =
-      expression === null
-        ? { Delete: { TableName: this.db.tableName, Key: key } }
-        : { Put: { TableName: this.db.tableName, Item: toItem({ pk: keys.policy(), sk: keys.gateSk(), type: 'gate', expression, updatedAt: now, updatedBy: actor }) } };
-    return this.write([item], now);
+    return this.overwriteDefault({ gate: expression }, now, actor);
+  }
+
+  private async overwriteDefault(change: SetChange, now: number, actor?: string): Promise<string> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return String(await this.writeSet(await this.readSet(DEFAULT_SET), change, now, actor));
+      } catch (err) {
+        if (!(err instanceof PreconditionFailed) || attempt >= 4) throw err;
+      }
+    }
   }
 
   /**
@@ -114,7 +347,7 @@ export class PolicyRepo {
     }
   }
 
-  /** The transaction items that write `items` and bump the version. */
+  /** The transaction item that bumps the role catalog's version stamp. */
   versionBump(now: number): TransactWriteItem {
     return {
       Update: {
@@ -127,13 +360,189 @@ export class PolicyRepo {
     };
   }
 
-  /** Runs `items` plus the version bump atomically; returns nothing new (read the version after). */
+  /** Runs role-catalog `items` plus the catalog version bump atomically; returns the default set's version after. */
   async write(items: TransactWriteItem[], now: number): Promise<string> {
     await guard('TransactWriteItems policy', () =>
       this.db.client.send(new TransactWriteItemsCommand({ TransactItems: [...items, this.versionBump(now)] })),
     );
     return this.getPolicyVersion();
   }
+
+  /** Every custom role (the catalog's `ROLE#` items). */
+  async loadRoles(): Promise<Role[]> {
+    return (await this.loadCatalog()).roles;
+  }
+
+  /**
+   * The catalog partition in one paginated Query: every custom role, and the orgs being
+   * deleted (their markers, written with a catalog version bump, so warm authorizers
+   * reload and drop those orgs' memberships and tokens).
+   */
+  async loadCatalog(): Promise<{ roles: Role[]; deletingOrgIds: string[] }> {
+    const roles: Role[] = [];
+    const deletingOrgIds: string[] = [];
+    let startKey: QueryCommandOutput['LastEvaluatedKey'];
+    do {
+      const out: QueryCommandOutput = await guard('Query roles', () =>
+        this.db.client.send(
+          new QueryCommand({
+            TableName: this.db.tableName,
+            KeyConditionExpression: 'pk = :pk',
+            ExpressionAttributeValues: values({ ':pk': keys.policy() }),
+            ConsistentRead: true,
+            ExclusiveStartKey: startKey,
+          }),
+        ),
+      );
+      for (const raw of out.Items ?? []) {
+        const item = fromItem(raw);
+        if (item.type === 'org-deleting' && typeof item.orgId === 'string') deletingOrgIds.push(item.orgId);
+        else if (item.type === 'role') {
+          const role = roleFromItem(item);
+          if (role) roles.push(role);
+        }
+      }
+      startKey = out.LastEvaluatedKey;
+    } while (startKey);
+    return { roles, deletingOrgIds };
+  }
+
+  private stampKey(set: string): Key {
+    return [keys.policySet(set), keys.versionSk()];
+  }
+
+  private contentKeys(set: string, withTests: boolean): Key[] {
+    const pk = keys.policySet(set);
+    const out: Key[] = [[pk, keys.routesSk()], [pk, keys.gateSk()]];
+    if (withTests) out.push([pk, keys.testsSk()]);
+    // Until its first write, the default set may still be in the old layout.
+    if (set === DEFAULT_SET) out.push([keys.policy(), keys.routesSk()], [keys.policy(), keys.gateSk()]);
+    return out;
+  }
+
+  private assemble(name: string, stampItem: Item | undefined, content: Map<string, Item>): StoredSet {
+    const stamp = !stampItem ? 'none' : stampItem.deleted === true ? 'deleted' : 'live';
+    const pk = keys.policySet(name);
+    const own = (sk: string) => content.get(keyId([pk, sk]));
+    const old = (sk: string) => content.get(keyId([keys.policy(), sk]));
+    const inNewLayout = stamp !== 'none' || own(keys.routesSk()) !== undefined || own(keys.gateSk()) !== undefined;
+    const legacy = name === DEFAULT_SET && !inNewLayout && (old(keys.routesSk()) !== undefined || old(keys.gateSk()) !== undefined);
+    const from = (sk: string) => (legacy ? old(sk) : stamp === 'deleted' ? undefined : own(sk));
+    const storedRoutes = from(keys.routesSk())?.routes;
+    const gate = from(keys.gateSk())?.expression;
+    const tests = legacy ? undefined : parseJson(from(keys.testsSk())?.tests);
+    return {
+      name,
+      exists: name === DEFAULT_SET || stamp === 'live',
+      version: stampVersion(stampItem),
+      stamp,
+      legacy,
+      bindings: typeof stampItem?.bindings === 'number' ? stampItem.bindings : 0,
+      // Copies of the admin rules the old layout stored are dropped: the admin API has its own set now.
+      routes: Array.isArray(storedRoutes) ? (storedRoutes as RouteRule[]).filter((r) => !(legacy && isLegacyAdminRule(r))) : [],
+      ...(typeof gate === 'string' ? { gate } : {}),
+      tests: Array.isArray(tests) ? (tests as PolicyTest[]) : [],
+      ...(typeof stampItem?.updatedAt === 'number' ? { updatedAt: stampItem.updatedAt } : {}),
+      ...(typeof stampItem?.updatedBy === 'string' ? { updatedBy: stampItem.updatedBy } : {}),
+    };
+  }
+
+  /** The update that moves a set's stamp to `next`, conditioned on the stamp as `base` read it. */
+  private stampWrite(base: StoredSet, next: number, now: number, actor: string | undefined): TransactWriteItem {
+    // `default` always exists and is listed anyway: it stays out of the listing index.
+    const listed = base.name !== DEFAULT_SET;
+    return {
+      Update: {
+        TableName: this.db.tableName,
+        Key: toItem({ pk: keys.policySet(base.name), sk: keys.versionSk() }),
+        UpdateExpression: `SET #v = :next, #t = :type, #n = :name, updatedAt = :now, updatedBy = :by${listed ? ', gsi1pk = :g, gsi1sk = :name' : ''} REMOVE #d`,
+        ...stampCondition(base),
+        ExpressionAttributeNames: { '#v': 'version', '#t': 'type', '#n': 'name', '#d': 'deleted' },
+        ExpressionAttributeValues: values({ ':next': next, ':type': 'policy-set', ':name': base.name, ':now': now, ':by': actor ?? 'system', ...(listed ? { ':g': keys.allPolicySets() } : {}), ...stampValues(base) }),
+      },
+    };
+  }
+
+  /** Moves a set's count of bound APIs. */
+  private countBinding(set: string, by: 1 | -1): TransactWriteItem {
+    return {
+      Update: {
+        TableName: this.db.tableName,
+        Key: toItem({ pk: keys.policySet(set), sk: keys.versionSk() }),
+        UpdateExpression: 'ADD #b :by',
+        // Binding to a set: it must exist now (a deletion conditions on the count, so the
+        // two cannot interleave). Unbinding: never create a stamp for a set that is gone.
+        ConditionExpression: by === 1 ? 'attribute_exists(pk) AND attribute_not_exists(#d)' : 'attribute_exists(pk)',
+        ExpressionAttributeNames: by === 1 ? { '#b': 'bindings', '#d': 'deleted' } : { '#b': 'bindings' },
+        ExpressionAttributeValues: values({ ':by': by }),
+      },
+    };
+  }
+
+  private put(item: Item): TransactWriteItem {
+    return { Put: { TableName: this.db.tableName, Item: toItem(item) } };
+  }
+
+  private del([pk, sk]: Key): TransactWriteItem {
+    return { Delete: { TableName: this.db.tableName, Key: toItem({ pk, sk }) } };
+  }
+
+  private async getItem(what: string, [pk, sk]: Key): Promise<Item | undefined> {
+    const out = await guard(`GetItem ${what}`, () =>
+      this.db.client.send(new GetItemCommand({ TableName: this.db.tableName, Key: toItem({ pk, sk }), ConsistentRead: true })),
+    );
+    return out.Item ? fromItem(out.Item) : undefined;
+  }
+
+  /** Strongly consistent BatchGetItem; unprocessed keys are retried a few times, then it fails closed. */
+  private async batchGet(what: string, list: readonly Key[]): Promise<Map<string, Item>> {
+    const found = new Map<string, Item>();
+    let request: Record<string, KeysAndAttributes> = { [this.db.tableName]: { Keys: list.map(([pk, sk]) => toItem({ pk, sk })), ConsistentRead: true } };
+    for (let attempt = 0; ; attempt++) {
+      const out: BatchGetItemCommandOutput = await guard(`BatchGetItem ${what}`, () => this.db.client.send(new BatchGetItemCommand({ RequestItems: request })));
+      for (const raw of out.Responses?.[this.db.tableName] ?? []) {
+        const item = fromItem(raw);
+        found.set(keyId([String(item.pk), String(item.sk)]), item);
+      }
+      const rest = out.UnprocessedKeys?.[this.db.tableName];
+      if (!rest?.Keys?.length) return found;
+      if (attempt >= 4) throw new StoreError('store-unavailable', `DynamoDB BatchGetItem ${what} left keys unprocessed`);
+      await new Promise((r) => setTimeout(r, 10 * 2 ** attempt));
+      request = { [this.db.tableName]: rest };
+    }
+  }
+}
+
+/**
+ * The condition of a write over a version stamp as it was read: nobody created it since
+ * (absent), or it is still at that version (every change, a deletion included, moves the
+ * version on, so an equal version is an unchanged stamp, live or tombstone). This is what
+ * turns `If-Match` into an atomic check: it is evaluated in the write's own transaction.
+ */
+function stampCondition(base: { stamp: 'none' | 'live' | 'deleted' }): { ConditionExpression: string } {
+  return { ConditionExpression: base.stamp === 'none' ? 'attribute_not_exists(pk)' : '#v = :expected' };
+}
+
+function stampValues(base: { stamp: 'none' | 'live' | 'deleted'; version: number }): Record<string, number> {
+  return base.stamp === 'none' ? {} : { ':expected': base.version };
+}
+
+function mismatch(set: string): PreconditionFailed {
+  return new PreconditionFailed('version-mismatch', `policy set ${set} changed meanwhile: read it again`);
+}
+
+function inUse(set: string, n: number): Conflict {
+  return new Conflict('set-in-use', `policy set ${set} is bound to ${n} API(s): bind them elsewhere first (GET /policies/apis)`);
+}
+
+function summary(i: Item): SetSummary {
+  return {
+    name: String(i.name),
+    version: stampVersion(i),
+    bindings: typeof i.bindings === 'number' ? i.bindings : 0,
+    ...(typeof i.updatedAt === 'number' ? { updatedAt: i.updatedAt } : {}),
+    ...(typeof i.updatedBy === 'string' ? { updatedBy: i.updatedBy } : {}),
+  };
 }
 
 /** The stored shape of a custom role. */
@@ -177,7 +586,21 @@ export function roleFromItem(item: Record<string, unknown>): Role | undefined {
   };
 }
 
+function parseJson(text: unknown): unknown {
+  if (typeof text !== 'string') return undefined;
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return undefined;
+  }
+}
+
 function versionOf(item: Record<string, unknown> | undefined): string {
   const v = item?.version;
   return typeof v === 'number' || typeof v === 'string' ? String(v) : '0';
+}
+
+function stampVersion(item: Record<string, unknown> | undefined): number {
+  const v = item?.version;
+  return typeof v === 'number' && Number.isSafeInteger(v) && v >= 0 ? v : 0;
 }
