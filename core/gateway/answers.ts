@@ -46,9 +46,10 @@ export class IamAnswers {
       const prefix = `${arn.prefix}/`;
       const allow = compiled.allow.map((p) => prefix + p);
       const deny = compiled.deny.map((p) => prefix + p);
-      if (result.effect === 'allow' && !covered(compiled, result, arn, currentArn)) {
+      if (result.effect === 'allow' && (!covered(compiled, result, arn, currentArn) || deny.some((d) => iamMatch(d, currentArn)))) {
         // Allowed live, but no statement covers it (a condition reading request data, a
-        // route left out): name it, unless a Deny covers it (an explicit Deny wins).
+        // route left out, a Deny carving a rare value out of an Allow): name it, unless a
+        // Deny covers it (an explicit Deny wins: then the answer is cut to the live request).
         if (nameable && !deny.some((d) => iamMatch(d, currentArn))) allow.push(currentArn);
         else cut = 'not-listable';
       }

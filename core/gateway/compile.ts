@@ -34,16 +34,26 @@ const SENTINEL = '\u0001';
 /** Values that may be written into an IAM resource: nothing IAM treats as a wildcard. */
 const SAFE_VALUE = /^[A-Za-z0-9._~@:+|-]{1,128}$/;
 /**
- * Denied by every answer with a wildcard: a path holding a percent escape. The route
- * table decodes escapes (`s%65cret` is `secret`), IAM matches the text as written, so no
- * wildcard may decide such a path; the live request is decided, the cache refuses it.
+ * Denied by every answer with a wildcard (unless the Deny would cover an entitled path):
+ * - a path holding a percent escape: the route table decodes escapes (`s%65cret` is
+ *   `secret`), IAM matches the text as written, so no wildcard may decide such a path;
+ * - an empty segment (`//`) or a trailing slash after a segment: no route matches them
+ *   (a fresh decision is `no-route`), and a `*` would.
+ * The live request is decided; the cache refuses these.
  */
-export const ALWAYS_DENIED = ['*%*'] as const;
+export const ALWAYS_DENIED = ['*%*', '*//*', '*/?*/'] as const;
 
 /** A value bound to each org/owner parameter of a rule (`*`: any value). */
 export type Binding = Readonly<Record<string, string>>;
 
 /** A route binding the principal may use, and how it is listed. */
+/** A Deny pattern and its language. */
+interface Carve {
+  pattern: string;
+  language: Nfa;
+  lead: string;
+}
+
 interface Grant {
   rule: RouteRule;
   method: string;
@@ -313,21 +323,45 @@ export function compileStatements(
   if (listed.reduce((n, g) => n + g.pattern!.length + 3, 0) > options.maxBytes) return 'cut';
 
   try {
-    // 3. A Deny is kept only if it covers no entitled path.
-    const deny = [...candidates].filter((d) => {
-      const language = patternNfa(d);
-      const lead = leadOfPattern(d);
-      return grants.every((g) => !compatible(lead, g.lead) || witness([language, g.language], g.higher) === undefined);
-    });
-    const denyLanguages = deny.map((d) => ({ language: patternNfa(d), lead: leadOfPattern(d) }));
+    // 3. Denies. A free one covers no entitled path. One that does (say `GET/orgs/*/*/projects`
+    // also takes the project literally named `projects`) is adopted only where it lets an
+    // Allow through that would otherwise be left out, takes nothing from that Allow's own
+    // route and all of no other route; the routes it takes from are then reported as
+    // inexact (cached answers refuse those paths; a fresh decision allows them).
+    const free: Carve[] = [];
+    const costly: Carve[] = [];
+    for (const d of candidates) {
+      const carve = { pattern: d, language: patternNfa(d), lead: leadOfPattern(d) };
+      const costsNothing = grants.every((g) => !compatible(carve.lead, g.lead) || witness([carve.language, g.language], g.higher) === undefined);
+      (costsNothing ? free : costly).push(carve);
+    }
+    const allowOf = new Map(listed.map((g) => [g, { language: patternNfa(g.pattern!), lead: leadOfPattern(g.pattern!) }]));
+    const fits = (g: Grant, denies: Carve[]) => covers(index, g.method, allowOf.get(g)!.language, allowOf.get(g)!.lead, entitled, denies);
+    const adopted = new Set<Carve>();
+    for (const g of listed) {
+      if (costly.length === 0 || fits(g, [...free, ...adopted])) continue;
+      const a = allowOf.get(g)!;
+      const chosen: Carve[] = [];
+      for (const c of costly) {
+        if (adopted.has(c) || !compatible(c.lead, a.lead) || witness([c.language, a.language]) === undefined) continue;
+        if (witness([c.language, g.language], g.higher) !== undefined) continue;
+        if (grants.some((o) => compatible(c.lead, o.lead) && witness([o.language], [c.language]) === undefined)) continue;
+        chosen.push(c);
+        if (fits(g, [...free, ...adopted, ...chosen])) {
+          for (const x of chosen) adopted.add(x);
+          break;
+        }
+      }
+    }
+    const denies = [...free, ...adopted];
+    const deny = denies.map((d) => d.pattern);
+    const denyLanguages = denies;
 
     // 4. An Allow is kept only if, with the Denies, it covers nothing but entitled paths.
     const allow: string[] = [];
     const covered = new Map<RouteRule, Map<string, Binding[]>>();
     for (const g of listed) {
-      const language = patternNfa(g.pattern!);
-      const lead = leadOfPattern(g.pattern!);
-      if (!covers(index, g.method, language, lead, entitled, denyLanguages)) {
+      if (!fits(g, denies)) {
         omitted.add(g.rule.route);
         continue;
       }
@@ -345,6 +379,11 @@ export function compileStatements(
         ? allow.some((a) => a.includes('*'))
         : allowLanguages.some((a) => compatible(a.lead, denyLanguages[i]!.lead) && witness([a.language, denyLanguages[i]!.language]) !== undefined),
     );
+    // What a written Deny takes from an entitled route is no longer exact there.
+    for (const c of adopted) {
+      if (!kept.includes(c.pattern)) continue;
+      for (const g of grants) if (compatible(c.lead, g.lead) && witness([c.language, g.language], g.higher) !== undefined) omitted.add(g.rule.route);
+    }
     const bytes = [...new Set(allow)].reduce((n, p) => n + p.length + 3, 0) + kept.reduce((n, p) => n + p.length + 3, 0);
     if (bytes > options.maxBytes) return 'cut';
     return { allow: [...new Set(allow)], deny: kept, bytes, covered, omitted: [...omitted], perRequest: false };
@@ -357,10 +396,11 @@ export function compileStatements(
 
 /**
  * True when `language` (an Allow, with the Denies) covers only entitled paths of
- * `method`: for every rule, nothing of it the principal may not use (more specific rules
- * take their share first). Paths no rule routes are not API Gateway's to ask about (every
- * route behind the authorizer has a rule in its policy set); Denies still carve many of
- * them out where that costs no entitled path.
+ * `method`: no path that no rule routes (API Gateway may still route it, say to a
+ * `{proxy+}` route with no rule of its own, and a fresh decision refuses it), and for every
+ * rule, nothing of it the principal may not use (more specific rules take their share
+ * first). Denies carve out what an Allow's wildcard reaches beyond its route where that
+ * costs no entitled path; where it would, the Allow is left out (fail closed).
  */
 function covers(
   index: RouteIndex,
@@ -371,6 +411,8 @@ function covers(
   denies: { language: Nfa; lead: string }[],
 ): boolean {
   const deny = denies.filter((d) => compatible(d.lead, lead)).map((d) => d.language);
+  const routed = index.byMethod.get(method)!.filter((r) => compatible(r.lead, lead)).map((r) => r.language);
+  if (witness([language], [...deny, ...routed]) !== undefined) return false;
   for (const entry of index.entries) {
     const own = entry.byMethod.get(method);
     if (!own || !compatible(own.lead, lead)) continue;
