@@ -12,7 +12,10 @@ import { createSign, KeyObject, verify as cryptoVerify } from 'node:crypto';
 import { mkdirSync, mkdtempSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { compilePolicy } from '../core/authorizer/policy';
+import { compileStatements } from '../core/gateway/compile';
 import { createRestAuthorizer } from '../core/gateway/handlers';
+import { MAX_POLICY_BYTES } from '../core/gateway/iam';
 import { generateToken, hashSecret } from '../core/identity/token-format';
 import type { RouteRule } from '../core/policy/routes';
 import type { Role } from '../core/rbac/types';
@@ -281,6 +284,32 @@ async function main() {
     line(`| 10 routes, 10 custom roles | ${fmt(smallRate)} |`);
     line(`| 1,000 routes, 100 custom roles | ${fmt(bigRate)} |`);
     line(`| slowdown | ${fmt(smallRate / bigRate, 2)}x (target <= 2x) |`);
+
+    // --- IAM answer compile: one principal's statements on the 1,000-route table -------
+    line('');
+    line('## IAM answer compile (1,000-route table; a principal in 1, 10 and 100 orgs; median of 15 compiles, route index warm)');
+    line('| principal | orgs | compile | Allow / Deny patterns | answer size |');
+    line('|---|---|---|---|---|');
+    {
+      const policy = compilePolicy({ version: '1', routes: routes(1000), roles: [{ name: 'item0-reader', site: [], org: [{ resource: 'item0', action: 'read' }], member: [], user: [] }] });
+      const first = performance.now();
+      compileStatements(policy, { id: 'warm', kind: 'user', siteRoles: [], orgs: { o0: ['org-viewer'] } }, Date.now(), { maxBytes: MAX_POLICY_BYTES - 512 });
+      line(`| (first compile of the table: route index) | 1 | ${fmt(performance.now() - first, 1)} ms | | |`);
+      for (const [label, role] of [['narrow (item0:read: 20 routes per org)', 'item0-reader'], ['org viewer (every route)', 'org-viewer']] as const) {
+        for (const n of [1, 10, 100]) {
+          const principal = { id: `p${n}`, kind: 'user' as const, siteRoles: [], orgs: Object.fromEntries(Array.from({ length: n }, (_, k) => [`o${k}`, [role]])) };
+          const times: number[] = [];
+          let out: ReturnType<typeof compileStatements> = 'cut';
+          for (let k = 0; k < 15; k++) {
+            const t = performance.now();
+            out = compileStatements(policy, principal, Date.now(), { maxBytes: MAX_POLICY_BYTES - 512 });
+            times.push(performance.now() - t);
+          }
+          const size = out === 'cut' ? `over ${fmt(MAX_POLICY_BYTES / 1024, 0)} KiB: cut to the live route` : `${fmt(out.bytes)} B (+ ARN prefix per pattern)`;
+          line(`| ${label} | ${n} | ${fmt(median(times), 2)} ms | ${out === 'cut' ? '-' : `${out.allow.length} / ${out.deny.length}`} | ${size} |`);
+        }
+      }
+    }
 
     // --- memory: the bundled authorizer in a small Lambda's heap ------------------------
     line('');

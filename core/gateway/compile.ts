@@ -274,6 +274,7 @@ export function compileStatements(
   /** Entitled bindings by rule and method, as languages (the negatives of "not entitled"). */
   const entitled = new Map<RouteRule, Map<string, Nfa[]>>();
   const omitted = new Set<string>();
+  let listedBytes = 0;
   for (const entry of index.entries) {
     const bindings = grantsOf(policy, principal, entry.rule, entry.parsed, request, nowMs, omitted) ?? [];
     if (bindings.length === 0) continue;
@@ -293,6 +294,8 @@ export function compileStatements(
         const pat = unsafe ? undefined : pattern(p);
         if (pat === undefined) omitted.add(entry.rule.route);
         grants.push({ rule: entry.rule, method, binding, parts: p, ...(pat !== undefined ? { pattern: pat } : {}), language, higher: own.higher, lead: leadOf(p) });
+        // The Allows alone must fit: past the budget nothing more is worth deciding or proving.
+        if (pat !== undefined && (listedBytes += pat.length + 3) > options.maxBytes) return 'cut';
       }
     }
   }
@@ -319,8 +322,6 @@ export function compileStatements(
       if (carve !== undefined) candidates.add(carve);
     }
   }
-  // The Allows alone must fit before anything is proven.
-  if (listed.reduce((n, g) => n + g.pattern!.length + 3, 0) > options.maxBytes) return 'cut';
 
   try {
     // 3. Denies. A free one covers no entitled path. One that does (say `GET/orgs/*/*/projects`
