@@ -46,11 +46,15 @@ export class IamAnswers {
       const prefix = `${arn.prefix}/`;
       const allow = compiled.allow.map((p) => prefix + p);
       const deny = compiled.deny.map((p) => prefix + p);
-      if (result.effect === 'allow' && (!covered(compiled, result, arn, currentArn) || deny.some((d) => iamMatch(d, currentArn)))) {
+      // The live ARN is the prefix and a tail (`parseMethodArn` rebuilds the prefix from it):
+      // the patterns are matched against the tail.
+      const tail = currentArn.slice(prefix.length);
+      const deniedLive = compiled.denyMatch.some((re) => re.test(tail));
+      if (result.effect === 'allow' && (!covered(compiled, result, arn, currentArn) || deniedLive)) {
         // Allowed live, but no statement covers it (a condition reading request data, a
         // route left out, a Deny carving a rare value out of an Allow): name it, unless a
         // Deny covers it (an explicit Deny wins: then the answer is cut to the live request).
-        if (nameable && !deny.some((d) => iamMatch(d, currentArn))) allow.push(currentArn);
+        if (nameable && !deniedLive) allow.push(currentArn);
         else cut = 'not-listable';
       }
       // The live request's own effect comes first (a Deny also names the live ARN): the
@@ -58,7 +62,7 @@ export class IamAnswers {
       if (result.effect === 'deny' && nameable) deny.unshift(currentArn);
       // Denied live but not nameable: no wildcard may cover it (a path no rule routes is
       // outside the statements' proof, and this one is being asked about now).
-      if (result.effect === 'deny' && !nameable && allow.some((a) => iamMatch(a, currentArn)) && !deny.some((d) => iamMatch(d, currentArn))) cut = 'not-listable';
+      if (result.effect === 'deny' && !nameable && compiled.allowMatch.some((re) => re.test(tail)) && !deniedLive) cut = 'not-listable';
       const denied = deny.length > 0 ? [statement('Deny', deny)] : [];
       const allowed = allow.length > 0 ? [statement('Allow', allow)] : [];
       statements = result.effect === 'allow' ? [...allowed, ...denied] : [...denied, ...allowed];
@@ -106,12 +110,6 @@ function covered(compiled: CompiledStatements, result: Decided, arn: MethodArn, 
   if (!match || currentArn.includes('%')) return false;
   const bindings = compiled.covered.get(match.rule)?.get(arn.method);
   return (bindings ?? []).some((b) => Object.entries(b).every(([param, value]) => value === ANY || match.pathParameters[param] === value));
-}
-
-/** How IAM matches a resource pattern (`*` any run of characters, `?` one). */
-function iamMatch(patternText: string, arn: string): boolean {
-  const source = patternText.replace(/[.+^${}()|[\]\\/]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.');
-  return new RegExp(`^${source}$`, 's').test(arn);
 }
 
 /** The request's identity source, as expressions read it. */
