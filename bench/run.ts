@@ -339,10 +339,11 @@ async function main() {
           TOKENS_FILE: join(files, 'tokens.txt'), STEP: '10000', ARN_PREFIX: API,
         },
         encoding: 'utf8',
-        maxBuffer: 16 * 1024 * 1024,
+        // The bundle also writes its EMF metric blocks (one per invocation) to stdout.
+        maxBuffer: 1024 * 1024 * 1024,
       });
-      if (r.status !== 0) throw new Error(`memory child failed: ${r.stderr.slice(-2000)}`);
-      const points = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as { users: number; tokens: number; heapMiB: number; rssMiB: number });
+      if (r.status !== 0) throw new Error(`memory child failed (status ${r.status}, signal ${r.signal}, ${r.error?.message ?? 'no spawn error'}): ${r.stderr.replace(/\(node:\d+\) Warning: NodeVersionSupportWarning[\s\S]*?to show where the warning was created\)\n?/, '').slice(-3000)}`);
+      const points = r.stdout.split('\n').filter((l) => l.startsWith('{"users":')).map((l) => JSON.parse(l) as { users: number; tokens: number; heapMiB: number; rssMiB: number });
       const at = (u: number, tk: number) => points.find((p) => p.users === u && p.tokens === tk)!;
       const last = points.at(-1)!;
       line(`| ${w === small ? '10 routes / 10 roles' : '1,000 routes / 100 roles'} | ${fmt(at(10_000, 0).heapMiB, 1)} MiB | ${fmt(at(20_000, 0).heapMiB, 1)} MiB | ${fmt(at(30_000, 0).heapMiB, 1)} MiB | ${fmt(last.heapMiB, 1)} MiB | ${fmt(last.rssMiB)} MiB | heap <= 48 MiB, RSS <= 128 MiB, flat from 10k |`);
