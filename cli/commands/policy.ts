@@ -2,8 +2,8 @@ import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { compilePolicy } from '../../core/authorizer/policy';
 import { GatehouseError } from '../../core/errors';
 import { validateExpression } from '../../core/policy/expression';
-import { canonicalJson, diffPolicies, type PolicyDiff } from '../../core/policy/policy-diff';
-import { validatePolicyTests, type PolicyTest } from '../../core/policy/policy-set';
+import { diffPolicies, type PolicyDiff } from '../../core/policy/policy-diff';
+import { isSetName, validatePolicyTests, type PolicyTest } from '../../core/policy/policy-set';
 import { runPolicyTests, validateTestRoles, type PolicyTestResult } from '../../core/policy/policy-tests';
 import { validateRouteRules, type RouteRule } from '../../core/policy/routes';
 import type { Role } from '../../core/rbac/types';
@@ -40,6 +40,12 @@ const validateCondition = (text: string) => void validateExpression(text);
 const ordered = <T extends object>(o: T, keys: (keyof T)[]): T => Object.fromEntries(keys.filter((k) => o[k] !== undefined).map((k) => [k, o[k]])) as T;
 const unquote = (etag: string | undefined) => (etag === undefined ? undefined : /^(?:W\/)?"([^"]*)"$/.exec(etag)?.[1] ?? etag);
 const fileName = (file: string) => (file === '-' ? 'standard input' : JSON.stringify(file));
+/**
+ * A version as the file records it: what an entity tag may hold (RFC 9110 §8.8.3), so it
+ * can go back in If-Match. Stored sets are at counters ("3"); the built-in admin set is at
+ * "builtin-<hash>", and a pulled copy of it must read back too.
+ */
+const FILE_VERSION_RE = /^[\x21\x23-\x7e]{1,64}$/;
 
 /** A policy file's text: stable key order, 2-space indent, trailing newline (so a pulled file diffs well in git). */
 export function formatPolicyFile(f: PolicyFile): string {
@@ -66,8 +72,10 @@ export function parsePolicyFile(text: string, name: string): PolicyFile {
   const f = raw as Record<string, unknown>;
   const unknown = Object.keys(f).filter((k) => !FILE_FIELDS.includes(k));
   if (unknown.length > 0) throw new UsageError(`${name}: unknown field(s) ${unknown.join(', ')} (a policy file has ${FILE_FIELDS.join(', ')})`);
-  if (f.set !== undefined && typeof f.set !== 'string') throw new UsageError(`${name}: set must be a string`);
-  if (f.version !== undefined && (typeof f.version !== 'string' || !/^\d{1,15}$/.test(f.version))) throw new UsageError(`${name}: version must be the version string pulled, e.g. "3"`);
+  if (f.set !== undefined && !isSetName(f.set)) throw new UsageError(`${name}: set must be a policy set name (a lower-case letter, then lower-case letters, digits and dashes)`);
+  if (f.version !== undefined && (typeof f.version !== 'string' || !FILE_VERSION_RE.test(f.version))) throw new UsageError(`${name}: version must be the version string pulled, e.g. "3"`);
+  // A file without routes would push an empty table: say so rather than clear a set by omission.
+  if (f.routes === undefined) throw new UsageError(`${name}: routes is missing (an empty table is "routes": [])`);
   if (f.gate !== undefined && f.gate !== null && typeof f.gate !== 'string') throw new UsageError(`${name}: gate must be a string or null`);
   try {
     const gate = (f.gate as string | null | undefined) ?? null;
@@ -75,7 +83,7 @@ export function parsePolicyFile(text: string, name: string): PolicyFile {
     return {
       ...(f.set !== undefined ? { set: f.set as string } : {}),
       ...(f.version !== undefined ? { version: f.version as string } : {}),
-      routes: validateRouteRules(f.routes ?? [], { validateCondition }),
+      routes: validateRouteRules(f.routes, { validateCondition }),
       gate,
       tests: f.tests === undefined ? [] : validatePolicyTests(f.tests),
       ...(f.roles !== undefined ? { roles: validateTestRoles(f.roles) } : {}),
@@ -89,6 +97,36 @@ export function parsePolicyFile(text: string, name: string): PolicyFile {
 async function readPolicyFile(ctx: Context): Promise<{ file: string; policy: PolicyFile }> {
   const file = str(ctx.values.file)!;
   return { file, policy: parsePolicyFile(await readInput(ctx, file), fileName(file)) };
+}
+
+/**
+ * The custom roles of a policy file about to be pulled over: they exist only in the file
+ * (for `policy test`), so a fresh pull keeps them. A file that is not JSON, or has no
+ * roles, has none to keep; roles that do not validate stop the pull (exit 2) rather than
+ * vanish with it.
+ */
+function keptRoles(file: string): Role[] | undefined {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw new UsageError(`cannot read ${JSON.stringify(file)}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`);
+  }
+  let old: unknown;
+  try {
+    old = JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+  const raw = old && typeof old === 'object' && !Array.isArray(old) ? (old as { roles?: unknown }).roles : undefined;
+  if (raw === undefined) return undefined;
+  try {
+    return validateTestRoles(raw);
+  } catch (err) {
+    if (err instanceof GatehouseError) throw new UsageError(`${JSON.stringify(file)} holds roles that would be lost (${err.code}: ${err.message}): fix them, or pull elsewhere`);
+    throw err;
+  }
 }
 
 /** Replaces a file in one step (a crash never leaves half a policy file). */
@@ -117,7 +155,7 @@ export function formatDiff(d: PolicyDiff): string {
     lines.push('routes:');
     for (const r of d.routes.added) lines.push(`  + ${ruleText(r)}`);
     for (const r of d.routes.removed) lines.push(`  - ${ruleText(r)}`);
-    for (const c of d.routes.changed) lines.push(`  ~ ${c.route}: ${c.fields.map((f) => `${f} ${fieldText(c.from[f])} -> ${fieldText(c.to[f])}`).join('; ')}`);
+    for (const c of d.routes.changed) lines.push(`  ~ ${c.route}: ${c.fields.map((f) => `${f} ${fieldText(c.from[f as keyof RouteRule])} -> ${fieldText(c.to[f as keyof RouteRule])}`).join('; ')}`);
   }
   if (d.gate) lines.push(`gate: ${fieldText(d.gate.from ?? undefined)} -> ${fieldText(d.gate.to ?? undefined)}`);
   if (d.tests.added.length + d.tests.removed.length + d.tests.changed.length > 0) {
@@ -139,6 +177,13 @@ export function formatTestResults(results: PolicyTestResult[]): string {
   const failed = results.filter((r) => !r.passed).length;
   lines.push(`${results.length - failed} passed, ${failed} failed`);
   return `${lines.join('\n')}\n`;
+}
+
+/** A `--version` option: a version as read (it goes into If-Match), or undefined. */
+function versionOption(ctx: Context): string | undefined {
+  const v = str(ctx.values.version);
+  if (v !== undefined && !FILE_VERSION_RE.test(v)) throw new UsageError('--version takes a version as read (the ETag without its quotes), e.g. 3');
+  return v;
 }
 
 const SET_ARG = { name: 'set', description: 'the policy set, e.g. default or partner' };
@@ -191,16 +236,7 @@ export const POLICY_COMMANDS: Command[] = [
       const set = ctx.args.set!;
       const live = await readSet(ctx, set);
       const out = str(ctx.values.out);
-      let roles: Role[] | undefined;
-      if (out !== undefined) {
-        // Custom roles written for `policy test` live only in the file: a fresh pull keeps them.
-        try {
-          const old = JSON.parse(readFileSync(out, 'utf8')) as { roles?: unknown };
-          if (old && Array.isArray(old.roles)) roles = validateTestRoles(old.roles);
-        } catch {
-          roles = undefined;
-        }
-      }
+      const roles = out !== undefined ? keptRoles(out) : undefined;
       const doc: PolicyFile = { ...live.policy, ...(roles ? { roles } : {}) };
       const text = formatPolicyFile(doc);
       const json = JSON.parse(text) as unknown;
@@ -271,11 +307,13 @@ export const POLICY_COMMANDS: Command[] = [
         }
         throw err;
       }
-      const b = answer.body as { version?: string; warnings?: { route: string; code: string; message: string }[] };
+      const b = answer.body as { routes?: RouteRule[]; gate?: string | null; tests?: PolicyTest[]; version?: string; warnings?: { route: string; code: string; message: string }[] };
       const version = unquote(answer.etag) ?? String(b.version);
       let note = '';
       if (file !== '-') {
-        writeFileAtomic(file, formatPolicyFile({ ...policy, set, version }));
+        // The file becomes what is now live (as the API stored it), at the new version; its test roles stay.
+        const stored = Array.isArray(b.routes) && Array.isArray(b.tests) ? { routes: b.routes, gate: b.gate ?? null, tests: b.tests } : {};
+        writeFileAtomic(file, formatPolicyFile({ ...policy, ...stored, set, version }));
         note = `; ${file} now records version ${version}`;
       }
       const warnings = (b.warnings ?? []).map((w) => `warning: ${w.route}: ${w.code}: ${w.message}\n`).join('');
@@ -321,8 +359,9 @@ export const POLICY_COMMANDS: Command[] = [
         remove: { type: 'string', multiple: true, value: '<"METHOD /path">', description: 'a rule to remove, by its route' },
         gate: { type: 'string', value: '<expression>', description: 'set the gate expression' },
         'clear-gate': { type: 'boolean', description: 'remove the gate' },
+        version: { type: 'string', value: '<version>', description: 'only if the set is still at this version (default: the version just read)' },
       },
-      details: ['The edit is made against the version just read (If-Match): a concurrent write in between is refused with exit code 4. To edit many rules, pull, edit and push instead.'],
+      details: ['The edit is made with If-Match: --version, else the version just read; a concurrent write in between is refused with exit code 4 and nothing is written. Rules are keyed by route shape (parameter names do not count). To edit many rules, pull, edit and push instead.'],
       examples: ['gatehouse policy rules partner --remove "GET /old"', 'gatehouse policy rules partner --upsert new-rule.json'],
     },
     async run(ctx) {
@@ -345,8 +384,8 @@ export const POLICY_COMMANDS: Command[] = [
       if (gate !== undefined) body.gate = gate;
       if (ctx.values['clear-gate']) body.gate = null;
       if (Object.keys(body).length === 0) throw new UsageError('nothing to change: give --upsert, --remove, --gate or --clear-gate');
-      const live = await readSet(ctx, set);
-      const answer = await ctx.client.call('PATCH', `/policies/sets/${seg(set)}`, { body, headers: { 'if-match': `"${live.version}"` } });
+      const version = versionOption(ctx) ?? (await readSet(ctx, set)).version;
+      const answer = await ctx.client.call('PATCH', `/policies/sets/${seg(set)}`, { body, headers: { 'if-match': `"${version}"` } });
       const b = answer.body as { version?: string; routes?: unknown[] };
       return { json: answer.body, human: `edited policy set ${set}: version ${unquote(answer.etag) ?? String(b.version)} (${b.routes?.length ?? 0} routes)\n` };
     },
@@ -357,7 +396,7 @@ export const POLICY_COMMANDS: Command[] = [
     spec: { summary: 'Delete a stored policy set that no API is bound to.', args: [SET_ARG], options: { version: { type: 'string', value: '<version>', description: 'only if the set is still at this version (default: the version just read)' } } },
     async run(ctx) {
       const set = ctx.args.set!;
-      const version = str(ctx.values.version) ?? (await readSet(ctx, set)).version;
+      const version = versionOption(ctx) ?? (await readSet(ctx, set)).version;
       await ctx.client.call('DELETE', `/policies/sets/${seg(set)}`, { headers: { 'if-match': `"${version}"` } });
       return { human: `deleted policy set ${set}\n` };
     },
@@ -393,7 +432,94 @@ export const POLICY_COMMANDS: Command[] = [
       return { human: `unbound API ${apiId} (was ${current.set}); it is decided with default now\n` };
     },
   },
+  {
+    path: ['policy', 'routes'],
+    routes: ['GET /policies/routes', 'PUT /policies/routes'],
+    spec: {
+      summary: 'The default set\'s route table at its first endpoint (/policies/routes); --replace writes it.',
+      options: {
+        replace: { type: 'string', value: '<file>', description: 'replace the table with the "routes" of this file: what --json prints, or a policy file (- reads standard input)' },
+        version: { type: 'string', value: '<version>', description: 'with --replace: only if the table is still at this version (default: the file\'s "version")' },
+        force: { type: 'boolean', description: 'with --replace: overwrite whatever version is live (If-Match: *)' },
+      },
+      details: ['The same table as policy pull default / push default, for scripts written against /policies/routes. A replace carries If-Match (--version, else the file\'s version): when the table changed since, it is refused with exit code 4 and nothing is written.'],
+      examples: ['gatehouse policy routes --json > routes.json', 'gatehouse policy routes --replace routes.json'],
+    },
+    async run(ctx) {
+      const file = str(ctx.values.replace);
+      if (file === undefined) {
+        if (ctx.values.force || ctx.values.version !== undefined) throw new UsageError('--version and --force go with --replace');
+        const answer = await ctx.client.call('GET', '/policies/routes');
+        const b = answer.body as { routes?: RouteRule[]; version?: string };
+        const rules = (b.routes ?? []).map((r) => `  ${ruleText(r)}\n`).join('');
+        return { json: answer.body, human: `default set, version ${unquote(answer.etag) ?? String(b.version)}: ${b.routes?.length ?? 0} routes\n${rules}` };
+      }
+      if (ctx.values.force && ctx.values.version !== undefined) throw new UsageError('give --version or --force, not both');
+      let raw: unknown;
+      try {
+        raw = JSON.parse(await readInput(ctx, file));
+      } catch (err) {
+        if (err instanceof UsageError) throw err;
+        throw new UsageError(`${fileName(file)} is not JSON`);
+      }
+      const doc = raw && typeof raw === 'object' && !Array.isArray(raw) ? (raw as { routes?: unknown; version?: unknown }) : undefined;
+      if (!doc || doc.routes === undefined) throw new UsageError(`${fileName(file)} must hold an object with "routes"`);
+      let routes: RouteRule[];
+      try {
+        routes = validateRouteRules(doc.routes, { validateCondition });
+      } catch (err) {
+        if (err instanceof GatehouseError) throw new UsageError(`${fileName(file)}: ${err.code}: ${err.message}`);
+        throw err;
+      }
+      const fileVersion = typeof doc.version === 'string' && FILE_VERSION_RE.test(doc.version) ? doc.version : undefined;
+      const version = versionOption(ctx) ?? fileVersion;
+      if (!ctx.values.force && version === undefined) throw new UsageError(`${fileName(file)} has no version: give --version, or --force to overwrite`);
+      const answer = await ctx.client.call('PUT', '/policies/routes', { body: { routes }, headers: { 'if-match': ctx.values.force ? '*' : `"${version!}"` } });
+      const b = answer.body as { version?: string; warnings?: { route: string; code: string; message: string }[] };
+      const warnings = (b.warnings ?? []).map((w) => `warning: ${w.route}: ${w.code}: ${w.message}\n`).join('');
+      return { json: answer.body, human: `replaced the default set's routes: version ${unquote(answer.etag) ?? String(b.version)} (${routes.length} routes)\n${warnings}` };
+    },
+  },
+  {
+    path: ['policy', 'gate'],
+    routes: ['GET /policies/gate', 'PUT /policies/gate'],
+    spec: {
+      summary: 'The default set\'s gate at its first endpoint (/policies/gate); --set or --clear writes it.',
+      options: {
+        set: { type: 'string', value: '<expression>', description: 'the jexl expression every non-public request must pass' },
+        clear: { type: 'boolean', description: 'remove the gate' },
+        version: { type: 'string', value: '<version>', description: 'only if the default set is still at this version (default: the version just read)' },
+      },
+      details: ['Other sets\' gates: policy rules <set> --gate / --clear-gate, or pull and push. A write carries If-Match (--version, else the version just read): a concurrent write is refused with exit code 4.'],
+      examples: ['gatehouse policy gate', 'gatehouse policy gate --set \'"platform" in principal.groups\''],
+    },
+    async run(ctx) {
+      const expression = str(ctx.values.set);
+      const clear = ctx.values.clear === true;
+      if (expression !== undefined && clear) throw new UsageError('give --set or --clear, not both');
+      if (expression === undefined && !clear) {
+        if (ctx.values.version !== undefined) throw new UsageError('--version goes with --set or --clear');
+        const answer = await ctx.client.call('GET', '/policies/gate');
+        const b = answer.body as { expression?: string | null; version?: string };
+        return { json: answer.body, human: `default set, version ${unquote(answer.etag) ?? String(b.version)}: gate ${b.expression ?? '(none)'}\n` };
+      }
+      if (expression !== undefined) {
+        try {
+          validateExpression(expression);
+        } catch (err) {
+          if (err instanceof GatehouseError) throw new UsageError(`--set: ${err.code}: ${err.message}`);
+          throw err;
+        }
+      }
+      let version = versionOption(ctx);
+      if (version === undefined) {
+        const read = await ctx.client.call('GET', '/policies/gate');
+        version = unquote(read.etag) ?? String((read.body as { version?: string }).version);
+      }
+      const answer = await ctx.client.call('PUT', '/policies/gate', { body: { expression: expression ?? null }, headers: { 'if-match': `"${version}"` } });
+      const b = answer.body as { version?: string; warnings?: { route: string; code: string; message: string }[] };
+      const warnings = (b.warnings ?? []).map((w) => `warning: ${w.route}: ${w.code}: ${w.message}\n`).join('');
+      return { json: answer.body, human: `${clear ? 'cleared' : 'set'} the default set's gate: version ${unquote(answer.etag) ?? String(b.version)}\n${warnings}` };
+    },
+  },
 ];
-
-/** For tests: two policy contents compare equal (key order aside). */
-export const samePolicy = (a: PolicyFile, b: PolicyFile) => canonicalJson({ r: a.routes, g: a.gate, t: a.tests }) === canonicalJson({ r: b.routes, g: b.gate, t: b.tests });
