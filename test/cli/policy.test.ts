@@ -5,11 +5,11 @@
  * Requests go to a real HTTP server on loopback that answers as the admin API does;
  * test/e2e/cli-policy.test.ts runs the same commands against the real stack.
  */
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { EXIT } from '../../cli/client';
 import { parsePolicyFile } from '../../cli/commands/policy';
@@ -267,5 +267,25 @@ describe('push, diff and bind: the preconditions they send', () => {
     expect(seen.at(-1)).toMatchObject({ method: 'PUT', url: '/policies/apis/a1b2c3d4e5', headers: { 'if-none-match': '*' } });
     expect((await cli(['policy', 'bind', 'a1b2c3d4e5', 'other'])).code).toBe(EXIT.ok);
     expect(seen.at(-1)).toMatchObject({ method: 'PUT', headers: { 'if-match': '"2"' } });
+  });
+});
+
+describe('the policy docs', () => {
+  const ROOT = resolve(import.meta.dirname, '../..');
+  /** GitHub's anchors for a page's headings (outside code blocks). */
+  const anchors = (text: string) => new Set([...text.replace(/```[\s\S]*?```/g, '').matchAll(/^#{1,4} (.+)$/gm)].map((m) => m[1]!.toLowerCase().replace(/[^a-z0-9 -]/g, '').replace(/ /g, '-')));
+
+  it('point nowhere outside the repository, and every link and anchor they name exists', () => {
+    for (const page of ['docs/policies.md', 'docs/cli.md', 'docs/configuration.md', 'README.md']) {
+      const text = readFileSync(join(ROOT, page), 'utf8');
+      // Loopback addresses of the local stack are the only URLs.
+      expect([...text.matchAll(/https?:\/\/[^\s)'"`]+/g)].map((m) => m[0]).filter((u) => !/^http:\/\/127\.0\.0\.1[:/]/.test(u) && !/example\.(com|org)/.test(u)), page).toEqual([]);
+      for (const m of text.matchAll(/\]\(([^)#\s]*)(?:#([^)\s]+))?\)/g)) {
+        const target = m[1] ? join(dirname(join(ROOT, page)), m[1]) : join(ROOT, page);
+        expect(existsSync(target), `${page}: ${m[0]}`).toBe(true);
+        expect(target.startsWith(ROOT), `${page}: ${m[0]}`).toBe(true);
+        if (m[2]) expect(anchors(readFileSync(target, 'utf8')), `${page}: ${m[0]}`).toContain(m[2]);
+      }
+    }
   });
 });
