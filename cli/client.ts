@@ -13,6 +13,10 @@ export const EXIT = {
   usage: 2,
   /** No answer from the API at all (connection refused, DNS, TLS, timeout). */
   unreachable: 3,
+  /** A conditional write was refused (412): what it was based on changed since it was read. */
+  conflict: 4,
+  /** `policy test`: at least one policy test failed. */
+  testsFailed: 5,
 } as const;
 
 /** The API answered with an error. */
@@ -52,6 +56,8 @@ export interface ClientOptions {
 export interface Answer {
   status: number;
   body: unknown;
+  /** The answer's ETag header (the version of what was read or written), when it has one. */
+  etag?: string;
 }
 
 // One line of visible ASCII: what a bearer token or a JWT is. Anything else (a newline
@@ -133,7 +139,8 @@ export class ApiClient {
         throw new ApiError(res.status, 'not-json', `the answer (${res.status}) is not JSON: is ${this.base} a gatehouse admin API?`);
       }
     }
-    if (res.status >= 200 && res.status < 300) return { status: res.status, body };
+    const etag = res.headers.get('etag') ?? undefined;
+    if (res.status >= 200 && res.status < 300) return { status: res.status, body, ...(etag !== undefined ? { etag } : {}) };
     const err = (body as { error?: { code?: unknown; message?: unknown; details?: unknown } } | undefined)?.error;
     if (err && typeof err.code === 'string') throw new ApiError(res.status, err.code, typeof err.message === 'string' ? err.message : '', err.details);
     // The gateway's own answers: {"message":"Unauthorized"}, {"message":"Forbidden"}, ...

@@ -9,6 +9,8 @@ export interface Result {
   json?: unknown;
   /** Text for people (stdout). */
   human: string;
+  /** The exit code when it is not 0: a command that answered but found a difference or a failure (`policy diff`, `policy test`). */
+  exit?: number;
 }
 
 export interface Context {

@@ -36,6 +36,7 @@ const GROUPS: Record<string, string> = {
   members: 'members of an org',
   'site-roles': 'site roles of a user',
   roles: 'custom roles',
+  policy: 'policy sets and API bindings',
 };
 
 export interface Io {
@@ -63,7 +64,7 @@ function overview(): string {
   lines.push('', 'global options:');
   for (const [n, o] of Object.entries(GLOBAL_OPTIONS)) lines.push(`  --${n}${o.type === 'string' ? ` ${o.value}` : ''}`.padEnd(28) + `  ${o.description}`);
   lines.push('', 'environment: GATEHOUSE_URL (the admin API), GATEHOUSE_TOKEN (the credential: a gatehouse token or a JWT)');
-  lines.push(`exit codes: ${EXIT.ok} ok, ${EXIT.refused} the API refused or failed the request, ${EXIT.usage} usage or configuration error, ${EXIT.unreachable} the API could not be reached`);
+  lines.push(`exit codes: ${EXIT.ok} ok, ${EXIT.refused} the API refused or failed the request (policy diff: the file differs), ${EXIT.usage} usage or configuration error, ${EXIT.unreachable} the API could not be reached, ${EXIT.conflict} version conflict (412: changed since read), ${EXIT.testsFailed} policy tests failed`);
   lines.push('', 'gatehouse <command> --help shows a command\'s arguments and options.');
   return `${lines.join('\n')}\n`;
 }
@@ -199,14 +200,15 @@ export async function run(argv: string[], io: Io): Promise<number> {
     } else if (json) {
       if (result.json !== undefined) io.stdout(`${JSON.stringify(result.json, null, 2)}\n`);
     } else io.stdout(result.human);
-    return EXIT.ok;
+    return result.exit ?? EXIT.ok;
   } catch (err) {
     if (err instanceof UsageError) return fail(EXIT.usage, `${err.message} (${usage} --help)`, { code: 'usage' });
     if (err instanceof ConfigProblem) return fail(EXIT.usage, err.message, { code: 'config' });
     if (err instanceof Unreachable) return fail(EXIT.unreachable, `${err.message}: is the stack running (npm start), or GATEHOUSE_URL set?`, { code: 'unreachable' });
     if (err instanceof ApiError) {
       const hint = err.status === 401 ? ' (the credential was refused: missing, malformed, expired, revoked or unknown)' : '';
-      return fail(EXIT.refused, `${err.status} ${err.code}: ${err.message}${hint}`, { status: err.status, code: err.code, ...(err.details !== undefined ? { details: err.details } : {}) }, err.message);
+      // A stale If-Match is not a refusal to retry as is: the caller has to read again (or overwrite on purpose).
+      return fail(err.status === 412 ? EXIT.conflict : EXIT.refused, `${err.status} ${err.code}: ${err.message}${hint}`, { status: err.status, code: err.code, ...(err.details !== undefined ? { details: err.details } : {}) }, err.message);
     }
     return fail(EXIT.refused, `unexpected failure: ${(err as Error)?.name ?? 'Error'}`, { code: 'internal' });
   }

@@ -4,7 +4,7 @@ import { resolve } from 'node:path';
 const ROOT = resolve(import.meta.dirname, '../..');
 
 /** The docs whose shell blocks must be run or checked by a test. */
-export const DOCS = ['README.md', 'docs/admin-api.md', 'docs/cli.md', 'docs/configuration.md', 'docs/tokens.md'];
+export const DOCS = ['README.md', 'docs/admin-api.md', 'docs/cli.md', 'docs/configuration.md', 'docs/policies.md', 'docs/tokens.md'];
 
 export interface Block {
   file: string;
@@ -40,10 +40,12 @@ export function block(file: string, heading: string, nth = 0): Block {
  * How each block is kept from rotting. Every block of DOCS must be listed here
  * (test/docs/commands.test.ts fails on one that is not): `e2e` blocks run against a
  * real `npm start` in test/e2e/cli-docs.test.ts (the README's curl block in
- * test/e2e/npm-start.test.ts), `offline` blocks run in test/docs/commands.test.ts,
+ * test/e2e/npm-start.test.ts), `e2e-policy` blocks (the policy-set workflow) run in
+ * order in one session against a real stack in test/e2e/cli-policy.test.ts, `offline`
+ * blocks run in test/docs/commands.test.ts,
  * and `aws` blocks (they need an AWS account) are checked there without running.
  */
-export const BLOCK_CHECKS: { file: string; heading: string; nth?: number; how: 'e2e' | 'e2e-curl' | 'offline' | 'scripts' | 'aws' }[] = [
+export const BLOCK_CHECKS: { file: string; heading: string; nth?: number; how: 'e2e' | 'e2e-curl' | 'e2e-policy' | 'offline' | 'scripts' | 'aws' }[] = [
   { file: 'README.md', heading: 'Quick start', how: 'scripts' },
   { file: 'README.md', heading: 'Try it locally', how: 'e2e-curl' },
   { file: 'README.md', heading: 'Try it locally', nth: 1, how: 'e2e' },
@@ -53,6 +55,10 @@ export const BLOCK_CHECKS: { file: string; heading: string; nth?: number; how: '
   { file: 'docs/cli.md', heading: 'Where it connects, with what', how: 'e2e' },
   { file: 'docs/cli.md', heading: 'Commands', how: 'e2e' },
   { file: 'docs/cli.md', heading: 'Output for scripts', how: 'e2e' },
+  { file: 'docs/policies.md', heading: 'Worked example: readable by org members, deletable by org admins, only for the `platform` group', how: 'e2e-policy' },
+  { file: 'docs/cli.md', heading: 'Policy sets', how: 'e2e-policy' },
+  { file: 'docs/cli.md', heading: 'Policy sets', nth: 1, how: 'e2e-policy' },
+  { file: 'docs/cli.md', heading: 'Policy sets', nth: 2, how: 'e2e-policy' },
   { file: 'docs/tokens.md', heading: 'The checksum, worked through', how: 'offline' },
 ];
 
