@@ -11,11 +11,12 @@ import { INVITATION_COMMANDS } from './commands/invitations';
 import { MISC_COMMANDS } from './commands/misc';
 import { ORG_COMMANDS } from './commands/orgs';
 import { POLICY_COMMANDS } from './commands/policy';
+import { POLICY_HISTORY_COMMANDS } from './commands/policy-history';
 import { ROLE_COMMANDS } from './commands/roles';
 import { TOKEN_COMMANDS } from './commands/tokens';
 
 /** Every command, in the order help lists them. */
-export const COMMANDS: Command[] = [...MISC_COMMANDS.filter((c) => c.path[0] === 'me'), ...TOKEN_COMMANDS, ...INVITATION_COMMANDS, ...ORG_COMMANDS, ...ROLE_COMMANDS, ...MISC_COMMANDS.filter((c) => c.path[0] !== 'me'), ...POLICY_COMMANDS];
+export const COMMANDS: Command[] = [...MISC_COMMANDS.filter((c) => c.path[0] === 'me'), ...TOKEN_COMMANDS, ...INVITATION_COMMANDS, ...ORG_COMMANDS, ...ROLE_COMMANDS, ...MISC_COMMANDS.filter((c) => c.path[0] !== 'me'), ...POLICY_COMMANDS, ...POLICY_HISTORY_COMMANDS];
 
 export const DEFAULT_URL = 'http://127.0.0.1:3000';
 
@@ -36,6 +37,7 @@ const GROUPS: Record<string, string> = {
   members: 'members of an org',
   'site-roles': 'site roles of a user',
   roles: 'custom roles',
+  policy: 'policy sets: tests, history, rollback',
 };
 
 export interface Io {
