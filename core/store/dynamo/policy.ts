@@ -40,7 +40,7 @@ export interface StoredSet {
   updatedAt?: number;
   updatedBy?: string;
   /** Whether the set's history holds this version (false for versions written before history existed). */
-  recorded: boolean;
+  recorded?: boolean;
 }
 
 /** What a set's version stamp alone tells. */
