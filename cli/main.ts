@@ -11,11 +11,12 @@ import { INVITATION_COMMANDS } from './commands/invitations';
 import { MISC_COMMANDS } from './commands/misc';
 import { ORG_COMMANDS } from './commands/orgs';
 import { POLICY_COMMANDS } from './commands/policy';
+import { POLICY_HISTORY_COMMANDS } from './commands/policy-history';
 import { ROLE_COMMANDS } from './commands/roles';
 import { TOKEN_COMMANDS } from './commands/tokens';
 
 /** Every command, in the order help lists them. */
-export const COMMANDS: Command[] = [...MISC_COMMANDS.filter((c) => c.path[0] === 'me'), ...TOKEN_COMMANDS, ...INVITATION_COMMANDS, ...ORG_COMMANDS, ...ROLE_COMMANDS, ...MISC_COMMANDS.filter((c) => c.path[0] !== 'me'), ...POLICY_COMMANDS];
+export const COMMANDS: Command[] = [...MISC_COMMANDS.filter((c) => c.path[0] === 'me'), ...TOKEN_COMMANDS, ...INVITATION_COMMANDS, ...ORG_COMMANDS, ...ROLE_COMMANDS, ...MISC_COMMANDS.filter((c) => c.path[0] !== 'me'), ...POLICY_COMMANDS, ...POLICY_HISTORY_COMMANDS];
 
 export const DEFAULT_URL = 'http://127.0.0.1:3000';
 
@@ -36,7 +37,7 @@ const GROUPS: Record<string, string> = {
   members: 'members of an org',
   'site-roles': 'site roles of a user',
   roles: 'custom roles',
-  policy: 'policy sets and API bindings',
+  policy: 'policy sets, API bindings, tests, history and rollback',
 };
 
 export interface Io {
@@ -208,7 +209,8 @@ export async function run(argv: string[], io: Io): Promise<number> {
     if (err instanceof ApiError) {
       const hint = err.status === 401 ? ' (the credential was refused: missing, malformed, expired, revoked or unknown)' : '';
       // A stale If-Match is not a refusal to retry as is: the caller has to read again (or overwrite on purpose).
-      return fail(err.status === 412 ? EXIT.conflict : EXIT.refused, `${err.status} ${err.code}: ${err.message}${hint}`, { status: err.status, code: err.code, ...(err.details !== undefined ? { details: err.details } : {}) }, err.message);
+      const code = err.status === 412 ? EXIT.conflict : err.code === 'policy-tests-failed' ? EXIT.testsFailed : EXIT.refused;
+      return fail(code, `${err.status} ${err.code}: ${err.message}${hint}`, { status: err.status, code: err.code, ...(err.details !== undefined ? { details: err.details } : {}) }, err.message);
     }
     return fail(EXIT.refused, `unexpected failure: ${(err as Error)?.name ?? 'Error'}`, { code: 'internal' });
   }

@@ -11,7 +11,7 @@ export const ERROR_CODES = {
     'invalid-route', 'invalid-routes', 'duplicate-route', 'invalid-expression',
     'invalid-scope', 'invalid-permission', 'invalid-role-name', 'unknown-role', 'wildcard-not-allowed', 'invalid-idempotency-key',
     'invalid-precondition', 'invalid-if-match', 'invalid-if-none-match', 'invalid-set-name', 'invalid-api-id', 'policy-too-large',
-    'invalid-tests', 'invalid-patch',
+    'invalid-tests', 'invalid-patch', 'invalid-version',
   ],
   /** 401: no usable credential. At the authorizer this is API Gateway's plain 401; the code goes to the log. */
   Unauthenticated: [
@@ -29,7 +29,7 @@ export const ERROR_CODES = {
     'cannot-delete-policy', 'cannot-list-policy',
   ],
   /** 404: missing, or not visible to the caller (no existence leak). */
-  NotFound: ['not-found', 'route-not-found', 'set-not-found', 'binding-not-found'],
+  NotFound: ['not-found', 'route-not-found', 'set-not-found', 'binding-not-found', 'version-not-found'],
   /** 409: conflicts with the current state. */
   Conflict: [
     'already-member', 'invitation-not-pending', 'invitation-pending', 'last-site-admin', 'membership-changed', 'org-exists',
@@ -43,7 +43,7 @@ export const ERROR_CODES = {
   /** 428: a write that must be conditional came without If-Match. */
   PreconditionRequired: ['precondition-required'],
   /** 422: well-formed, but not something that can be done. */
-  Unprocessable: ['idempotency-key-reused'],
+  Unprocessable: ['idempotency-key-reused', 'policy-tests-failed'],
   /** 503: the store failed; always fails closed. */
   StoreError: ['store-unavailable', 'store-timeout', 'invitation-id-collision', 'token-id-collision', 'idempotency-race', 'policy-condition-failed'],
   /** 503: a key source (JWKS endpoint) failed; fails closed. */

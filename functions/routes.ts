@@ -50,6 +50,10 @@ export const ADMIN_ROUTES = {
   'GET /policies/apis/{apiId}': 'admin',
   'PUT /policies/apis/{apiId}': 'admin',
   'DELETE /policies/apis/{apiId}': 'admin',
+  'POST /policies/sets/{set}/test': 'admin',
+  'GET /policies/sets/{set}/versions': 'admin',
+  'GET /policies/sets/{set}/versions/{version}': 'admin',
+  'POST /policies/sets/{set}/rollback': 'admin',
   'POST /authz/explain': 'admin',
   'GET /audit': 'admin',
 } as const satisfies Record<string, 'tokens' | 'invitations' | 'admin'>;

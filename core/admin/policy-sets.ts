@@ -1,16 +1,20 @@
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
-import { Conflict, Forbidden, InvalidInput, NotFound } from '../errors';
+import { compilePolicy } from '../authorizer/policy';
+import { Conflict, Forbidden, InvalidInput, NotFound, Unprocessable } from '../errors';
 import { parseBody, parseQuery, pageFields, type ApiRequest, type ApiResponse, type Endpoint } from '../http/api';
 import { epochSeconds, listOf, type ErrorSpec, type RouteSpecs } from '../http/spec';
 import { checkPrecondition, etag, readPrecondition } from '../http/preconditions';
 import { ADMIN_SET, ADMIN_SET_VERSION, adminSetRoutes, DEFAULT_SET } from '../policy/admin-set';
 import { validateExpression } from '../policy/expression';
+import type { PolicyContent } from '../policy/policy-diff';
+import { HISTORY_KEEP, parseVersion } from '../policy/policy-history';
 import { applyRoutePatch, checkApiId, checkSetName, validatePolicyTests, type PolicyTest } from '../policy/policy-set';
+import { runPolicyTests, type PolicyTestResult } from '../policy/policy-tests';
 import { validateRouteRules, type RouteRule } from '../policy/routes';
 import { decide } from '../rbac/decide';
 import type { Principal } from '../rbac/types';
-import type { StoredSet } from '../store/dynamo/policy';
+import type { HistoryNote, SetChange, StoredSet, VersionSummary } from '../store/dynamo/policy';
 import { type AdminDeps, actorId, audited, freshCatalog, nowSeconds } from './deps';
 
 /**
@@ -132,6 +136,81 @@ const readOnlySet: ErrorSpec = { status: 409, code: 'read-only-set', when: 'the 
 const setMissing: ErrorSpec = { status: 404, code: 'set-not-found', when: 'there is no such set' };
 const bindingRace: ErrorSpec = { status: 409, code: 'binding-changed', when: 'the set the API was bound to changed meanwhile: read the binding again' };
 
+// Policy tests on writes, the test endpoint, history and rollback (DESIGN §9).
+const testBody = z.strictObject({ routes: z.array(z.unknown()).optional(), gate: z.string().nullable().optional(), tests: z.array(z.unknown()).optional() });
+const rollbackBody = z.strictObject({ version: z.union([z.string().max(32), z.number()]).meta({ description: 'the version to restore, as listed (`"12"` or `12`)' }) });
+const decisionEnum = z.enum(['allow', 'deny']);
+const testResultSchema = z.strictObject({
+  name: z.string(),
+  passed: z.boolean(),
+  expected: z.strictObject({ decision: decisionEnum, code: z.string().optional() }),
+  actual: z.strictObject({ decision: decisionEnum, code: z.string().meta({ description: 'the decision\'s reason code (`allow`, `public`, `no-route`, `gate-denied`, `not-member`, …)' }), route: z.string().optional().meta({ description: 'the route rule that matched' }) }),
+}).meta({ title: 'PolicyTestResult' });
+const testRunSchema = z.strictObject({
+  version: z.string().meta({ description: 'the stored version that what the candidate left out came from' }),
+  passed: z.number().int(),
+  failed: z.number().int(),
+  results: z.array(testResultSchema),
+}).meta({ title: 'PolicyTestRun' });
+const names = z.array(z.string());
+const changeSummarySchema = z.strictObject({
+  routes: z.strictObject({ added: names, removed: names, changed: names }).meta({ description: 'route keys' }),
+  gate: z.boolean().meta({ description: 'whether the gate changed' }),
+  tests: z.strictObject({ added: names, removed: names, changed: names }).meta({ description: 'test names' }),
+  truncated: z.boolean().meta({ description: 'a list was cut at 20 names: read both versions for the whole change' }),
+}).meta({ title: 'PolicyChangeSummary' });
+const versionSummarySchema = z.strictObject({
+  version: z.string(),
+  action: z.enum(['create', 'put', 'patch', 'put-routes', 'put-gate', 'rollback', 'promote', 'delete', 'write', 'baseline']).meta({ description: 'what made the version; `baseline`: a version written before history existed, kept by the write that replaced it' }),
+  updatedAt: epochSeconds.nullable(),
+  updatedBy: z.string().nullable(),
+  current: z.boolean().meta({ description: 'the live version of the set' }),
+  restoredFrom: z.string().nullable().meta({ description: 'for a rollback, the version it restored' }),
+  summary: changeSummarySchema.nullable().meta({ description: 'what changed from the version before (null for a baseline)' }),
+}).meta({ title: 'PolicyVersionSummary' });
+const versionSchema = versionSummarySchema.extend({ routes: z.array(routeRuleSchema), gate: z.string().nullable(), tests: z.array(policyTestSchema) }).meta({ title: 'PolicyVersion' });
+const testsFailed: ErrorSpec = { status: 422, code: 'policy-tests-failed', when: 'a test of the set fails against the version being written (`details.failures`: name, expected, actual decision, reason code and route of each); nothing is written' };
+const testInputErrors: ErrorSpec[] = [
+  { status: 400, code: 'invalid-tests', when: 'a test is malformed (`details.field` names it)' },
+  { status: 400, code: 'unknown-role', when: 'a test\'s principal holds a role that does not exist where it is named (`details.field` names it)' },
+  { status: 400, code: 'invalid-scope', when: 'a test\'s token scope is not `resource:action` (`details.field` names it)' },
+];
+const versionErrors: ErrorSpec[] = [
+  { status: 400, code: 'invalid-version', when: 'the version is not a non-negative integer' },
+  { status: 404, code: 'version-not-found', when: `the set's history does not hold that version (it keeps the last ${HISTORY_KEEP}; the built-in \`admin\` set has none)` },
+];
+
+const CHECK_AND_HISTORY_ROUTE_SPECS: RouteSpecs = {
+  'POST /policies/sets/{set}/test': {
+    summary: 'Run a set\'s tests against the stored version, or a candidate `{ routes?, gate?, tests? }` (what is left out is the stored one); writes nothing',
+    description: 'Answers 200 whether the tests pass or not: `failed` counts the failures. Needs site-level `policy:read` (what a reader could run offline from the set it reads).',
+    body: testBody,
+    bodyOptional: true,
+    responses: { 200: { description: 'each test\'s result', schema: testRunSchema } },
+    errors: [policyRead, setName, setMissing, ...tableErrors.filter((e) => e.code !== 'policy-too-large'), ...testInputErrors],
+  },
+  'GET /policies/sets/{set}/versions': {
+    summary: `A set's history, newest first: who wrote each version, when, how, and what changed (the last ${HISTORY_KEEP} versions)`,
+    description: 'A deleted set\'s history stays readable. The built-in `admin` set has none.',
+    query: pageQuery,
+    responses: { 200: { description: 'a page of versions', schema: listOf(versionSummarySchema), headers: LISTING_TAG } },
+    errors: [policyRead, setName, setMissing],
+  },
+  'GET /policies/sets/{set}/versions/{version}': {
+    summary: 'One version of a set whole: its routes, gate and tests, and who wrote it',
+    responses: { 200: { description: 'the version', schema: versionSchema } },
+    errors: [policyRead, setName, setMissing, ...versionErrors],
+  },
+  'POST /policies/sets/{set}/rollback': {
+    summary: 'Write an old version\'s routes and gate back as a new version (`{ version }`), keeping the current tests',
+    description: 'A write like any other: needs `If-Match` (the current version), runs the current tests against what it restores (422 when they fail), and is audited.',
+    body: rollbackBody,
+    headers: ifMatch('`GET /policies/sets/{set}`'),
+    responses: { 200: { description: 'the set now', schema: setSchema, headers: ETAG } },
+    errors: [policyWrite, setName, readOnlySet, setMissing, ...versionErrors, ...tableErrors, ...testInputErrors.slice(1), testsFailed, ...precondition],
+  },
+};
+
 /** The policy-set endpoints as the API reference and `docs/openapi.json` describe them. */
 export const POLICY_SET_ROUTE_SPECS: RouteSpecs = {
   'GET /policies/routes': { summary: 'The `default` set\'s route table', responses: { 200: { description: 'routes, version and warnings', schema: routesView, headers: ETAG } }, errors: [policyRead] },
@@ -141,7 +220,7 @@ export const POLICY_SET_ROUTE_SPECS: RouteSpecs = {
     body: routesBody,
     headers: ifMatch('`GET /policies/routes`'),
     responses: { 200: { description: 'the stored routes, version and warnings', schema: routesView, headers: ETAG } },
-    errors: [policyWrite, ...tableErrors, ...precondition],
+    errors: [policyWrite, ...tableErrors, ...testInputErrors.slice(1), testsFailed, ...precondition],
   },
   'GET /policies/gate': { summary: 'The `default` set\'s gate expression every non-public request must pass', responses: { 200: { description: 'the gate', schema: gateView, headers: ETAG } }, errors: [policyRead] },
   'PUT /policies/gate': {
@@ -150,7 +229,7 @@ export const POLICY_SET_ROUTE_SPECS: RouteSpecs = {
     body: gateBody,
     headers: ifMatch('`GET /policies/gate`'),
     responses: { 200: { description: 'the gate now', schema: gateView, headers: ETAG } },
-    errors: [policyWrite, expressionError, ...precondition],
+    errors: [policyWrite, expressionError, ...testInputErrors.slice(1), testsFailed, ...precondition],
   },
   'GET /policies/sets': {
     summary: 'List policy sets: the built-in `admin` (read-only) and `default`, then stored sets by name',
@@ -170,7 +249,7 @@ export const POLICY_SET_ROUTE_SPECS: RouteSpecs = {
     body: setBody,
     headers: ifMatch('`GET /policies/sets/{set}`'),
     responses: { 200: { description: 'replaced', schema: setSchema, headers: ETAG }, 201: { description: 'created', schema: setSchema, headers: CREATED } },
-    errors: [policyWrite, setName, readOnlySet, ...tableErrors, { status: 400, code: 'invalid-tests', when: 'a test is malformed (`details.field` names it)' }, ...precondition],
+    errors: [policyWrite, setName, readOnlySet, ...tableErrors, ...testInputErrors, testsFailed, ...precondition],
   },
   'PATCH /policies/sets/{set}': {
     summary: 'Edit rules of a set: `{ upsert?: [rule…], remove?: ["METHOD /path"…], gate?: "…" | null }`',
@@ -178,7 +257,7 @@ export const POLICY_SET_ROUTE_SPECS: RouteSpecs = {
     body: patchBody,
     headers: ifMatch('`GET /policies/sets/{set}`'),
     responses: { 200: { description: 'the set now', schema: setSchema, headers: ETAG } },
-    errors: [policyWrite, setName, readOnlySet, setMissing, ...tableErrors, { status: 400, code: 'invalid-patch', when: 'nothing to change, or a route both upserted and removed, or named twice' }, { status: 409, code: 'route-not-found', when: 'a removed route is not in the table' }, ...precondition],
+    errors: [policyWrite, setName, readOnlySet, setMissing, ...tableErrors, { status: 400, code: 'invalid-patch', when: 'nothing to change, or a route both upserted and removed, or named twice' }, { status: 409, code: 'route-not-found', when: 'a removed route is not in the table' }, ...testInputErrors.slice(1), testsFailed, ...precondition],
   },
   'DELETE /policies/sets/{set}': {
     summary: 'Delete a stored policy set no API is bound to',
@@ -213,6 +292,7 @@ export const POLICY_SET_ROUTE_SPECS: RouteSpecs = {
     responses: { 204: { description: 'unbound' } },
     errors: [policyDelete, apiIdError, { status: 404, code: 'binding-not-found', when: 'the API is bound to no set' }, bindingRace, ...precondition],
   },
+  ...CHECK_AND_HISTORY_ROUTE_SPECS,
 };
 
 /** A weak ETag over a listing: it changes with the listing, and (weak) never satisfies an If-Match. */
@@ -253,6 +333,10 @@ export class PolicySetAdmin {
       'GET /policies/apis/{apiId}': (r) => this.getBinding(r),
       'PUT /policies/apis/{apiId}': (r) => this.putBinding(r),
       'DELETE /policies/apis/{apiId}': (r) => this.deleteBinding(r),
+      'POST /policies/sets/{set}/test': (r) => this.testSet(r),
+      'GET /policies/sets/{set}/versions': (r) => this.listVersions(r),
+      'GET /policies/sets/{set}/versions/{version}': (r) => this.getVersion(r),
+      'POST /policies/sets/{set}/rollback': (r) => this.rollback(r),
     };
   }
 
@@ -303,7 +387,7 @@ export class PolicySetAdmin {
       // Every route and condition is validated before anything is read or written.
       const routes = validateRouteRules(body.routes, { validateCondition });
       const base = await this.base(req, DEFAULT_SET);
-      const version = await this.repo.writeSet(base, { routes }, nowSeconds(this.deps), actorId(caller));
+      const version = await this.writeChecked(base, { routes }, caller, { action: 'put-routes' });
       return this.written(version, false, { routes, version: String(version), warnings: policyWarnings(routes) });
     });
   }
@@ -321,7 +405,7 @@ export class PolicySetAdmin {
       const body = parseBody(gateBody, req.body);
       if (body.expression !== null) validateExpression(body.expression);
       const base = await this.base(req, DEFAULT_SET);
-      const version = await this.repo.writeSet(base, { gate: body.expression }, nowSeconds(this.deps), actorId(caller));
+      const version = await this.writeChecked(base, { gate: body.expression }, caller, { action: 'put-gate' });
       return this.written(version, false, { expression: body.expression, version: String(version), warnings: policyWarnings([], body.expression) });
     });
   }
@@ -368,7 +452,7 @@ export class PolicySetAdmin {
       if (gate !== null) validateExpression(gate);
       const tests = body.tests === undefined ? [] : validatePolicyTests(body.tests);
       const base = await this.base(req, name, { creating: true });
-      const version = await this.repo.writeSet(base, { routes, gate, tests }, nowSeconds(this.deps), actorId(caller));
+      const version = await this.writeChecked(base, { routes, gate, tests }, caller, { action: base.exists ? 'put' : 'create' });
       const view = this.setView({ routes, ...(gate !== null ? { gate } : {}), tests, version: String(version) });
       return this.written(version, !base.exists, view, `/policies/sets/${name}`);
     });
@@ -387,7 +471,7 @@ export class PolicySetAdmin {
       if (typeof body.gate === 'string') validateExpression(body.gate);
       const base = await this.base(req, name);
       const routes = body.upsert !== undefined || body.remove !== undefined ? applyRoutePatch(base.routes, body, { validateCondition }) : undefined;
-      const version = await this.repo.writeSet(base, { ...(routes ? { routes } : {}), ...(body.gate !== undefined ? { gate: body.gate } : {}) }, nowSeconds(this.deps), actorId(caller));
+      const version = await this.writeChecked(base, { ...(routes ? { routes } : {}), ...(body.gate !== undefined ? { gate: body.gate } : {}) }, caller, { action: 'patch' });
       const gate = body.gate !== undefined ? body.gate : base.gate;
       return this.written(version, false, this.setView({ routes: routes ?? base.routes, ...(gate ? { gate } : {}), tests: base.tests, version: String(version) }));
     });
@@ -470,5 +554,138 @@ export class PolicySetAdmin {
       await this.repo.deleteBinding(base, nowSeconds(this.deps), actorId(caller));
       return { status: 204 };
     });
+  }
+
+  // Policy tests on every write, the test endpoint, history and rollback (DESIGN §9).
+
+  /**
+   * THE write path of a set's content: every write (PUT, PATCH, the default set's routes
+   * and gate, rollback, a candidate's promotion) goes through here. It runs all the set's
+   * tests, as they will be after the write, against the version being written, with the
+   * real `decide()` and the role catalog as stored now, and refuses with 422
+   * `policy-tests-failed` (nothing written) when any fails; a malformed test (an unknown
+   * role, a bad scope) is the 400 `runPolicyTests` throws. Then it writes, conditioned on
+   * `base`'s version, with the history entry in the same transaction.
+   */
+  private async writeChecked(base: StoredSet, change: SetChange, caller: Principal, note: HistoryNote): Promise<number> {
+    const after: PolicyContent = {
+      routes: change.routes ?? base.routes,
+      gate: change.gate !== undefined ? change.gate : (base.gate ?? null),
+      tests: change.tests !== undefined ? (change.tests ?? []) : base.tests,
+    };
+    const results = await this.runTests(base.name, String(base.version + 1), after);
+    const failures = results.filter((r) => !r.passed);
+    if (failures.length > 0) {
+      const shown = failures.slice(0, 3).map((f) => JSON.stringify(f.name)).join(', ');
+      throw new Unprocessable('policy-tests-failed', `${failures.length} of ${results.length} policy test(s) fail against the version being written: ${shown}${failures.length > 3 ? ', …' : ''}; nothing was written`, {
+        passed: results.length - failures.length,
+        failed: failures.length,
+        failures: failures.map(({ name, expected, actual }) => ({ name, expected, actual })),
+      });
+    }
+    return this.repo.writeSet(base, change, nowSeconds(this.deps), actorId(caller), note);
+  }
+
+  /** Runs `content.tests` against `content` with the role catalog as stored now (no read at all without tests). */
+  private async runTests(set: string, version: string, content: PolicyContent): Promise<PolicyTestResult[]> {
+    if (content.tests.length === 0) return [];
+    const catalog = await this.repo.loadCatalog();
+    const policy = compilePolicy({ set, version, routes: [...content.routes], ...(content.gate !== null ? { gate: content.gate } : {}), roles: catalog.roles, deletingOrgIds: catalog.deletingOrgIds });
+    return runPolicyTests(policy, content.tests, this.deps.now());
+  }
+
+  /** `POST /policies/sets/{set}/test`: the stored version's tests, or a candidate's; never writes. */
+  async testSet(req: ApiRequest): Promise<ApiResponse> {
+    await this.require(req.caller.principal, 'read');
+    const name = checkSetName(req.params.set);
+    const body = req.body === undefined ? {} : parseBody(testBody, req.body);
+    // The candidate is validated as a write would validate it, before anything is read.
+    const routes = body.routes !== undefined ? validateRouteRules(body.routes, { validateCondition }) : undefined;
+    if (typeof body.gate === 'string') validateExpression(body.gate);
+    const tests = body.tests !== undefined ? validatePolicyTests(body.tests) : undefined;
+    let stored: PolicyContent & { version: string };
+    if (name === ADMIN_SET) stored = { routes: adminSetRoutes(), gate: null, tests: [], version: ADMIN_SET_VERSION };
+    else {
+      const s = await this.repo.readSet(name);
+      if (!s.exists) throw new NotFound('set-not-found', `no policy set ${name}`);
+      stored = { routes: s.routes, gate: s.gate ?? null, tests: s.tests, version: String(s.version) };
+    }
+    const content: PolicyContent = { routes: routes ?? stored.routes, gate: body.gate !== undefined ? body.gate : stored.gate, tests: tests ?? stored.tests };
+    const results = await this.runTests(name, `${stored.version}.candidate`, content);
+    const failed = results.filter((r) => !r.passed).length;
+    return { status: 200, body: { version: stored.version, passed: results.length - failed, failed, results } };
+  }
+
+  /** The live version of a set whose history is asked for; 404 for a set that never existed (a deleted set's history stays readable). */
+  private async historyOf(name: string): Promise<number | undefined> {
+    const stamp = await this.repo.readStamp(name);
+    if (!stamp.exists && stamp.stamp === 'none') throw new NotFound('set-not-found', `no policy set ${name}`);
+    return stamp.exists ? stamp.version : undefined;
+  }
+
+  private versionView(v: VersionSummary, current: number | undefined) {
+    return {
+      version: String(v.version),
+      action: v.action,
+      updatedAt: v.updatedAt ?? null,
+      updatedBy: v.updatedBy ?? null,
+      current: v.version === current,
+      restoredFrom: v.restoredFrom !== undefined ? String(v.restoredFrom) : null,
+      summary: v.summary ?? null,
+    };
+  }
+
+  async listVersions(req: ApiRequest): Promise<ApiResponse> {
+    await this.require(req.caller.principal, 'read');
+    const name = checkSetName(req.params.set);
+    const q = parseQuery(pageQuery, req.query);
+    // The admin set is built in: it is never written, so it has no history.
+    if (name === ADMIN_SET) return { status: 200, headers: { etag: listingTag([]) }, body: { items: [] } };
+    const current = await this.historyOf(name);
+    const page = await this.repo.listVersions(name, { limit: q.limit ?? 50, ...(q.cursor ? { cursor: q.cursor } : {}) });
+    const items = page.items.map((v) => this.versionView(v, current));
+    return { status: 200, headers: { etag: listingTag(items) }, body: { items, ...(page.nextCursor ? { nextCursor: page.nextCursor } : {}) } };
+  }
+
+  async getVersion(req: ApiRequest): Promise<ApiResponse> {
+    await this.require(req.caller.principal, 'read');
+    const name = checkSetName(req.params.set);
+    const version = this.versionParam(req.params.version);
+    if (name === ADMIN_SET) throw new NotFound('version-not-found', 'the admin set is built in: it has no history');
+    const current = await this.historyOf(name);
+    const v = await this.repo.readVersion(name, version);
+    if (!v) throw new NotFound('version-not-found', `the history of policy set ${name} does not hold version ${version} (it keeps the last ${HISTORY_KEEP})`);
+    return { status: 200, body: { ...this.versionView(v, current), routes: v.routes, gate: v.gate ?? null, tests: v.tests } };
+  }
+
+  /**
+   * `POST /policies/sets/{set}/rollback { version }`: that version's routes and gate,
+   * written as a new version under `If-Match` with the current tests, which must pass.
+   */
+  async rollback(req: ApiRequest): Promise<ApiResponse> {
+    const caller = req.caller.principal;
+    const wanted = (req.body as { version?: unknown } | undefined)?.version;
+    const target = `policy-set:${String(req.params.set).slice(0, 64)} version:${String(wanted).slice(0, 20)}`;
+    return audited(this.deps, { actor: caller, action: 'policy.set.rollback', target }, async () => {
+      await this.require(caller, 'update');
+      const name = this.writable(checkSetName(req.params.set));
+      const body = parseBody(rollbackBody, req.body);
+      const version = this.versionParam(body.version);
+      const base = await this.base(req, name);
+      const old = await this.repo.readVersion(name, version);
+      if (!old) throw new NotFound('version-not-found', `the history of policy set ${name} does not hold version ${version} (it keeps the last ${HISTORY_KEEP})`);
+      // Validated again: what is restored must pass today's checks, like any write.
+      const routes = validateRouteRules(old.routes, { validateCondition });
+      const gate = old.gate ?? null;
+      if (gate !== null) validateExpression(gate);
+      const next = await this.writeChecked(base, { routes, gate }, caller, { action: 'rollback', restoredFrom: version });
+      return this.written(next, false, this.setView({ routes, ...(gate !== null ? { gate } : {}), tests: base.tests, version: String(next) }));
+    });
+  }
+
+  private versionParam(raw: unknown): number {
+    const v = parseVersion(raw);
+    if (v === undefined) throw new InvalidInput('invalid-version', 'a version is a non-negative integer, as `GET /policies/sets/{set}/versions` lists them');
+    return v;
   }
 }

@@ -79,6 +79,10 @@ export const ADMIN_SET_ROUTES: readonly RouteRule[] = Object.freeze([
   site('GET /policies/apis/{apiId}', 'policy', 'read'),
   site('PUT /policies/apis/{apiId}', 'policy', 'update'),
   site('DELETE /policies/apis/{apiId}', 'policy', 'delete'),
+  site('POST /policies/sets/{set}/test', 'policy', 'read'), // runs tests, writes nothing
+  site('GET /policies/sets/{set}/versions', 'policy', 'read'),
+  site('GET /policies/sets/{set}/versions/{version}', 'policy', 'read'),
+  site('POST /policies/sets/{set}/rollback', 'policy', 'update'),
   signedIn('POST /authz/explain', 'policy', 'read'), // one's own requests for anyone; others' for policy readers
   site('GET /audit', 'audit', 'read'),
 ].map((r) => Object.freeze(r)));

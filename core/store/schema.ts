@@ -82,6 +82,19 @@ export const keys = {
   /** GSI1: every API binding. */
   allApiBindings: () => 'APIBINDINGS',
 
+  /**
+   * A set's history, one partition per set, written in the same transaction as the set:
+   * per version an entry (`V#<version>`: who, when, action, summary, gate) and its content
+   * in items of their own (`R#<version>` routes, `T#<version>` tests), so an entry holds a
+   * table and tests that each fill most of an item. Versions are zero-padded to 12 digits,
+   * so the sort key orders them and a Query on `V#` lists entries newest first.
+   */
+  policyHistory: (name: string) => `POLICYHISTORY#${name}`,
+  historyEntrySk: (version: number) => `V#${historyVersion(version)}`,
+  historyRoutesSk: (version: number) => `R#${historyVersion(version)}`,
+  historyTestsSk: (version: number) => `T#${historyVersion(version)}`,
+  historyEntryPrefix: () => 'V#',
+
   token: (tokenId: string) => `TOKEN#${tokenId}`,
   tokenSk: () => 'TOKEN',
   /** GSI1: token listings by holder. */
@@ -106,3 +119,8 @@ export const keys = {
 
   audit: (day: string) => `AUDIT#${day}`,
 } as const;
+
+/** A version number as history sort keys hold it: 12 digits, zero-padded (string order = number order). */
+function historyVersion(version: number): string {
+  return String(version).padStart(12, '0');
+}

@@ -154,7 +154,7 @@ describe('what the handlers answer is what the specs declare', () => {
     await call('GET', '/policies/sets/admin', root);
     await call('GET', '/policies/sets/Nope', root);
     await call('GET', '/policies/sets/missing', root);
-    const set = { routes: [{ route: 'GET /things/{id}', resource: 'thing', action: 'read' }], tests: [{ name: 't', principal: { id: 'u' }, request: { method: 'GET', path: '/things/1' }, expect: 'deny' }] };
+    const set = { routes: [{ route: 'GET /things/{id}', resource: 'thing', action: 'read' }], tests: [{ name: 't', principal: { kind: 'user', id: 'u' }, request: { method: 'GET', path: '/things/1' }, expect: 'deny' }] };
     expect((await call('PUT', '/policies/sets/partner', root, set, undefined, { 'if-none-match': '*' })).status).toBe(201);
     expect((await call('PUT', '/policies/sets/partner', root, set, undefined, { 'if-none-match': '*' })).status).toBe(412);
     await call('PUT', '/policies/sets/admin', root, set, undefined, { 'if-match': '*' });
@@ -166,6 +166,25 @@ describe('what the handlers answer is what the specs declare', () => {
     await call('PATCH', '/policies/sets/partner', root, { remove: ['DELETE /nothing'] }, undefined, { 'if-match': '*' });
     await call('PATCH', '/policies/sets/ghost', root, { remove: ['GET /x'] }, undefined, { 'if-match': '*' });
     await call('PATCH', '/policies/sets/partner', root, { upsert: [{ route: 'GET /y', resource: 'x', action: 'y' }] });
+    // Policy tests on writes, the test endpoint, history and rollback.
+    await call('PUT', '/policies/sets/partner', root, { ...set, tests: [{ ...set.tests[0], expect: 'allow' }] }, undefined, { 'if-match': '*' });
+    await call('PUT', '/policies/sets/partner', root, { ...set, tests: [{ ...set.tests[0], principal: { kind: 'user', id: 'u', siteRoles: ['nope'] } }] }, undefined, { 'if-match': '*' });
+    expect((await call('POST', '/policies/sets/partner/test', root, {})).status).toBe(200);
+    await call('POST', '/policies/sets/partner/test', root, { routes: [], tests: [{ ...set.tests[0], expect: 'allow' }] });
+    await call('POST', '/policies/sets/partner/test', root, { gate: '((' });
+    await call('POST', '/policies/sets/partner/test', alice, {});
+    await call('POST', '/policies/sets/ghost/test', root, {});
+    expect((await call('GET', '/policies/sets/partner/versions', root, undefined, { limit: '2' })).status).toBe(200);
+    await call('GET', '/policies/sets/partner/versions', root, undefined, { cursor: 'forged' });
+    await call('GET', '/policies/sets/ghost/versions', root);
+    expect((await call('GET', '/policies/sets/partner/versions/1', root)).status).toBe(200);
+    await call('GET', '/policies/sets/partner/versions/999', root);
+    await call('GET', '/policies/sets/partner/versions/x', root);
+    await call('POST', '/policies/sets/partner/rollback', root, { version: '1' });
+    await call('POST', '/policies/sets/partner/rollback', root, { version: '1' }, undefined, { 'if-match': '"1"' });
+    await call('POST', '/policies/sets/partner/rollback', root, { version: 'x' }, undefined, { 'if-match': '*' });
+    await call('POST', '/policies/sets/admin/rollback', root, { version: '1' }, undefined, { 'if-match': '*' });
+    expect((await call('POST', '/policies/sets/partner/rollback', root, { version: '1' }, undefined, { 'if-match': await tag('/policies/sets/partner') })).status).toBe(200);
     expect((await call('PUT', '/policies/apis/abcdef1234', root, { set: 'partner' }, undefined, { 'if-none-match': '*' })).status).toBe(201);
     await call('PUT', '/policies/apis/abcdef1234', root, { set: 'partner' }, undefined, { 'if-none-match': '*' });
     await call('PUT', '/policies/apis/ABC', root, { set: 'partner' }, undefined, { 'if-none-match': '*' });

@@ -175,6 +175,12 @@ async function cases(w: W, token: (f: Partial<TokenRecord> & Pick<TokenRecord, '
   const gone = uniq('gone');
   await store.policy.writeSet(await store.policy.readSet(gone), { routes: [] }, now, 'setup');
   add('DELETE /policies/sets/{set}', `/policies/sets/${gone}`, { headers: any });
+  add('POST /policies/sets/{set}/test', `/policies/sets/${kept}/test`, { body: {} });
+  add('GET /policies/sets/{set}/versions', `/policies/sets/${kept}/versions`);
+  add('GET /policies/sets/{set}/versions/{version}', `/policies/sets/${kept}/versions/1`);
+  const restored = uniq('restored');
+  await store.policy.writeSet(await store.policy.readSet(restored), { routes: [] }, now, 'setup');
+  add('POST /policies/sets/{set}/rollback', `/policies/sets/${restored}/rollback`, { body: { version: '1' }, headers: any });
   add('GET /policies/apis', '/policies/apis');
   await store.policy.putBinding(await store.policy.readBinding('aaaaaaaaaa'), 'default', now, 'setup');
   add('GET /policies/apis/{apiId}', '/policies/apis/aaaaaaaaaa');

@@ -79,7 +79,7 @@ describe('the default set under its old names: ETags, preconditions, round-trips
   it('every policy endpoint: what GET answers, PUT takes back unchanged', async () => {
     const w = await adminWorld();
     const call = api(w);
-    expect((await call('PUT', '/policies/sets/staging', { body: { routes: ROUTES, gate: 'principal.emailVerified == true', tests: [{ name: 'health is public', principal: { id: 'x' }, request: { method: 'GET', path: '/health' }, expect: 'allow' }] }, ifNoneMatch: '*' })).status).toBe(201);
+    expect((await call('PUT', '/policies/sets/staging', { body: { routes: ROUTES, gate: 'principal.emailVerified == true', tests: [{ name: 'health is public', principal: { kind: 'anonymous' }, request: { method: 'GET', path: '/health' }, expect: 'allow' }] }, ifNoneMatch: '*' })).status).toBe(201);
     expect((await call('PUT', '/policies/apis/abcdefghij', { body: { set: 'staging' }, ifNoneMatch: '*' })).status).toBe(201);
     expect((await call('PUT', '/policies/gate', { body: { expression: 'true' }, ifMatch: '*' })).status).toBe(200);
     for (const path of ['/policies/routes', '/policies/gate', '/policies/sets/default', '/policies/sets/staging', '/policies/apis/abcdefghij']) {
@@ -173,7 +173,7 @@ describe('policy sets', { timeout: 60_000 }, () => {
     const w = await adminWorld();
     const call = api(w);
     expect((await call('GET', '/policies/sets/staging')).body.error.code).toBe('set-not-found');
-    const tests = [{ name: 'viewers read projects', principal: { id: 'vic' }, request: { method: 'GET', path: '/orgs/acme/projects/p1' }, expect: { decision: 'allow', code: 'org-allow' } }];
+    const tests = [{ name: 'viewers read projects', principal: { kind: 'user', id: 'vic', orgs: { acme: ['org-viewer'] } }, request: { method: 'GET', path: '/orgs/acme/projects/p1' }, expect: { decision: 'allow', code: 'allow' } }];
     const created = await call('PUT', '/policies/sets/staging', { body: { routes: ROUTES, tests }, ifNoneMatch: '*' });
     expect(created).toMatchObject({ status: 201, body: { routes: ROUTES, gate: null, tests, version: '1' } });
     const list = await call('GET', '/policies/sets');
@@ -343,12 +343,12 @@ describe('hostile input: 400 with stable codes, never a 500, nothing written', {
     // (nesting, number range) and come back as a 5xx.
     let deep: Record<string, unknown> = { x: 1 };
     for (let i = 0; i < 40; i++) deep = { a: deep };
-    const withPrincipal = (principal: string) => `{"routes":[],"tests":[{"name":"t","principal":${principal},"request":{"method":"GET","path":"/x"},"expect":"allow"}]}`;
-    for (const [principal, status] of [[JSON.stringify(deep), 400], ['{"n":1e400}', 400], ['{"n":123456789012345678901234567890,"s":"","l":[[],{}]}', 200]] as const) {
+    const withPrincipal = (principal: string) => `{"routes":[],"tests":[{"name":"t","principal":${principal},"request":{"method":"GET","path":"/x"},"expect":"deny"}]}`;
+    for (const [principal, status] of [[JSON.stringify(deep), 400], ['{"n":1e400}', 400], ['{"kind":"user","id":"u","claims":{"n":123456789012345678901234567890,"s":"","l":[[],{}]}}', 200]] as const) {
       const res = await call('PUT', '/policies/sets/ok', { rawBody: withPrincipal(principal), ifMatch: '*' });
       expect(res, principal.slice(0, 40)).toMatchObject({ status, ...(status === 400 ? { body: { error: { code: 'invalid-tests' } } } : {}) });
     }
-    expect((await call('GET', '/policies/sets/ok')).body.tests[0].principal).toEqual({ n: 123456789012345678901234567890, s: '', l: [[], {}] });
+    expect((await call('GET', '/policies/sets/ok')).body.tests[0].principal).toEqual({ kind: 'user', id: 'u', claims: { n: 123456789012345678901234567890, s: '', l: [[], {}] } });
   });
 
   it('huge tables: over the body limit, over 2000 routes, over what one item can hold', async () => {

@@ -10,6 +10,8 @@ import {
 } from '@aws-sdk/client-dynamodb';
 import { Conflict, PreconditionFailed, StoreError } from '../../errors';
 import { ADMIN_SET, ADMIN_SET_VERSION, adminSetRoutes, DEFAULT_SET, isLegacyAdminRule } from '../../policy/admin-set';
+import type { PolicyContent } from '../../policy/policy-diff';
+import { HISTORY_KEEP, summarizeChange, type ChangeSummary, type HistoryAction } from '../../policy/policy-history';
 import { API_ID_RE, checkSetName, checkStoredSize, type PolicyTest } from '../../policy/policy-set';
 import type { RouteRule } from '../../policy/routes';
 import type { Permission, Role } from '../../rbac/types';
@@ -37,6 +39,8 @@ export interface StoredSet {
   tests: PolicyTest[];
   updatedAt?: number;
   updatedBy?: string;
+  /** Whether the set's history holds this version (false for versions written before history existed). */
+  recorded?: boolean;
 }
 
 /** What a set's version stamp alone tells. */
@@ -47,6 +51,32 @@ export interface SetChange {
   routes?: RouteRule[];
   gate?: string | null;
   tests?: PolicyTest[] | null;
+}
+
+/** What a write records in the set's history besides who and when (see `HistoryAction`). */
+export interface HistoryNote {
+  /** Default `write`: the store written directly (seeds, scripts). */
+  action?: HistoryAction;
+  /** For a rollback: the version whose routes and gate were written back. */
+  restoredFrom?: number;
+}
+
+/** One version in a set's history (newest first in a listing). */
+export interface VersionSummary {
+  version: number;
+  action: HistoryAction;
+  updatedAt?: number;
+  updatedBy?: string;
+  /** What changed from the version before; absent for a `baseline`. */
+  summary?: ChangeSummary;
+  restoredFrom?: number;
+}
+
+/** One version whole: its summary and its content. */
+export interface StoredVersion extends VersionSummary {
+  routes: RouteRule[];
+  gate?: string;
+  tests: PolicyTest[];
 }
 
 /** An API's binding to a policy set, as stored. */
@@ -145,7 +175,7 @@ export class PolicyRepo {
    * returns the new version; 412 `version-mismatch` when anyone wrote it since. A new set,
    * and the default set's first write (out of the old layout), write every item.
    */
-  async writeSet(base: StoredSet, change: SetChange, now: number, actor?: string): Promise<number> {
+  async writeSet(base: StoredSet, change: SetChange, now: number, actor?: string, note: HistoryNote = {}): Promise<number> {
     const full = base.legacy || !base.exists || base.stamp === 'none';
     const routes = change.routes ?? (full ? base.routes : undefined);
     const gate = change.gate !== undefined ? change.gate : full ? (base.gate ?? null) : undefined;
@@ -163,6 +193,12 @@ export class PolicyRepo {
     // The first write of the default set moves it out of the old layout: the old items go
     // in the same transaction, so no reader ever sees both (or neither).
     if (base.legacy) items.push(this.del([keys.policy(), keys.routesSk()]), this.del([keys.policy(), keys.gateSk()]));
+    const after: PolicyContent = {
+      routes: change.routes ?? base.routes,
+      gate: change.gate !== undefined ? change.gate : (base.gate ?? null),
+      tests: change.tests !== undefined ? (change.tests ?? []) : base.tests,
+    };
+    items.push(...this.historyWrites(base, after, next, now, actor, note));
     if (await transact(this.db, 'TransactWriteItems policy set', items)) throw mismatch(base.name);
     return next;
   }
@@ -175,18 +211,19 @@ export class PolicyRepo {
         Update: {
           TableName: this.db.tableName,
           Key: toItem({ pk, sk: keys.versionSk() }),
-          UpdateExpression: 'SET #v = :next, #d = :yes, updatedAt = :now, updatedBy = :by REMOVE gsi1pk, gsi1sk',
+          UpdateExpression: 'SET #v = :next, #d = :yes, #h = :next, updatedAt = :now, updatedBy = :by REMOVE gsi1pk, gsi1sk',
           // Only the version that was read (the caller read it live), and only while no
           // API is bound to it: a binding moves `bindings` in its own transaction on this
           // same item, so a binding and a deletion never both succeed.
           ConditionExpression: '#v = :expected AND (attribute_not_exists(#b) OR #b = :zero)',
-          ExpressionAttributeNames: { '#v': 'version', '#d': 'deleted', '#b': 'bindings' },
+          ExpressionAttributeNames: { '#v': 'version', '#d': 'deleted', '#b': 'bindings', '#h': 'historyVersion' },
           ExpressionAttributeValues: values({ ':next': base.version + 1, ':yes': true, ':now': now, ':by': actor ?? 'system', ':expected': base.version, ':zero': 0 }),
         },
       },
       this.del([pk, keys.routesSk()]),
       this.del([pk, keys.gateSk()]),
       this.del([pk, keys.testsSk()]),
+      ...this.historyWrites(base, { routes: [], gate: null, tests: [] }, base.version + 1, now, actor, { action: 'delete' }),
     ];
     if (!(await transact(this.db, 'TransactWriteItems delete policy set', items))) return;
     const now2 = await this.readSet(base.name);
@@ -289,6 +326,97 @@ export class PolicyRepo {
           ? { apiId: i.apiId, set: i.set, version: stampVersion(i), ...(typeof i.updatedAt === 'number' ? { updatedAt: i.updatedAt } : {}), ...(typeof i.updatedBy === 'string' ? { updatedBy: i.updatedBy } : {}) }
           : undefined,
     );
+  }
+
+  // History: every version of a set, kept by the write that makes it (DESIGN §9).
+
+  /**
+   * A set's versions, newest first, one page at a time (strongly consistent: the history
+   * partition is read directly, never through an index).
+   */
+  async listVersions(name: string, page: { limit: number; cursor?: string }): Promise<{ items: VersionSummary[]; nextCursor?: string }> {
+    checkSetName(name);
+    const result = await queryPage(
+      this.db,
+      'Query policy history',
+      { partition: { name: 'pk', value: keys.policyHistory(name) }, range: { beginsWith: keys.historyEntryPrefix() }, newestFirst: true, limit: page.limit, ...(page.cursor ? { cursor: page.cursor } : {}) },
+      versionSummary,
+    );
+    return result;
+  }
+
+  /** One version of a set whole (its entry and content items), or undefined when the history does not hold it. */
+  async readVersion(name: string, version: number): Promise<StoredVersion | undefined> {
+    checkSetName(name);
+    const pk = keys.policyHistory(name);
+    const found = await this.batchGet('policy version', [[pk, keys.historyEntrySk(version)], [pk, keys.historyRoutesSk(version)], [pk, keys.historyTestsSk(version)]]);
+    const entry = found.get(keyId([pk, keys.historyEntrySk(version)]));
+    const summary = entry ? versionSummary(entry) : undefined;
+    if (!entry || !summary) return undefined;
+    const routes = found.get(keyId([pk, keys.historyRoutesSk(version)]))?.routes;
+    const tests = parseJson(found.get(keyId([pk, keys.historyTestsSk(version)]))?.tests);
+    return {
+      ...summary,
+      routes: Array.isArray(routes) ? (routes as RouteRule[]) : [],
+      ...(typeof entry.gate === 'string' ? { gate: entry.gate } : {}),
+      tests: Array.isArray(tests) ? (tests as PolicyTest[]) : [],
+    };
+  }
+
+  /**
+   * The history items of a write that moves `base` to version `next` with content `after`,
+   * for the write's own transaction (so the history and the live set never disagree):
+   * - the version `base` replaces, when the history does not hold it yet (a set or a
+   *   legacy default set written before history existed): a `baseline` entry;
+   * - the new version's entry, with a summary of the change from `base`;
+   * - the deletion of the entry `HISTORY_KEEP` versions back (versions move on by one per
+   *   write, so this keeps exactly the last `HISTORY_KEEP`; deleting what is not there is
+   *   a no-op).
+   * Each entry is up to three items: routes as the live `ROUTES` item holds them, tests as
+   * JSON text as the live `TESTS` item holds them (each within the limits `checkStoredSize`
+   * keeps), and the entry itself (who, when, action, summary, gate): at most 9 items and
+   * about 1.2 MB, with the live items well inside a transaction's 100 items and 4 MB.
+   */
+  private historyWrites(base: StoredSet, after: PolicyContent, next: number, now: number, actor: string | undefined, note: HistoryNote): TransactWriteItem[] {
+    const before: PolicyContent = { routes: base.routes, gate: base.gate ?? null, tests: base.tests };
+    const out: TransactWriteItem[] = [];
+    if ((base.legacy || base.stamp === 'live') && !base.recorded) {
+      out.push(...this.versionItems(base.name, base.version, before, { action: 'baseline', ...(base.updatedAt !== undefined ? { updatedAt: base.updatedAt } : {}), ...(base.updatedBy !== undefined ? { updatedBy: base.updatedBy } : {}) }));
+    }
+    out.push(
+      ...this.versionItems(base.name, next, after, {
+        action: note.action ?? 'write',
+        updatedAt: now,
+        updatedBy: actor ?? 'system',
+        summary: summarizeChange(before, after),
+        ...(note.restoredFrom !== undefined ? { restoredFrom: note.restoredFrom } : {}),
+      }),
+    );
+    const pruned = next - HISTORY_KEEP;
+    if (pruned >= 0) {
+      const pk = keys.policyHistory(base.name);
+      out.push(this.del([pk, keys.historyEntrySk(pruned)]), this.del([pk, keys.historyRoutesSk(pruned)]), this.del([pk, keys.historyTestsSk(pruned)]));
+    }
+    return out;
+  }
+
+  /** The items of one history entry; empty routes or tests take no item. */
+  private versionItems(set: string, version: number, content: PolicyContent, meta: Omit<VersionSummary, 'version'>): TransactWriteItem[] {
+    const pk = keys.policyHistory(set);
+    const out: TransactWriteItem[] = [
+      this.put({
+        pk,
+        sk: keys.historyEntrySk(version),
+        type: 'policy-version',
+        set,
+        version,
+        ...meta,
+        ...(content.gate !== null ? { gate: content.gate } : {}),
+      }),
+    ];
+    if (content.routes.length > 0) out.push(this.put({ pk, sk: keys.historyRoutesSk(version), type: 'policy-version-routes', routes: content.routes }));
+    if (content.tests.length > 0) out.push(this.put({ pk, sk: keys.historyTestsSk(version), type: 'policy-version-tests', tests: JSON.stringify(content.tests) }));
+    return out;
   }
 
   /** Replaces the default set's route table whatever its version (tests, benchmarks, the local seed). */
@@ -444,6 +572,7 @@ export class PolicyRepo {
       tests: Array.isArray(tests) ? (tests as PolicyTest[]) : [],
       ...(typeof stampItem?.updatedAt === 'number' ? { updatedAt: stampItem.updatedAt } : {}),
       ...(typeof stampItem?.updatedBy === 'string' ? { updatedBy: stampItem.updatedBy } : {}),
+      recorded: stamp !== 'none' && stampItem?.historyVersion === stampVersion(stampItem),
     };
   }
 
@@ -455,9 +584,10 @@ export class PolicyRepo {
       Update: {
         TableName: this.db.tableName,
         Key: toItem({ pk: keys.policySet(base.name), sk: keys.versionSk() }),
-        UpdateExpression: `SET #v = :next, #t = :type, #n = :name, updatedAt = :now, updatedBy = :by${listed ? ', gsi1pk = :g, gsi1sk = :name' : ''} REMOVE #d`,
+        // `historyVersion`: the set's history holds this version (written in this transaction).
+        UpdateExpression: `SET #v = :next, #h = :next, #t = :type, #n = :name, updatedAt = :now, updatedBy = :by${listed ? ', gsi1pk = :g, gsi1sk = :name' : ''} REMOVE #d`,
         ...stampCondition(base),
-        ExpressionAttributeNames: { '#v': 'version', '#t': 'type', '#n': 'name', '#d': 'deleted' },
+        ExpressionAttributeNames: { '#v': 'version', '#h': 'historyVersion', '#t': 'type', '#n': 'name', '#d': 'deleted' },
         ExpressionAttributeValues: values({ ':next': next, ':type': 'policy-set', ':name': base.name, ':now': now, ':by': actor ?? 'system', ...(listed ? { ':g': keys.allPolicySets() } : {}), ...stampValues(base) }),
       },
     };
@@ -583,6 +713,21 @@ export function roleFromItem(item: Record<string, unknown>): Role | undefined {
     org: perms(item.org),
     member: perms(item.member),
     user: perms(item.user),
+  };
+}
+
+const HISTORY_ACTIONS: ReadonlySet<string> = new Set<HistoryAction>(['create', 'put', 'patch', 'put-routes', 'put-gate', 'rollback', 'promote', 'delete', 'write', 'baseline']);
+
+/** A history entry item as a listing shows it (undefined for anything else). */
+function versionSummary(i: Item): VersionSummary | undefined {
+  if (i.type !== 'policy-version' || typeof i.version !== 'number' || typeof i.action !== 'string' || !HISTORY_ACTIONS.has(i.action)) return undefined;
+  return {
+    version: i.version,
+    action: i.action as HistoryAction,
+    ...(typeof i.updatedAt === 'number' ? { updatedAt: i.updatedAt } : {}),
+    ...(typeof i.updatedBy === 'string' ? { updatedBy: i.updatedBy } : {}),
+    ...(i.summary && typeof i.summary === 'object' ? { summary: i.summary as ChangeSummary } : {}),
+    ...(typeof i.restoredFrom === 'number' ? { restoredFrom: i.restoredFrom } : {}),
   };
 }
 
