@@ -50,6 +50,11 @@ export const ADMIN_ROUTES = {
   'GET /policies/apis/{apiId}': 'admin',
   'PUT /policies/apis/{apiId}': 'admin',
   'DELETE /policies/apis/{apiId}': 'admin',
+  'GET /policies/sets/{set}/candidate': 'admin',
+  'PUT /policies/sets/{set}/candidate': 'admin',
+  'DELETE /policies/sets/{set}/candidate': 'admin',
+  'GET /policies/sets/{set}/candidate/report': 'admin',
+  'POST /policies/sets/{set}/candidate/promote': 'admin',
   'POST /authz/explain': 'admin',
   'GET /audit': 'admin',
 } as const satisfies Record<string, 'tokens' | 'invitations' | 'admin'>;
