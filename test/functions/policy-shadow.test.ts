@@ -275,6 +275,7 @@ describe('shadow mode: a candidate decides beside the live set and never answers
     expect(report.examples).toHaveLength(50);
     const shadowItems = (await w.items()).filter((i) => String(i.sk).startsWith('SHADOW#'));
     expect(shadowItems.length).toBeLessThanOrEqual(2 + 200);
+    expect(shadowItems.find((i) => i.type === 'shadow-examples')!.examples).toHaveLength(50);
     expect(shadowItems.every((i) => typeof i.expiresAt === 'number')).toBe(true);
   });
 });
