@@ -136,6 +136,79 @@ async function world(endpoint: string, table: string, routeCount: number, roleCo
   return { rt, idp, rest, client, now, fresh, env, pem, sign };
 }
 
+/**
+ * Shadow mode (docs/policies-shadow.md): the cost per decision of deciding with a set's
+ * candidate too, against the same set without one (two containers, same run), and the
+ * DynamoDB writes one container makes under load while a candidate differs everywhere.
+ */
+async function shadowSection(endpoint: string, line: (s: string) => void) {
+  const client = new DynamoDBClient({ endpoint, region: 'us-east-1', credentials: { accessKeyId: 'bench', secretAccessKey: 'bench' } });
+  const table = 'bench_shadow';
+  await ensureTable(client, table);
+  const idp = await makeIssuer();
+  let clockMs = Date.now();
+  const now = () => clockMs;
+  const nowS = () => Math.floor(clockMs / 1000);
+  const container = (set: string) => {
+    const rt = createRuntime({ GATEHOUSE_TABLE: table, GATEHOUSE_ISSUERS: JSON.stringify([idp.config]), GATEHOUSE_LOG_LEVEL: 'error', GATEHOUSE_POLICY_SET: set }, { client, logSink: () => {}, now });
+    return { rt, rest: createRestAuthorizer({ authorizer: rt.authorizer, answers: rt.answers, logger: rt.logger }) };
+  };
+  const setup = container('plain').rt.store;
+  const table10 = routes(10);
+  const projectRead = (r: RouteRule) => r.route === 'GET /orgs/{orgId}/projects/{projectId}';
+  // Two candidates of the same table, each changing the rule every measured request hits:
+  // project reads need another permission (every decision differs), or a jexl condition.
+  const otherPermission = table10.map((r) => (projectRead(r) ? { ...r, action: 'delete' } : r));
+  const withCondition = table10.map((r) => (projectRead(r) ? { ...r, condition: 'principal.emailVerified == true' } : r));
+  for (const set of ['plain', 'shadowed', 'conditioned']) await setup.policy.writeSet(await setup.policy.readSet(set), { routes: table10 }, nowS(), 'bench');
+  await setup.policy.putCandidate(await setup.policy.readCandidate('shadowed'), { routes: otherPermission, tests: [] }, nowS(), 'bench');
+  await setup.policy.putCandidate(await setup.policy.readCandidate('conditioned'), { routes: withCondition, tests: [] }, nowS(), 'bench');
+  // For scale: such a condition in a live set, with no candidate (one that holds, so the
+  // answer is still an Allow: a Deny answer is cheaper to build, which would hide its cost).
+  const holding = table10.map((r) => (projectRead(r) ? { ...r, condition: 'principal.emailVerified != true' } : r));
+  await setup.policy.writeSet(await setup.policy.readSet('live-condition'), { routes: holding }, nowS(), 'bench');
+  await setup.orgs.createOrg({ id: 'acme', name: 'acme', createdAt: nowS() });
+  await setup.users.putMembership('acme', 'alice', ['org-viewer'], nowS());
+  const jwt = await idp.sign('alice', nowS());
+  const event = (path: string) => ({ type: 'TOKEN' as const, authorizationToken: `Bearer ${jwt}`, methodArn: `${API}/GET${path}` });
+  const containers = ['plain', 'shadowed', 'conditioned', 'live-condition'].map(container);
+  let i = 0;
+  const sides = containers.map((c) => () => c.rest(event(`/orgs/acme/projects/p${i++ % 500}`)));
+  for (const side of sides) for (let k = 0; k < 500; k++) await side();
+  const measured = await rounds(sides, 200, 31);
+
+  // Under load: 200 public routes live, none in the candidate (every request differs, in
+  // 200 kinds), a new path and one of 1,000 callers every request; 15 simulated seconds per
+  // 2,000 decisions, 5 minutes.
+  const flood = routes(4).concat(Array.from({ length: 200 }, (_, k) => ({ route: `GET /svc${k}/{proxy+}`, resource: 'svc', action: 'read', public: true })));
+  await setup.policy.writeSet(await setup.policy.readSet('flooded'), { routes: flood }, nowS(), 'bench');
+  await setup.policy.putCandidate(await setup.policy.readCandidate('flooded'), { routes: routes(4), tests: [] }, nowS(), 'bench');
+  const loaded = container('flooded');
+  const counter = countRequests(client);
+  const perMinute: number[] = [];
+  let decisions = 0;
+  for (let minute = 0; minute < 5; minute++) {
+    counter.reset();
+    for (let quarter = 0; quarter < 4; quarter++) {
+      for (let k = 0; k < 2000; k++, decisions++) {
+        await loaded.rest({ type: 'REQUEST', methodArn: `${API}/GET/svc${decisions % 200}/u${decisions % 1000}/p${decisions}`, headers: {} } as never).catch(() => {});
+      }
+      clockMs += 15_000;
+    }
+    perMinute.push(counter.commands().filter((c) => c === 'UpdateItemCommand').length);
+  }
+  counter.stop();
+  line('');
+  line('## Shadow mode (REST TOKEN handler, warm caches; a 10-route set, its candidate changing the rule every request hits)');
+  line('| measure | decisions/s | time per decision | target |');
+  line('|---|---|---|---|');
+  line(`| no candidate | ${fmt(measured.perSecond[0]!)} | 1x | - |`);
+  line(`| candidate needing another permission (every decision differs) | ${fmt(measured.perSecond[1]!)} | ${fmt(measured.ratio[1]!, 2)}x | <= 1.3x |`);
+  line(`| candidate adding a jexl condition | ${fmt(measured.perSecond[2]!)} | ${fmt(measured.ratio[2]!, 2)}x | - (the condition's own cost, next row) |`);
+  line(`| no candidate, the live set holding that condition | ${fmt(measured.perSecond[3]!)} | ${fmt(measured.ratio[3]!, 2)}x | - |`);
+  line(`| DynamoDB writes per minute, one container, 8,000 decisions/min differing in 200 kinds | ${perMinute.join(', ')} (max ${Math.max(...perMinute)}) | <= 52 (bounded) |`);
+}
+
 async function main() {
   const dynamo = await startDynamoLocal();
   const line = (s: string) => console.log(s);
@@ -285,6 +358,8 @@ async function main() {
     line(`| 1,000 routes, 100 custom roles | ${fmt(bigRate)} |`);
     line(`| slowdown | ${fmt(smallRate / bigRate, 2)}x (target <= 2x) |`);
 
+    await shadowSection(dynamo.endpoint, line);
+
     // --- IAM answer compile: one principal's statements on the 1,000-route table -------
     line('');
     line('## IAM answer compile (1,000-route table; a principal in 1, 10 and 100 orgs; median of 15 compiles, route index warm)');
@@ -353,7 +428,20 @@ async function main() {
   }
 }
 
-main().catch((err) => {
+/** `npm run bench -- --only=shadow`: one section alone (while developing it). */
+const only = process.argv.slice(2).find((a) => a.startsWith('--only='))?.slice('--only='.length);
+const sections: Record<string, () => Promise<void>> = {
+  shadow: async () => {
+    const dynamo = await startDynamoLocal();
+    try {
+      await shadowSection(dynamo.endpoint, (s) => console.log(s));
+    } finally {
+      await dynamo.stop();
+    }
+  },
+};
+if (only !== undefined && !sections[only]) throw new Error(`bench: no section ${only} (${Object.keys(sections).join(', ')})`);
+(only !== undefined ? sections[only]!() : main()).catch((err) => {
   console.error(err);
   process.exitCode = 1;
 });
@@ -363,7 +451,7 @@ main().catch((err) => {
 // then), so neither is measured under the other's load.
 let opsRan = false;
 process.on('beforeExit', () => {
-  if (opsRan || process.exitCode) return;
+  if (opsRan || process.exitCode || only !== undefined) return;
   opsRan = true;
   void import('./ops')
     .then((m) => m.runOpsBench())

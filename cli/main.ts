@@ -12,11 +12,12 @@ import { MISC_COMMANDS } from './commands/misc';
 import { ORG_COMMANDS } from './commands/orgs';
 import { POLICY_COMMANDS } from './commands/policy';
 import { POLICY_HISTORY_COMMANDS } from './commands/policy-history';
+import { POLICY_SHADOW_COMMANDS } from './commands/policy-shadow';
 import { ROLE_COMMANDS } from './commands/roles';
 import { TOKEN_COMMANDS } from './commands/tokens';
 
 /** Every command, in the order help lists them. */
-export const COMMANDS: Command[] = [...MISC_COMMANDS.filter((c) => c.path[0] === 'me'), ...TOKEN_COMMANDS, ...INVITATION_COMMANDS, ...ORG_COMMANDS, ...ROLE_COMMANDS, ...MISC_COMMANDS.filter((c) => c.path[0] !== 'me'), ...POLICY_COMMANDS, ...POLICY_HISTORY_COMMANDS];
+export const COMMANDS: Command[] = [...MISC_COMMANDS.filter((c) => c.path[0] === 'me'), ...TOKEN_COMMANDS, ...INVITATION_COMMANDS, ...ORG_COMMANDS, ...ROLE_COMMANDS, ...MISC_COMMANDS.filter((c) => c.path[0] !== 'me'), ...POLICY_COMMANDS, ...POLICY_HISTORY_COMMANDS, ...POLICY_SHADOW_COMMANDS];
 
 export const DEFAULT_URL = 'http://127.0.0.1:3000';
 
@@ -37,7 +38,7 @@ const GROUPS: Record<string, string> = {
   members: 'members of an org',
   'site-roles': 'site roles of a user',
   roles: 'custom roles',
-  policy: 'policy sets, API bindings, tests, history and rollback',
+  policy: 'policy sets, API bindings, tests, history, rollback and shadow mode',
 };
 
 export interface Io {
@@ -93,7 +94,7 @@ export function splitCommand(argv: string[]): { words: string[]; rest: string[] 
       continue;
     }
     const candidate = [...words, a];
-    if (words.length < 2 && COMMANDS.some((c) => candidate.every((w, j) => c.path[j] === w))) words.push(a);
+    if (words.length < 3 && COMMANDS.some((c) => candidate.every((w, j) => c.path[j] === w))) words.push(a);
     else rest.push(a);
   }
   return { words, rest };

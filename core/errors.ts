@@ -29,12 +29,13 @@ export const ERROR_CODES = {
     'cannot-delete-policy', 'cannot-list-policy',
   ],
   /** 404: missing, or not visible to the caller (no existence leak). */
-  NotFound: ['not-found', 'route-not-found', 'set-not-found', 'binding-not-found', 'version-not-found'],
+  NotFound: ['not-found', 'route-not-found', 'set-not-found', 'binding-not-found', 'version-not-found', 'candidate-not-found'],
   /** 409: conflicts with the current state. */
   Conflict: [
     'already-member', 'invitation-not-pending', 'invitation-pending', 'last-site-admin', 'membership-changed', 'org-exists',
     'reserved-role-name', 'rotation-conflict', 'site-roles-changed', 'idempotency-token-changed', 'org-deleting',
     'read-only-set', 'set-not-deletable', 'set-in-use', 'unknown-set', 'route-not-found', 'binding-changed',
+    'set-not-stored',
   ],
   /** 410: existed, but expired. */
   Gone: ['invitation-expired', 'token-expired'],

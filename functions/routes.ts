@@ -54,6 +54,11 @@ export const ADMIN_ROUTES = {
   'GET /policies/sets/{set}/versions': 'admin',
   'GET /policies/sets/{set}/versions/{version}': 'admin',
   'POST /policies/sets/{set}/rollback': 'admin',
+  'GET /policies/sets/{set}/candidate': 'admin',
+  'PUT /policies/sets/{set}/candidate': 'admin',
+  'DELETE /policies/sets/{set}/candidate': 'admin',
+  'GET /policies/sets/{set}/candidate/report': 'admin',
+  'POST /policies/sets/{set}/candidate/promote': 'admin',
   'POST /authz/explain': 'admin',
   'GET /audit': 'admin',
 } as const satisfies Record<string, 'tokens' | 'invitations' | 'admin'>;

@@ -4,6 +4,7 @@ import { Authorizer } from '../core/authorizer/authorize';
 import { createCaches, type AuthorizerCaches } from '../core/authorizer/caches';
 import { PolicySource } from '../core/authorizer/policy';
 import { PrincipalResolver } from '../core/authorizer/principals';
+import { ShadowDecisions } from '../core/authorizer/shadow';
 import { parseSettings, type Settings } from '../core/config/settings';
 import { IamAnswers } from '../core/gateway/answers';
 import { JwtVerifier } from '../core/identity/jwt';
@@ -64,7 +65,8 @@ export function createRuntime(
   const principals = new PrincipalResolver({ store, jwt, now, cacheTtlSeconds: ttl, caches });
   const policies = new PolicySource({ store, now, ttlSeconds: ttl, logger, ...(settings.policySet ? { pinnedSet: settings.policySet } : {}) });
   const activity = new TokenActivity({ store, logger, now });
-  const authorizer = new Authorizer({ principals, policies, activity, logger, now, cacheTtlSeconds: ttl });
+  const shadow = new ShadowDecisions({ store, logger, now });
+  const authorizer = new Authorizer({ principals, policies, activity, shadow, logger, now, cacheTtlSeconds: ttl });
   const answers = new IamAnswers({ cache: caches.answers, logger, now, ttlMs: ttl * 1000 });
   // Admin functions: the same resolver shape with nothing cached (TTL 0 stores nothing).
   const callers = new PrincipalResolver({ store, jwt, now, cacheTtlSeconds: 0, caches: createCaches(now, 1e-4) });

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { compilePolicy } from '../authorizer/policy';
-import { Conflict, Forbidden, InvalidInput, NotFound, Unprocessable } from '../errors';
+import { Conflict, Forbidden, InvalidInput, NotFound, PreconditionFailed, Unprocessable } from '../errors';
 import { parseBody, parseQuery, pageFields, type ApiRequest, type ApiResponse, type Endpoint } from '../http/api';
 import { epochSeconds, listOf, type ErrorSpec, type RouteSpecs } from '../http/spec';
 import { checkPrecondition, etag, readPrecondition } from '../http/preconditions';
@@ -14,7 +14,7 @@ import { runPolicyTests, type PolicyTestResult } from '../policy/policy-tests';
 import { validateRouteRules, type RouteRule } from '../policy/routes';
 import { decide } from '../rbac/decide';
 import type { Principal } from '../rbac/types';
-import type { HistoryNote, SetChange, StoredSet, VersionSummary } from '../store/dynamo/policy';
+import type { CandidateState, HistoryNote, SetChange, StoredCandidate, StoredSet, VersionSummary } from '../store/dynamo/policy';
 import { type AdminDeps, actorId, audited, freshCatalog, nowSeconds } from './deps';
 
 /**
@@ -103,6 +103,47 @@ const bindingSummarySchema = bindingSchema.extend({ updatedAt: epochSeconds.null
 const routesView = z.strictObject({ routes: z.array(routeRuleSchema), version: z.string(), warnings: z.array(warningSchema) });
 const gateView = z.strictObject({ expression: z.string().nullable(), version: z.string(), warnings: z.array(warningSchema) });
 
+// Shadow mode (DESIGN §9): a candidate version of a set, decided beside it.
+/** Fields a candidate GET answers that its PUT does not take (accepted and ignored, like `version`). */
+const candidateReadOnly = { ...readOnly, candidate: z.unknown().optional(), basedOn: z.unknown().optional(), createdAt: z.unknown().optional(), createdBy: z.unknown().optional() };
+const candidateBody = z.strictObject({ routes: z.array(z.unknown()), gate: z.string().nullable().optional(), tests: z.array(z.unknown()).optional(), ...candidateReadOnly });
+const candidateSchema = z.strictObject({
+  routes: z.array(routeRuleSchema),
+  gate: z.string().nullable(),
+  tests: z.array(policyTestSchema),
+  candidate: z.string().meta({ description: 'the candidate\'s number within its set (its ETag); never reused' }),
+  basedOn: z.string().meta({ description: 'the version of the live set it is compared against' }),
+  createdAt: epochSeconds,
+  createdBy: z.string(),
+  warnings: z.array(warningSchema),
+}).meta({ title: 'PolicyCandidate' });
+const shadowOutcome = z.enum(['allow', 'deny', 'unauthorized']);
+const shadowReportSchema = z.strictObject({
+  set: z.string(),
+  candidate: z.string(),
+  basedOn: z.string(),
+  liveVersion: z.string().meta({ description: 'the live set\'s version now' }),
+  stale: z.boolean().meta({ description: 'the live set was written since the candidate was stored: promote would be refused (412)' }),
+  compared: z.number().int().meta({ description: 'requests decided by both, over every container (flushed at most once a minute per container)' }),
+  differing: z.number().int().meta({ description: 'of those, how many the candidate would have answered otherwise' }),
+  failed: z.number().int().meta({ description: 'shadow decisions that failed (the live answer stood)' }),
+  unkeyed: z.number().int().meta({ description: 'differences counted beyond a container\'s cap on kinds: in `differing`, not in `differences`' }),
+  firstAt: epochSeconds.nullable(),
+  lastAt: epochSeconds.nullable(),
+  differences: z.array(z.strictObject({ route: z.string().nullable(), candidateRoute: z.string().nullable(), live: shadowOutcome, candidate: shadowOutcome, count: z.number().int() })).meta({ description: 'by kind (the rule each side matched, both outcomes), most frequent first' }),
+  examples: z.array(z.strictObject({
+    at: epochSeconds,
+    principalId: z.string(),
+    method: z.string(),
+    path: z.string(),
+    route: z.string().nullable(),
+    candidateRoute: z.string().nullable(),
+    live: z.strictObject({ outcome: shadowOutcome, code: z.string() }),
+    candidate: z.strictObject({ outcome: shadowOutcome, code: z.string() }),
+  })).meta({ description: 'a bounded sample of differing decisions (never a credential)' }),
+  truncated: z.boolean(),
+}).meta({ title: 'ShadowReport' });
+
 const ETAG = { ETag: 'the version, quoted: send it back as `If-Match` to write' };
 const LISTING_TAG = { ETag: 'a weak tag of the listing (changes when it does; never a precondition)' };
 const CREATED = { ...ETAG, Location: 'where the new entity is read' };
@@ -135,6 +176,8 @@ const apiIdError: ErrorSpec = { status: 400, code: 'invalid-api-id', when: 'the 
 const readOnlySet: ErrorSpec = { status: 409, code: 'read-only-set', when: 'the set is the built-in `admin` set' };
 const setMissing: ErrorSpec = { status: 404, code: 'set-not-found', when: 'there is no such set' };
 const bindingRace: ErrorSpec = { status: 409, code: 'binding-changed', when: 'the set the API was bound to changed meanwhile: read the binding again' };
+const candidateMissing: ErrorSpec = { status: 404, code: 'candidate-not-found', when: 'the set has no candidate' };
+const CANDIDATE_ETAG = { ETag: 'the candidate\'s number, quoted: send it back as `If-Match` to replace or discard it' };
 
 // Policy tests on writes, the test endpoint, history and rollback (DESIGN §9).
 const testBody = z.strictObject({ routes: z.array(z.unknown()).optional(), gate: z.string().nullable().optional(), tests: z.array(z.unknown()).optional() });
@@ -293,6 +336,40 @@ export const POLICY_SET_ROUTE_SPECS: RouteSpecs = {
     errors: [policyDelete, apiIdError, { status: 404, code: 'binding-not-found', when: 'the API is bound to no set' }, bindingRace, ...precondition],
   },
   ...CHECK_AND_HISTORY_ROUTE_SPECS,
+  // Shadow mode (DESIGN §9).
+  'GET /policies/sets/{set}/candidate': {
+    summary: 'The set\'s candidate version running in shadow',
+    description: 'What it answers is valid input for `PUT` of the candidate.',
+    responses: { 200: { description: 'the candidate', schema: candidateSchema, headers: CANDIDATE_ETAG } },
+    errors: [policyRead, setName, setMissing, candidateMissing],
+  },
+  'PUT /policies/sets/{set}/candidate': {
+    summary: 'Run a candidate version of a set in shadow (`{ routes, gate?, tests? }`, validated as a set write)',
+    description: 'Every request the authorizer decides with the set is then decided by the candidate too, and differences are counted (`GET …/candidate/report`); the live set still answers every request. Authorizers notice a new candidate within the cache TTL. The candidate records the live version it is compared against (`basedOn`). Start with `If-None-Match: *`; replace with `If-Match` (its report starts again).',
+    body: candidateBody,
+    headers: ifMatch('`GET /policies/sets/{set}/candidate`'),
+    responses: { 200: { description: 'replaced', schema: candidateSchema, headers: CANDIDATE_ETAG }, 201: { description: 'stored', schema: candidateSchema, headers: { ...CANDIDATE_ETAG, Location: 'where the candidate is read' } } },
+    errors: [policyWrite, setName, readOnlySet, setMissing, { status: 409, code: 'set-not-stored', when: 'the set was never written (a `default` set still empty or in the layout before policy sets): write it once first' }, ...tableErrors, { status: 400, code: 'invalid-tests', when: 'a test is malformed (`details.field` names it)' }, ...precondition],
+  },
+  'DELETE /policies/sets/{set}/candidate': {
+    summary: 'Discard the candidate and its report',
+    description: 'Needs `If-Match` (the candidate\'s ETag).',
+    headers: ifMatch('`GET /policies/sets/{set}/candidate`'),
+    responses: { 204: { description: 'discarded' } },
+    errors: [policyWrite, setName, readOnlySet, setMissing, candidateMissing, ...precondition],
+  },
+  'GET /policies/sets/{set}/candidate/report': {
+    summary: 'How the candidate decided beside the live set: totals, differences by kind, examples',
+    responses: { 200: { description: 'the report', schema: shadowReportSchema, headers: CANDIDATE_ETAG } },
+    errors: [policyRead, setName, setMissing, candidateMissing],
+  },
+  'POST /policies/sets/{set}/candidate/promote': {
+    summary: 'Make the candidate the live set, if the live set is still the version it was compared against',
+    description: 'Needs `If-Match` with the live set\'s version, which must also be the candidate\'s `basedOn` (412 otherwise: someone wrote the set meanwhile; store the candidate again to compare it against the new version). The candidate is written as `PUT /policies/sets/{set}` writes a set (same checks), then removed with its report.',
+    headers: ifMatch('`GET /policies/sets/{set}` (the live set)'),
+    responses: { 200: { description: 'the set now', schema: setSchema, headers: ETAG } },
+    errors: [policyWrite, setName, readOnlySet, setMissing, candidateMissing, ...testInputErrors.slice(1), testsFailed, ...precondition],
+  },
 };
 
 /** A weak ETag over a listing: it changes with the listing, and (weak) never satisfies an If-Match. */
@@ -337,6 +414,11 @@ export class PolicySetAdmin {
       'GET /policies/sets/{set}/versions': (r) => this.listVersions(r),
       'GET /policies/sets/{set}/versions/{version}': (r) => this.getVersion(r),
       'POST /policies/sets/{set}/rollback': (r) => this.rollback(r),
+      'GET /policies/sets/{set}/candidate': (r) => this.getCandidate(r),
+      'PUT /policies/sets/{set}/candidate': (r) => this.putCandidate(r),
+      'DELETE /policies/sets/{set}/candidate': (r) => this.deleteCandidate(r),
+      'GET /policies/sets/{set}/candidate/report': (r) => this.candidateReport(r),
+      'POST /policies/sets/{set}/candidate/promote': (r) => this.promoteCandidate(r),
     };
   }
 
@@ -440,7 +522,7 @@ export class PolicySetAdmin {
   }
 
   /** Creates or replaces a whole set: `{ routes, gate?, tests? }` (what is left out is cleared). */
-  async putSet(req: ApiRequest): Promise<ApiResponse> {
+  async putSet(req: ApiRequest, via?: 'promote'): Promise<ApiResponse> {
     const caller = req.caller.principal;
     const target = `policy-set:${String(req.params.set).slice(0, 64)}`;
     return audited(this.deps, { actor: caller, action: 'policy.set.put', target }, async () => {
@@ -452,7 +534,7 @@ export class PolicySetAdmin {
       if (gate !== null) validateExpression(gate);
       const tests = body.tests === undefined ? [] : validatePolicyTests(body.tests);
       const base = await this.base(req, name, { creating: true });
-      const version = await this.writeChecked(base, { routes, gate, tests }, caller, { action: base.exists ? 'put' : 'create' });
+      const version = await this.writeChecked(base, { routes, gate, tests }, caller, { action: via ?? (base.exists ? 'put' : 'create') });
       const view = this.setView({ routes, ...(gate !== null ? { gate } : {}), tests, version: String(version) });
       return this.written(version, !base.exists, view, `/policies/sets/${name}`);
     });
@@ -687,5 +769,142 @@ export class PolicySetAdmin {
     const v = parseVersion(raw);
     if (v === undefined) throw new InvalidInput('invalid-version', 'a version is a non-negative integer, as `GET /policies/sets/{set}/versions` lists them');
     return v;
+  }
+
+  // --- Shadow mode: a set's candidate version (DESIGN §9) ------------------------------
+
+  private candidateView(c: StoredCandidate) {
+    return { routes: c.routes, gate: c.gate ?? null, tests: c.tests, candidate: String(c.candidate), basedOn: String(c.basedOn), createdAt: c.createdAt, createdBy: c.createdBy, warnings: policyWarnings(c.routes, c.gate) };
+  }
+
+  /** A set's stamp and candidate (404 for a set that does not exist, and without a candidate unless `optional`). */
+  private async candidateState(name: string, options: { optional?: boolean } = {}): Promise<CandidateState & { current?: number }> {
+    // The admin set is built in: it never has a candidate.
+    if (name === ADMIN_SET) throw new NotFound('candidate-not-found', 'the admin set is built in: it has no candidate');
+    const state = await this.repo.readCandidate(name);
+    if (!state.exists) throw new NotFound('set-not-found', `no policy set ${name}`);
+    if (state.current === undefined && !options.optional) throw new NotFound('candidate-not-found', `policy set ${name} has no candidate`);
+    return state;
+  }
+
+  /** The candidate as stored (404 when the stamp names one its item does not hold: it was just replaced or discarded). */
+  private stored(state: CandidateState, name: string): StoredCandidate {
+    if (!state.candidate) throw new NotFound('candidate-not-found', `policy set ${name} has no candidate`);
+    return state.candidate;
+  }
+
+  async getCandidate(req: ApiRequest): Promise<ApiResponse> {
+    await this.require(req.caller.principal, 'read');
+    const name = checkSetName(req.params.set);
+    const c = this.stored(await this.candidateState(name), name);
+    return { status: 200, headers: { etag: etag(String(c.candidate)) }, body: this.candidateView(c) };
+  }
+
+  /** Stores a candidate (`{ routes, gate?, tests? }`, validated as a set write), compared against the live version. */
+  async putCandidate(req: ApiRequest): Promise<ApiResponse> {
+    const caller = req.caller.principal;
+    return audited(this.deps, { actor: caller, action: 'policy.candidate.put', target: `policy-set:${String(req.params.set).slice(0, 64)}/candidate` }, async () => {
+      await this.require(caller, 'update');
+      const name = this.writable(checkSetName(req.params.set));
+      const body = parseBody(candidateBody, req.body);
+      const routes = validateRouteRules(body.routes, { validateCondition });
+      const gate = body.gate ?? null;
+      if (gate !== null) validateExpression(gate);
+      const tests = body.tests === undefined ? [] : validatePolicyTests(body.tests);
+      const pre = readPrecondition(req.headers);
+      const state = await this.candidateState(name, { optional: true });
+      // The candidate is compared against a stored version: its stamp is what authorizers check.
+      if (state.stamp !== 'live') throw new Conflict('set-not-stored', `policy set ${name} was never written: write it once (PUT /policies/sets/${name}) before running a candidate beside it`);
+      checkPrecondition(pre, { exists: state.current !== undefined, version: String(state.current ?? 0) }, `the candidate of policy set ${name}`);
+      const now = nowSeconds(this.deps);
+      const n = await this.repo.putCandidate(state, { routes, gate, tests }, now, actorId(caller));
+      if (state.current !== undefined) await this.dropReport(name, state.current);
+      const view = this.candidateView({ candidate: n, basedOn: state.version, routes, ...(gate !== null ? { gate } : {}), tests, createdAt: now, createdBy: actorId(caller) });
+      const created = state.current === undefined;
+      return { status: created ? 201 : 200, headers: { etag: etag(String(n)), ...(created ? { location: `/policies/sets/${name}/candidate` } : {}) }, body: view };
+    });
+  }
+
+  /** Discards the candidate and its report (`If-Match`: the candidate's ETag). */
+  async deleteCandidate(req: ApiRequest): Promise<ApiResponse> {
+    const caller = req.caller.principal;
+    return audited(this.deps, { actor: caller, action: 'policy.candidate.delete', target: `policy-set:${String(req.params.set).slice(0, 64)}/candidate` }, async () => {
+      await this.require(caller, 'update');
+      const name = this.writable(checkSetName(req.params.set));
+      const pre = readPrecondition(req.headers);
+      const state = await this.candidateState(name);
+      checkPrecondition(pre, { exists: true, version: String(state.current) }, `the candidate of policy set ${name}`);
+      await this.repo.deleteCandidate(name, state.current!);
+      return { status: 204 };
+    });
+  }
+
+  /** Totals, differences by kind and examples, summed over every container that flushed. */
+  async candidateReport(req: ApiRequest): Promise<ApiResponse> {
+    await this.require(req.caller.principal, 'read');
+    const name = checkSetName(req.params.set);
+    const state = await this.candidateState(name);
+    const c = this.stored(state, name);
+    const r = await this.repo.readShadowReport(name, c.candidate);
+    const body = {
+      set: name,
+      candidate: String(c.candidate),
+      basedOn: String(c.basedOn),
+      liveVersion: String(state.version),
+      stale: c.basedOn !== state.version,
+      compared: r.compared,
+      differing: r.differing,
+      failed: r.failed,
+      unkeyed: r.unkeyed,
+      firstAt: r.firstAt ?? null,
+      lastAt: r.lastAt ?? null,
+      differences: r.differences,
+      examples: r.examples,
+      truncated: r.truncated,
+    };
+    return { status: 200, headers: { etag: etag(String(c.candidate)) }, body };
+  }
+
+  /**
+   * Makes the candidate live: only while the live set is the version it was compared
+   * against (`If-Match` names the live version, which must be its `basedOn`). It is written
+   * through `putSet`, exactly as `PUT /policies/sets/{set}` writes a set (with `If-Match:
+   * "<basedOn>"`), so every check of a set write applies; then the candidate goes.
+   */
+  async promoteCandidate(req: ApiRequest): Promise<ApiResponse> {
+    const caller = req.caller.principal;
+    return audited(this.deps, { actor: caller, action: 'policy.candidate.promote', target: `policy-set:${String(req.params.set).slice(0, 64)}/candidate` }, async () => {
+      await this.require(caller, 'update');
+      const name = this.writable(checkSetName(req.params.set));
+      const pre = readPrecondition(req.headers);
+      const state = await this.candidateState(name);
+      const c = this.stored(state, name);
+      checkPrecondition(pre, { exists: true, version: String(state.version) }, `policy set ${name}`);
+      if (c.basedOn !== state.version) {
+        throw new PreconditionFailed('version-mismatch', `policy set ${name} is at version ${state.version}, but its candidate was compared against version ${c.basedOn}: store the candidate again to compare it against the live set`);
+      }
+      const written = await this.putSet({
+        ...req,
+        params: { set: name },
+        headers: { 'if-match': etag(String(c.basedOn)) },
+        body: { routes: c.routes, gate: c.gate ?? null, tests: c.tests },
+      }, 'promote');
+      try {
+        await this.repo.deleteCandidate(name, c.candidate);
+      } catch (err) {
+        // Replaced meanwhile: the new candidate stays (compared against a version that is now gone, it cannot be promoted).
+        this.deps.logger.warn('shadow.candidate-kept', { policySet: name, candidate: c.candidate, reason: (err as { code?: string }).code ?? 'unknown' });
+      }
+      return { status: 200, ...(written.headers ? { headers: written.headers } : {}), body: written.body };
+    });
+  }
+
+  /** Deletes a replaced candidate's report; its items expire anyway, so a failure is only logged. */
+  private async dropReport(name: string, candidate: number): Promise<void> {
+    try {
+      await this.repo.deleteShadowReport(name, candidate);
+    } catch (err) {
+      this.deps.logger.warn('shadow.report-cleanup-failed', { policySet: name, candidate, reason: (err as { code?: string }).code ?? 'unknown' });
+    }
   }
 }

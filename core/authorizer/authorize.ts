@@ -8,6 +8,7 @@ import { gatewayContext, type AuthzRequest, type GatewayContext } from './contex
 import { decide, type Decision } from './decide';
 import type { CompiledPolicy, PolicySource } from './policy';
 import { TokenRejected, type PrincipalResolver } from './principals';
+import type { ShadowDecisions } from './shadow';
 
 /** A request that ended before a decision: no usable credential (401) or a failure (fail closed). */
 export type Undecided = { effect: 'unauthorized'; code: string } | { effect: 'error'; code: string };
@@ -32,6 +33,8 @@ export interface AuthorizerOptions {
   principals: PrincipalResolver;
   policies: PolicySource;
   activity: TokenActivity;
+  /** Decides with a set's candidate beside it (shadow mode); it never changes an answer. */
+  shadow: ShadowDecisions;
   logger: Logger;
   now: () => number;
   cacheTtlSeconds: number;
@@ -46,6 +49,7 @@ export interface AuthorizerOptions {
  * 3. The policy set of the calling API.
  * 4. `decide()`; without a credential anything but an Allow is a 401.
  * 5. A gatehouse token's use goes to its access log.
+ * Beside step 4, a set's candidate (shadow mode) decides too; only the live set answers.
  * Never throws: every failure is a 401 (`unauthorized`) or, for a store or key source
  * that cannot answer, `error` (fail closed). Only a complete, positive decision allows.
  */
@@ -55,12 +59,14 @@ export class Authorizer {
   async authorize(request: AuthzRequest): Promise<AuthzResult> {
     try {
       await this.deps.activity.flushDue();
+      await this.deps.shadow.flushDue();
       if (request.malformedCredential) return { effect: 'unauthorized', code: 'credential-malformed' };
       const resolved = request.credential === undefined ? undefined : await this.deps.principals.resolve(request.credential);
       const policy = await this.deps.policies.forApi(request.apiId);
       // Orgs being deleted grant nothing: memberships in them and their org tokens are dropped.
       const principal = resolved && withoutDeletingOrgs(resolved.principal, policy.deletingOrgIds);
       const decision = decide(policy, principal, request, this.deps.now());
+      this.deps.shadow.compare(policy, principal, request, decision, this.deps.now());
       // Without a credential, anything but an allow is a 401: a credential might change the answer.
       if (!resolved && !decision.allowed) return { effect: 'unauthorized', code: 'no-credential' };
       const effect = decision.allowed ? 'allow' : 'deny';

@@ -19,6 +19,7 @@ import type { ResolvedCredential } from './principals';
  * | policies | PolicySource (`policy.ts`) | policy set | one per set (at most 64) | TTL, then a version check |
  * | API bindings | PolicySource | API id | 1,000 entries | TTL |
  * | token writes | TokenActivity (`activity.ts`) | token and route | 10,000 entries | one minute / one hour windows |
+ * | shadow counts | ShadowDecisions (`shadow.ts`) | policy set and candidate | 16 candidates; 50 kinds of difference and 10 examples each | until the next flush (at most once a minute) |
  * | verification keys | IssuerKeys (core/identity/keys.ts) | alg and kid | 64 per issuer | while their key set is current |
  * | key sets | RemoteJwks (core/identity/jwks.ts) | issuer | one per issuer | 10 minutes; unknown kid refetch at most every 30 s |
  * | compiled expressions | core/policy/expression.ts | expression text | 1,000 entries | 24 hours (compilation is deterministic) |

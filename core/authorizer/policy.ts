@@ -36,6 +36,17 @@ export interface CompiledPolicy {
   principalReads: PrincipalReads;
   /** Orgs being deleted: memberships in them and their org tokens grant nothing (`withoutDeletingOrgs`). */
   deletingOrgIds: ReadonlySet<string>;
+  /** The set's candidate in shadow mode (DESIGN §9): decided beside the set, never answering. */
+  candidate?: CompiledCandidate;
+}
+
+/** A candidate compiled like its set (same roles), or broken: only the shadow path ever sees it. */
+export interface CompiledCandidate {
+  candidate: number;
+  basedOn: number;
+  policy?: CompiledPolicy;
+  /** Why it could not be compiled (the shadow path counts a failure for each request). */
+  broken?: string;
 }
 
 function slot(text: string): ExpressionSlot {
@@ -93,6 +104,7 @@ export function compilePolicy(snapshot: PolicySnapshot, logger?: Logger): Compil
     claims: reading('principal.claims'),
     credential: reads.some((r) => r === 'request' || r === 'request.headers' || r === 'request.headers.authorization' || r.startsWith('request.headers.authorization.')),
   };
+  const candidate = snapshot.candidate ? compileCandidate(snapshot, snapshot.candidate, logger) : undefined;
   return {
     set: snapshot.set ?? DEFAULT_SET,
     version: snapshot.version,
@@ -102,7 +114,22 @@ export function compilePolicy(snapshot: PolicySnapshot, logger?: Logger): Compil
     conditions,
     principalReads,
     deletingOrgIds: new Set(snapshot.deletingOrgIds ?? []),
+    ...(candidate ? { candidate } : {}),
   };
+}
+
+/** A candidate with its set's roles; whatever goes wrong stays with the candidate, never the set. */
+function compileCandidate(set: PolicySnapshot, c: NonNullable<PolicySnapshot['candidate']>, logger?: Logger): CompiledCandidate {
+  const version = `${set.version}~candidate`;
+  try {
+    if (!Array.isArray(c.routes)) throw new Error('its route table is not a list');
+    // The set's roles and deleting orgs; the candidate's own routes and gate.
+    const { candidate: _c, gate: _g, ...shared } = set;
+    return { candidate: c.candidate, basedOn: c.basedOn, policy: compilePolicy({ ...shared, version, routes: c.routes, ...(c.gate !== undefined ? { gate: c.gate } : {}) }, logger) };
+  } catch (err) {
+    logger?.warn('shadow.candidate-broken', { policySet: set.set ?? DEFAULT_SET, candidate: c.candidate, message: (err as Error).message });
+    return { candidate: c.candidate, basedOn: c.basedOn, broken: (err as Error).message };
+  }
 }
 
 /** The set every API is decided with unless it is bound to another (or the function pins one). */

@@ -83,6 +83,12 @@ export const ADMIN_SET_ROUTES: readonly RouteRule[] = Object.freeze([
   site('GET /policies/sets/{set}/versions', 'policy', 'read'),
   site('GET /policies/sets/{set}/versions/{version}', 'policy', 'read'),
   site('POST /policies/sets/{set}/rollback', 'policy', 'update'),
+  // Shadow mode: a candidate changes no live decision, but writing one is a policy write.
+  site('GET /policies/sets/{set}/candidate', 'policy', 'read'),
+  site('PUT /policies/sets/{set}/candidate', 'policy', 'update'),
+  site('DELETE /policies/sets/{set}/candidate', 'policy', 'update'),
+  site('GET /policies/sets/{set}/candidate/report', 'policy', 'read'),
+  site('POST /policies/sets/{set}/candidate/promote', 'policy', 'update'),
   signedIn('POST /authz/explain', 'policy', 'read'), // one's own requests for anyone; others' for policy readers
   site('GET /audit', 'audit', 'read'),
 ].map((r) => Object.freeze(r)));

@@ -74,6 +74,18 @@ export const keys = {
    */
   policySet: (name: string) => `POLICYSET#${name}`,
   testsSk: () => 'TESTS',
+  /**
+   * Shadow mode (DESIGN §9): the set's candidate version (`CANDIDATE`: routes, gate and
+   * what it was compared against; loaded with the set's content), its tests apart
+   * (`CANDIDATE#TESTS`, never loaded to decide), and the shadow report of candidate `n`
+   * (`SHADOW#<n>#TOTALS`, `#EXAMPLES`, `#DIFF#<key hash>`), added to by every container.
+   */
+  candidateSk: () => 'CANDIDATE',
+  candidateTestsSk: () => 'CANDIDATE#TESTS',
+  shadowPrefix: (candidate: number) => `SHADOW#${candidate}#`,
+  shadowTotalsSk: (candidate: number) => `SHADOW#${candidate}#TOTALS`,
+  shadowExamplesSk: (candidate: number) => `SHADOW#${candidate}#EXAMPLES`,
+  shadowDiffSk: (candidate: number, keyHash: string) => `SHADOW#${candidate}#DIFF#${keyHash}`,
   /** GSI1: every stored set but `default` (which always exists and is listed anyway). */
   allPolicySets: () => 'POLICYSETS',
   /** An API's binding to a set (by API Gateway API id). */

@@ -52,6 +52,69 @@ export interface PolicySnapshot {
   roles: Role[];
   /** Orgs being deleted: their memberships and org tokens grant nothing (DESIGN §4). */
   deletingOrgIds?: string[];
+  /**
+   * The set's candidate version while one runs in shadow (DESIGN §9), loaded in the same
+   * read as the set's routes and gate. It decides nothing: it is decided beside the set.
+   * While it exists, `version` ends in `+<candidate>`, so the cheap version check notices
+   * a candidate coming and going.
+   */
+  candidate?: CandidateSnapshot;
+}
+
+/** A candidate version of a policy set, as the authorizer loads it (routes and gate; tests stay in the store). */
+export interface CandidateSnapshot {
+  /** The candidate's number (never reused within its set). */
+  candidate: number;
+  /** The set version it is compared against. */
+  basedOn: number;
+  /** As stored: an item that is not a route table compiles to a broken candidate, which only the shadow path sees. */
+  routes: RouteRule[];
+  gate?: string;
+}
+
+/** One decision of a candidate that differed from the live set's, as the shadow report keeps it (never a credential). */
+export interface ShadowExample {
+  /** Epoch seconds. */
+  at: number;
+  principalId: string;
+  method: string;
+  path: string;
+  /** The rule each side matched (null: none). */
+  route: string | null;
+  candidateRoute: string | null;
+  live: { outcome: ShadowOutcome; code: string };
+  candidate: { outcome: ShadowOutcome; code: string };
+}
+
+/** What a side of a shadow comparison would have answered. */
+export type ShadowOutcome = 'allow' | 'deny' | 'unauthorized';
+
+/** Differences of one kind: the rules each side matched and both outcomes. */
+export interface ShadowDifference {
+  route: string | null;
+  candidateRoute: string | null;
+  live: ShadowOutcome;
+  candidate: ShadowOutcome;
+  count: number;
+}
+
+/**
+ * What one container counted for one candidate since its last flush (DESIGN §9). Writes
+ * add up: the stored report holds the sum over containers.
+ */
+export interface ShadowAggregate {
+  set: string;
+  candidate: number;
+  /** Requests decided by both. */
+  compared: number;
+  /** Of those, how many the candidate answered otherwise. */
+  differing: number;
+  /** Shadow decisions that failed (the live answer stood). */
+  failed: number;
+  /** Differences beyond the container's cap on kinds: counted in `differing`, not broken down. */
+  unkeyed: number;
+  differences: ShadowDifference[];
+  examples: ShadowExample[];
 }
 
 /** One access-log entry of a token: uses and failed attempts. */
@@ -111,4 +174,6 @@ export interface AuthorizerStore {
   recordTokenFailures(aggregate: AccessLogAggregate): Promise<void>;
   /** Sets `lastUsedAt` if it is older than `olderThan` (conditional write). */
   touchTokenLastUsed(tokenId: string, at: number, olderThan: number): Promise<void>;
+  /** Adds a container's shadow counts to the candidate's stored report; resolves with the number of writes it took. */
+  recordShadow(aggregate: ShadowAggregate, now: number): Promise<number>;
 }

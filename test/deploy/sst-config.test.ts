@@ -164,8 +164,8 @@ describe('sst.config.ts wiring', () => {
 
   it('the admin route list covers the brief, each route on the function that serves it', () => {
     const count = (fn: string) => Object.values(ADMIN_ROUTES).filter((f) => f === fn).length;
-    // admin: 21 endpoints, 9 for policy sets and API bindings, 4 for policy tests, history and rollback.
-    expect([count('tokens'), count('invitations'), count('admin')]).toEqual([10, 6, 34]);
+    // admin: 21 endpoints, 9 for policy sets and API bindings, 4 for policy tests, history and rollback, 5 for a set's candidate (shadow mode).
+    expect([count('tokens'), count('invitations'), count('admin')]).toEqual([10, 6, 39]);
   });
 
   it('outputs the table name, the admin API URL, and the ARN and name of every function', async () => {

@@ -194,6 +194,31 @@ describe('what the handlers answer is what the specs declare', () => {
     expect((await call('GET', '/policies/apis', root)).status).toBe(200);
     await call('GET', '/policies/apis', root, undefined, { cursor: 'forged' });
     await call('GET', '/policies/apis/abcdef0000', root);
+    // Shadow mode: a candidate of partner.
+    const candidate = { routes: [{ route: 'GET /things/{id}', resource: 'thing', action: 'read', condition: 'principal.id != "u"' }] };
+    await call('GET', '/policies/sets/partner/candidate', root);
+    await call('GET', '/policies/sets/ghost/candidate', root);
+    await call('GET', '/policies/sets/admin/candidate/report', root);
+    await call('PUT', '/policies/sets/partner/candidate', root, candidate);
+    await call('PUT', '/policies/sets/partner/candidate', alice, candidate, undefined, { 'if-none-match': '*' });
+    await call('PUT', '/policies/sets/partner/candidate', root, { routes: [{ route: 'NOPE' }] }, undefined, { 'if-none-match': '*' });
+    await call('PUT', '/policies/sets/admin/candidate', root, candidate, undefined, { 'if-none-match': '*' });
+    await call('PUT', '/policies/sets/ghost/candidate', root, candidate, undefined, { 'if-none-match': '*' });
+    await call('PUT', '/policies/sets/default/candidate', root, candidate, undefined, { 'if-none-match': '*' });
+    expect((await call('PUT', '/policies/sets/partner/candidate', root, candidate, undefined, { 'if-none-match': '*' })).status).toBe(201);
+    const cand = await call('GET', '/policies/sets/partner/candidate', root);
+    expect((await call('PUT', '/policies/sets/partner/candidate', root, cand.body, undefined, { 'if-match': cand.headers.etag! })).status).toBe(200);
+    await call('PUT', '/policies/sets/partner/candidate', root, candidate, undefined, { 'if-match': '"99"' });
+    expect((await call('GET', '/policies/sets/partner/candidate/report', root)).status).toBe(200);
+    await call('POST', '/policies/sets/partner/candidate/promote', root);
+    await call('POST', '/policies/sets/partner/candidate/promote', root, undefined, undefined, { 'if-match': '"99"' });
+    expect((await call('POST', '/policies/sets/partner/candidate/promote', root, undefined, undefined, { 'if-match': await tag('/policies/sets/partner') })).status).toBe(200);
+    await call('POST', '/policies/sets/partner/candidate/promote', root, undefined, undefined, { 'if-match': '*' });
+    expect((await call('PUT', '/policies/sets/partner/candidate', root, candidate, undefined, { 'if-none-match': '*' })).status).toBe(201);
+    await call('DELETE', '/policies/sets/partner/candidate', root);
+    expect((await call('DELETE', '/policies/sets/partner/candidate', root, undefined, undefined, { 'if-match': await tag('/policies/sets/partner/candidate') })).status).toBe(204);
+    await call('DELETE', '/policies/sets/partner/candidate', root, undefined, undefined, { 'if-match': '*' });
+
     await call('DELETE', '/policies/sets/partner', root, undefined, undefined, { 'if-match': '*' });
     await call('DELETE', '/policies/sets/default', root, undefined, undefined, { 'if-match': '*' });
     await call('DELETE', '/policies/sets/admin', root, undefined, undefined, { 'if-match': '*' });

@@ -187,6 +187,19 @@ async function cases(w: W, token: (f: Partial<TokenRecord> & Pick<TokenRecord, '
   add('PUT /policies/apis/{apiId}', '/policies/apis/bbbbbbbbbb', { body: { set: 'default' }, headers: { 'if-none-match': '*' } });
   await store.policy.putBinding(await store.policy.readBinding('cccccccccc'), 'default', now, 'setup');
   add('DELETE /policies/apis/{apiId}', '/policies/apis/cccccccccc', { headers: any });
+  // Shadow mode: each write on a set of its own, with a candidate where it needs one.
+  const stored = async (withCandidate: boolean) => {
+    const name = uniq('shadowed');
+    await store.policy.writeSet(await store.policy.readSet(name), { routes: [] }, now, 'setup');
+    if (withCandidate) await store.policy.putCandidate(await store.policy.readCandidate(name), { routes: [], tests: [] }, now, 'setup');
+    return name;
+  };
+  const shadowed = await stored(true);
+  add('GET /policies/sets/{set}/candidate', `/policies/sets/${shadowed}/candidate`);
+  add('GET /policies/sets/{set}/candidate/report', `/policies/sets/${shadowed}/candidate/report`);
+  add('PUT /policies/sets/{set}/candidate', `/policies/sets/${await stored(false)}/candidate`, { body: { routes: [] }, headers: { 'if-none-match': '*' } });
+  add('DELETE /policies/sets/{set}/candidate', `/policies/sets/${await stored(true)}/candidate`, { headers: any });
+  add('POST /policies/sets/{set}/candidate/promote', `/policies/sets/${await stored(true)}/candidate/promote`, { headers: any });
   add('POST /authz/explain', '/authz/explain', { body: { method: 'GET', path: '/orgs/acme' } });
   add('GET /audit', '/audit');
   // Last: deleting an org takes the principal's memberships and tokens with it.

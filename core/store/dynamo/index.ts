@@ -39,6 +39,7 @@ export function createDynamoStore(options: { client?: DynamoDBClient; tableName:
     recordTokenAccess: (id, entry, dedupe) => tokens.recordTokenAccess(id, entry, dedupe),
     recordTokenFailures: (aggregate) => tokens.recordTokenFailures(aggregate),
     touchTokenLastUsed: (id, at, older) => tokens.touchTokenLastUsed(id, at, older),
+    recordShadow: (aggregate, now) => policy.recordShadow(aggregate, now),
   };
 }
 

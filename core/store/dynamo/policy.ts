@@ -1,8 +1,11 @@
+import { createHash } from 'node:crypto';
 import {
   BatchGetItemCommand,
+  BatchWriteItemCommand,
   GetItemCommand,
   QueryCommand,
   TransactWriteItemsCommand,
+  UpdateItemCommand,
   type BatchGetItemCommandOutput,
   type KeysAndAttributes,
   type QueryCommandOutput,
@@ -16,7 +19,7 @@ import { API_ID_RE, checkSetName, checkStoredSize, type PolicyTest } from '../..
 import type { RouteRule } from '../../policy/routes';
 import type { Permission, Role } from '../../rbac/types';
 import { keys } from '../schema';
-import type { PolicySnapshot } from '../types';
+import type { CandidateSnapshot, PolicySnapshot, ShadowAggregate, ShadowDifference, ShadowExample, ShadowOutcome } from '../types';
 import { NotFound } from '../../errors';
 import { orgAliveCheck } from './org-index';
 import { type Db, type Item, fromItem, guard, isConditionFailure, queryPage, toItem, transact, values } from './db';
@@ -131,7 +134,8 @@ export class PolicyRepo {
     checkSetName(set);
     if (set === ADMIN_SET) return `${ADMIN_SET_VERSION}.${versionOf(await this.getItem('policy version', [keys.policy(), keys.versionSk()]))}`;
     const stamps = await this.batchGet('policy version', [this.stampKey(set), [keys.policy(), keys.versionSk()]]);
-    return `${stampVersion(stamps.get(keyId(this.stampKey(set))))}.${versionOf(stamps.get(keyId([keys.policy(), keys.versionSk()])))}`;
+    const stamp = stamps.get(keyId(this.stampKey(set)));
+    return `${stampVersion(stamp)}.${versionOf(stamps.get(keyId([keys.policy(), keys.versionSk()])))}${candidateSuffix(stamp)}`;
   }
 
   /** A set's routes and gate with every custom role: stamps, then content and roles in parallel. */
@@ -144,15 +148,20 @@ export class PolicyRepo {
       return { set, version: `${ADMIN_SET_VERSION}.${catalogVersion}`, routes: adminSetRoutes(), roles: catalog.roles, ...(catalog.deletingOrgIds.length > 0 ? { deletingOrgIds: catalog.deletingOrgIds } : {}) };
     }
     const stamps = await this.batchGet('policy version', [this.stampKey(set), catalogKey]);
-    const [content, catalog] = await Promise.all([this.batchGet('policy set', this.contentKeys(set, false)), this.loadCatalog()]);
-    const state = this.assemble(set, stamps.get(keyId(this.stampKey(set))), content);
+    // The candidate (shadow mode) comes in the same batch as the set's content: no extra round trip.
+    const candidateKey: Key = [keys.policySet(set), keys.candidateSk()];
+    const [content, catalog] = await Promise.all([this.batchGet('policy set', [...this.contentKeys(set, false), candidateKey]), this.loadCatalog()]);
+    const stamp = stamps.get(keyId(this.stampKey(set)));
+    const state = this.assemble(set, stamp, content);
+    const candidate = candidateOf(stamp, content.get(keyId(candidateKey)));
     return {
       set,
-      version: `${state.version}.${versionOf(stamps.get(keyId(catalogKey)))}`,
+      version: `${state.version}.${versionOf(stamps.get(keyId(catalogKey)))}${candidateSuffix(stamp)}`,
       routes: state.routes,
       ...(state.gate !== undefined ? { gate: state.gate } : {}),
       roles: catalog.roles,
       ...(catalog.deletingOrgIds.length > 0 ? { deletingOrgIds: catalog.deletingOrgIds } : {}),
+      ...(candidate ? { candidate } : {}),
     };
   }
 
@@ -211,7 +220,7 @@ export class PolicyRepo {
         Update: {
           TableName: this.db.tableName,
           Key: toItem({ pk, sk: keys.versionSk() }),
-          UpdateExpression: 'SET #v = :next, #d = :yes, #h = :next, updatedAt = :now, updatedBy = :by REMOVE gsi1pk, gsi1sk',
+          UpdateExpression: 'SET #v = :next, #d = :yes, #h = :next, updatedAt = :now, updatedBy = :by REMOVE gsi1pk, gsi1sk, candidate',
           // Only the version that was read (the caller read it live), and only while no
           // API is bound to it: a binding moves `bindings` in its own transaction on this
           // same item, so a binding and a deletion never both succeed.
@@ -223,6 +232,9 @@ export class PolicyRepo {
       this.del([pk, keys.routesSk()]),
       this.del([pk, keys.gateSk()]),
       this.del([pk, keys.testsSk()]),
+      // A candidate (shadow mode) goes with its set.
+      this.del([pk, keys.candidateSk()]),
+      this.del([pk, keys.candidateTestsSk()]),
       ...this.historyWrites(base, { routes: [], gate: null, tests: [] }, base.version + 1, now, actor, { action: 'delete' }),
     ];
     if (!(await transact(this.db, 'TransactWriteItems delete policy set', items))) return;
@@ -535,6 +547,225 @@ export class PolicyRepo {
     return { roles, deletingOrgIds };
   }
 
+  // --- Shadow mode: a set's candidate version and its report (DESIGN §9) ------------------
+
+  /** A set's stamp and its candidate as stored (tests included): one GetItem, then one BatchGetItem. */
+  async readCandidate(name: string): Promise<CandidateState> {
+    checkSetName(name);
+    const stampItem = await this.getItem('policy set version', this.stampKey(name));
+    const s = this.assemble(name, stampItem, new Map());
+    const pk = keys.policySet(name);
+    const current = s.stamp === 'live' && typeof stampItem?.candidate === 'number' ? stampItem.candidate : undefined;
+    const base: CandidateState = { name, exists: s.exists, stamp: s.stamp, version: s.version, seq: typeof stampItem?.candidateSeq === 'number' ? stampItem.candidateSeq : 0 };
+    if (current === undefined) return base;
+    const content = await this.batchGet('policy candidate', [[pk, keys.candidateSk()], [pk, keys.candidateTestsSk()]]);
+    const item = content.get(keyId([pk, keys.candidateSk()]));
+    if (!item || item.candidate !== current) return { ...base, current };
+    const tests = parseJson(content.get(keyId([pk, keys.candidateTestsSk()]))?.tests);
+    return {
+      ...base,
+      current,
+      candidate: {
+        candidate: current,
+        basedOn: stampVersion({ version: item.basedOn }),
+        routes: Array.isArray(item.routes) ? (item.routes as RouteRule[]) : [],
+        ...(typeof item.gate === 'string' ? { gate: item.gate } : {}),
+        tests: Array.isArray(tests) ? (tests as PolicyTest[]) : [],
+        createdAt: typeof item.createdAt === 'number' ? item.createdAt : 0,
+        createdBy: typeof item.createdBy === 'string' ? item.createdBy : 'system',
+      },
+    };
+  }
+
+  /**
+   * Stores a candidate of a set written in its own partition (stamp `live`), compared
+   * against the set's version as `base` read it, and returns its number. 412
+   * `version-mismatch` when the set or its candidate changed since `base` was read.
+   */
+  async putCandidate(base: CandidateState, content: { routes: RouteRule[]; gate?: string | null; tests: PolicyTest[] }, now: number, actor?: string): Promise<number> {
+    checkStoredSize('routes', content.routes);
+    checkStoredSize('tests', content.tests);
+    const next = base.seq + 1;
+    const pk = keys.policySet(base.name);
+    const items: TransactWriteItem[] = [
+      {
+        Update: {
+          TableName: this.db.tableName,
+          Key: toItem({ pk, sk: keys.versionSk() }),
+          UpdateExpression: 'SET #c = :next, #s = :next',
+          // The set is live at the version the candidate records as `basedOn` (so the report
+          // compares against what it says), and its candidate is as read: numbers are never
+          // reused, and an If-Match on the candidate holds atomically.
+          ConditionExpression: `#v = :version AND attribute_not_exists(#d) AND ${base.seq === 0 ? 'attribute_not_exists(#s)' : '#s = :seq'} AND ${base.current === undefined ? 'attribute_not_exists(#c)' : '#c = :current'}`,
+          ExpressionAttributeNames: { '#c': 'candidate', '#s': 'candidateSeq', '#v': 'version', '#d': 'deleted' },
+          ExpressionAttributeValues: values({ ':next': next, ':version': base.version, ...(base.seq === 0 ? {} : { ':seq': base.seq }), ...(base.current === undefined ? {} : { ':current': base.current }) }),
+        },
+      },
+      this.put({ pk, sk: keys.candidateSk(), type: 'policy-candidate', candidate: next, basedOn: base.version, routes: content.routes, ...(typeof content.gate === 'string' ? { gate: content.gate } : {}), createdAt: now, createdBy: actor ?? 'system' }),
+      // Tests are kept as text, as the set's own are (free-form JSON).
+      content.tests.length === 0 ? this.del([pk, keys.candidateTestsSk()]) : this.put({ pk, sk: keys.candidateTestsSk(), type: 'policy-candidate-tests', tests: JSON.stringify(content.tests), updatedAt: now }),
+    ];
+    if (await transact(this.db, 'TransactWriteItems policy candidate', items)) throw candidateChanged(base.name);
+    return next;
+  }
+
+  /** Removes candidate `candidate` of a set (412 `version-mismatch` when it is no longer the current one). Its report goes too. */
+  async deleteCandidate(name: string, candidate: number): Promise<void> {
+    const pk = keys.policySet(name);
+    const items: TransactWriteItem[] = [
+      {
+        Update: {
+          TableName: this.db.tableName,
+          Key: toItem({ pk, sk: keys.versionSk() }),
+          UpdateExpression: 'REMOVE #c',
+          // Only the candidate that was read: a replacement stored meanwhile stays.
+          ConditionExpression: '#c = :current',
+          ExpressionAttributeNames: { '#c': 'candidate' },
+          ExpressionAttributeValues: values({ ':current': candidate }),
+        },
+      },
+      this.del([pk, keys.candidateSk()]),
+      this.del([pk, keys.candidateTestsSk()]),
+    ];
+    if (await transact(this.db, 'TransactWriteItems delete policy candidate', items)) throw candidateChanged(name);
+    await this.deleteShadowReport(name, candidate);
+  }
+
+  /**
+   * Adds one container's counts to a candidate's report: one UpdateItem for the totals,
+   * one per kind of difference, one for the examples (bounded by the caller's caps).
+   * Counts add (ADD), so containers never overwrite each other. Report items expire
+   * (`expiresAt`) a while after their last write: a report left behind by a discarded
+   * candidate, which a container flushed into after the discard, goes by itself.
+   */
+  async recordShadow(a: ShadowAggregate, now: number): Promise<number> {
+    const pk = keys.policySet(a.set);
+    const expiresAt = now + SHADOW_REPORT_TTL_SECONDS;
+    const update = (sk: string, expression: string, names: Record<string, string>, vals: Item, condition?: string) =>
+      guard('UpdateItem shadow report', () =>
+        this.db.client.send(
+          new UpdateItemCommand({
+            TableName: this.db.tableName,
+            Key: toItem({ pk, sk }),
+            UpdateExpression: expression,
+            ...(condition ? { ConditionExpression: condition } : {}),
+            ExpressionAttributeNames: names,
+            ExpressionAttributeValues: values(vals),
+          }),
+        ),
+      );
+    const writes: Promise<unknown>[] = [
+      update(
+        keys.shadowTotalsSk(a.candidate),
+        'ADD #cmp :cmp, #dif :dif, #fail :fail, #unk :unk SET #t = :type, #first = if_not_exists(#first, :now), #last = :now, #exp = :exp',
+        { '#cmp': 'compared', '#dif': 'differing', '#fail': 'failed', '#unk': 'unkeyed', '#t': 'type', '#first': 'firstAt', '#last': 'lastAt', '#exp': 'expiresAt' },
+        { ':cmp': a.compared, ':dif': a.differing, ':fail': a.failed, ':unk': a.unkeyed, ':type': 'shadow-totals', ':now': now, ':exp': expiresAt },
+      ),
+    ];
+    for (const d of a.differences) {
+      writes.push(
+        update(
+          keys.shadowDiffSk(a.candidate, differenceKey(d)),
+          'ADD #n :n SET #t = :type, #r = :route, #cr = :croute, #l = :live, #c = :cand, #exp = :exp',
+          { '#n': 'count', '#t': 'type', '#r': 'route', '#cr': 'candidateRoute', '#l': 'liveOutcome', '#c': 'candidateOutcome', '#exp': 'expiresAt' },
+          { ':n': d.count, ':type': 'shadow-difference', ':route': d.route, ':croute': d.candidateRoute, ':live': d.live, ':cand': d.candidate, ':exp': expiresAt },
+        ),
+      );
+    }
+    if (a.examples.length > 0) {
+      const examples = a.examples.slice(0, MAX_STORED_EXAMPLES);
+      writes.push(
+        update(
+          keys.shadowExamplesSk(a.candidate),
+          'SET #e = list_append(if_not_exists(#e, :empty), :new), #t = :type, #exp = :exp',
+          { '#e': 'examples', '#t': 'type', '#exp': 'expiresAt' },
+          { ':empty': [], ':new': examples, ':type': 'shadow-examples', ':exp': expiresAt, ':room': MAX_STORED_EXAMPLES - examples.length },
+          // The sample is bounded however many containers add to it: once full, it stays as it is.
+          'attribute_not_exists(#e) OR size(#e) <= :room',
+        ).catch((err) => {
+          if (!isConditionFailure((err as { cause?: unknown }).cause)) throw err;
+        }),
+      );
+    }
+    const results = await Promise.allSettled(writes);
+    const failed = results.find((r) => r.status === 'rejected');
+    if (failed) throw (failed as PromiseRejectedResult).reason;
+    return writes.length;
+  }
+
+  /** A candidate's report as stored: totals, every kind of difference (most frequent first, at most `limit`), examples. */
+  async readShadowReport(name: string, candidate: number, limit = 200): Promise<ShadowReport> {
+    const pk = keys.policySet(name);
+    const report: ShadowReport = { compared: 0, differing: 0, failed: 0, unkeyed: 0, differences: [], examples: [], truncated: false };
+    let startKey: QueryCommandOutput['LastEvaluatedKey'];
+    do {
+      const out: QueryCommandOutput = await guard('Query shadow report', () =>
+        this.db.client.send(
+          new QueryCommand({
+            TableName: this.db.tableName,
+            KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
+            ExpressionAttributeValues: values({ ':pk': pk, ':prefix': keys.shadowPrefix(candidate) }),
+            ConsistentRead: true,
+            ExclusiveStartKey: startKey,
+          }),
+        ),
+      );
+      for (const raw of out.Items ?? []) {
+        const i = fromItem(raw);
+        if (i.type === 'shadow-totals') {
+          for (const k of ['compared', 'differing', 'failed', 'unkeyed'] as const) report[k] = typeof i[k] === 'number' ? i[k] : 0;
+          if (typeof i.firstAt === 'number') report.firstAt = i.firstAt;
+          if (typeof i.lastAt === 'number') report.lastAt = i.lastAt;
+        } else if (i.type === 'shadow-examples' && Array.isArray(i.examples)) {
+          report.examples = (i.examples as ShadowExample[]).slice(0, MAX_STORED_EXAMPLES);
+        } else if (i.type === 'shadow-difference') {
+          report.differences.push({
+            route: typeof i.route === 'string' ? i.route : null,
+            candidateRoute: typeof i.candidateRoute === 'string' ? i.candidateRoute : null,
+            live: i.liveOutcome as ShadowOutcome,
+            candidate: i.candidateOutcome as ShadowOutcome,
+            count: typeof i.count === 'number' ? i.count : 0,
+          });
+        }
+      }
+      startKey = out.LastEvaluatedKey;
+    } while (startKey);
+    report.differences.sort((x, y) => y.count - x.count);
+    if (report.differences.length > limit) {
+      report.differences = report.differences.slice(0, limit);
+      report.truncated = true;
+    }
+    return report;
+  }
+
+  /** Deletes a candidate's report items (the items also expire by themselves). */
+  async deleteShadowReport(name: string, candidate: number): Promise<void> {
+    const pk = keys.policySet(name);
+    let startKey: QueryCommandOutput['LastEvaluatedKey'];
+    do {
+      const out: QueryCommandOutput = await guard('Query shadow report', () =>
+        this.db.client.send(
+          new QueryCommand({
+            TableName: this.db.tableName,
+            KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
+            ExpressionAttributeValues: values({ ':pk': pk, ':prefix': keys.shadowPrefix(candidate) }),
+            ProjectionExpression: 'pk, sk',
+            ExclusiveStartKey: startKey,
+          }),
+        ),
+      );
+      const found = out.Items ?? [];
+      for (let i = 0; i < found.length; i += 25) {
+        let request = found.slice(i, i + 25).map((Key) => ({ DeleteRequest: { Key } }));
+        for (let attempt = 0; request.length > 0 && attempt < 5; attempt++) {
+          const res = await guard('BatchWriteItem shadow report', () => this.db.client.send(new BatchWriteItemCommand({ RequestItems: { [this.db.tableName]: request } })));
+          request = (res.UnprocessedItems?.[this.db.tableName] ?? []) as typeof request;
+        }
+      }
+      startKey = out.LastEvaluatedKey;
+    } while (startKey);
+  }
+
   private stampKey(set: string): Key {
     return [keys.policySet(set), keys.versionSk()];
   }
@@ -655,6 +886,79 @@ function stampCondition(base: { stamp: 'none' | 'live' | 'deleted' }): { Conditi
 
 function stampValues(base: { stamp: 'none' | 'live' | 'deleted'; version: number }): Record<string, number> {
   return base.stamp === 'none' ? {} : { ':expected': base.version };
+}
+
+function candidateChanged(set: string): PreconditionFailed {
+  return new PreconditionFailed('version-mismatch', `policy set ${set} or its candidate changed meanwhile: read the candidate again`);
+}
+
+/** How long a shadow report's items outlive their last write. */
+const SHADOW_REPORT_TTL_SECONDS = 30 * 86400;
+/** Most examples a candidate's report keeps, however many containers add to it. */
+export const MAX_STORED_EXAMPLES = 50;
+
+/** A set's stamp and candidate state, as a candidate write needs it. */
+export interface CandidateState {
+  name: string;
+  exists: boolean;
+  stamp: 'none' | 'live' | 'deleted';
+  /** The live set's version. */
+  version: number;
+  /** The last candidate number handed out (0: none yet). */
+  seq: number;
+  /** The current candidate's number, when there is one. */
+  current?: number;
+  candidate?: StoredCandidate;
+}
+
+/** A candidate as stored, for the admin API. */
+export interface StoredCandidate {
+  candidate: number;
+  basedOn: number;
+  routes: RouteRule[];
+  gate?: string;
+  tests: PolicyTest[];
+  createdAt: number;
+  createdBy: string;
+}
+
+/** A candidate's shadow report as stored (summed over containers). */
+export interface ShadowReport {
+  compared: number;
+  differing: number;
+  failed: number;
+  unkeyed: number;
+  firstAt?: number;
+  lastAt?: number;
+  differences: ShadowDifference[];
+  examples: ShadowExample[];
+  /** More kinds of difference were stored than the report lists. */
+  truncated: boolean;
+}
+
+/** `+<candidate>` while a live set has a candidate: the version check notices it coming and going. */
+function candidateSuffix(stamp: Item | undefined): string {
+  return stamp && stamp.deleted !== true && typeof stamp.candidate === 'number' ? `+${stamp.candidate}` : '';
+}
+
+/**
+ * The candidate the stamp names, from its item. Read after the stamp, the item may be
+ * newer or gone: then there is none now, and the next version check reloads.
+ */
+function candidateOf(stamp: Item | undefined, item: Item | undefined): CandidateSnapshot | undefined {
+  if (!stamp || stamp.deleted === true || typeof stamp.candidate !== 'number' || !item || item.candidate !== stamp.candidate) return undefined;
+  return {
+    candidate: stamp.candidate,
+    basedOn: stampVersion({ version: item.basedOn }),
+    // Not checked here: a malformed table becomes a broken candidate when compiled, seen only by the shadow path.
+    routes: item.routes as RouteRule[],
+    ...(typeof item.gate === 'string' ? { gate: item.gate } : {}),
+  };
+}
+
+/** A stable, short key for a kind of difference. */
+function differenceKey(d: ShadowDifference): string {
+  return createHash('sha256').update(JSON.stringify([d.route, d.candidateRoute, d.live, d.candidate])).digest('base64url').slice(0, 16);
 }
 
 function mismatch(set: string): PreconditionFailed {
