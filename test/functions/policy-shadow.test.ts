@@ -185,6 +185,26 @@ describe('shadow mode: a candidate decides beside the live set and never answers
     expect(audit).toEqual(expect.arrayContaining(['policy.candidate.put:allowed', 'policy.candidate.promote:failed', 'policy.candidate.promote:allowed', 'policy.set.put:allowed']));
   });
 
+  it('promote runs the candidate\'s tests like every write: refused with 422 and nothing changed when one fails; a promotion is recorded as such', async () => {
+    const w = await shadowWorld();
+    const v0 = (await w.admin('GET', '/policies/sets/default')).body.version as string;
+    const aliceReads = { name: 'alice reads a project', principal: { kind: 'user', id: 'alice', orgs: { acme: ['org-viewer'] } }, request: { method: 'GET', path: '/orgs/acme/projects/p1' }, expect: 'allow' };
+    // The candidate takes project reads from alice, and its own test says she keeps them.
+    await startShadow(w, { routes: CANDIDATE, tests: [aliceReads] });
+    const refused = await w.admin('POST', '/policies/sets/default/candidate/promote', { ifMatch: `"${v0}"` });
+    expect(refused).toMatchObject({ status: 422, body: { error: { code: 'policy-tests-failed', details: { failed: 1, failures: [{ name: 'alice reads a project', actual: { decision: 'deny', code: 'condition-false' } }] } } } });
+    expect((await w.admin('GET', '/policies/sets/default')).body).toMatchObject({ routes: LIVE, version: v0 });
+    expect((await w.admin('GET', '/policies/sets/default/candidate')).status).toBe(200);
+
+    // With a test that says what the candidate means, it promotes, and the history says how.
+    const fixed = await w.admin('PUT', '/policies/sets/default/candidate', { body: { routes: CANDIDATE, tests: [{ ...aliceReads, name: 'alice no longer reads', expect: { decision: 'deny', code: 'condition-false' } }] }, ifMatch: '"1"' });
+    expect(fixed.status, JSON.stringify(fixed.body)).toBe(200);
+    const promoted = await w.admin('POST', '/policies/sets/default/candidate/promote', { ifMatch: `"${v0}"` });
+    expect(promoted.status, JSON.stringify(promoted.body)).toBe(200);
+    const history = (await w.admin('GET', '/policies/sets/default/versions')).body.items as { version: string; action: string }[];
+    expect(history[0]).toMatchObject({ version: promoted.body.version, action: 'promote' });
+  });
+
   it('discard removes the candidate and its report; authorizers stop comparing within the TTL', async () => {
     const w = await shadowWorld();
     await startShadow(w);
