@@ -137,7 +137,7 @@ async function world(endpoint: string, table: string, routeCount: number, roleCo
 }
 
 /**
- * Shadow mode (docs/policies-shadow.md): the cost per decision of deciding with a set's
+ * Shadow mode (docs/policies.md, "Shadow mode"): the cost per decision of deciding with a set's
  * candidate too, against the same set without one (two containers, same run), and the
  * DynamoDB writes one container makes under load while a candidate differs everywhere.
  */

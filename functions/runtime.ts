@@ -49,7 +49,7 @@ export const STORE_TIME_BUDGET: StoreTimeBudget = { maxAttempts: 2, connectMs: 3
  */
 export function createRuntime(
   env: Record<string, string | undefined> = process.env,
-  overrides: { client?: DynamoDBClient; now?: () => number; logSink?: (line: string) => void; fetch?: typeof fetch } = {},
+  overrides: { client?: DynamoDBClient; now?: () => number; logSink?: (line: string) => void; fetch?: typeof fetch; shadowFlushMs?: number } = {},
 ): Runtime {
   const settings = parseSettings(withLambdaLogLevel(env));
   const now = overrides.now ?? Date.now;
@@ -65,7 +65,7 @@ export function createRuntime(
   const principals = new PrincipalResolver({ store, jwt, now, cacheTtlSeconds: ttl, caches });
   const policies = new PolicySource({ store, now, ttlSeconds: ttl, logger, ...(settings.policySet ? { pinnedSet: settings.policySet } : {}) });
   const activity = new TokenActivity({ store, logger, now });
-  const shadow = new ShadowDecisions({ store, logger, now });
+  const shadow = new ShadowDecisions({ store, logger, now, ...(overrides.shadowFlushMs !== undefined ? { flushIntervalMs: overrides.shadowFlushMs } : {}) });
   const authorizer = new Authorizer({ principals, policies, activity, shadow, logger, now, cacheTtlSeconds: ttl });
   const answers = new IamAnswers({ cache: caches.answers, logger, now, ttlMs: ttl * 1000 });
   // Admin functions: the same resolver shape with nothing cached (TTL 0 stores nothing).

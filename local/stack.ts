@@ -106,7 +106,9 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       env.GATEHOUSE_ISSUERS = JSON.stringify([issuer.config]);
       if (dataDir) writeFileSync(join(dataDir, 'oidc-issuer'), issuer.issuer);
     }
-    const rt = createRuntime({ ...env, GATEHOUSE_TABLE: tableName }, { client, ...(options.jsonLogs ? {} : { logSink: () => {} }) });
+    // Shadow-mode counts reach the report as often as the local caches turn over (AWS: once a minute per container).
+    const shadowFlushMs = Math.max(1, Number(env.GATEHOUSE_CACHE_TTL_SECONDS) || 5) * 1000;
+    const rt = createRuntime({ ...env, GATEHOUSE_TABLE: tableName }, { client, shadowFlushMs, ...(options.jsonLogs ? {} : { logSink: () => {} }) });
     const now = Math.floor(Date.now() / 1000);
     const policy = await rt.store.loadPolicy();
     if (policy.routes.length === 0) {

@@ -46,7 +46,8 @@ async function candidate(ctx: Context, file: string): Promise<Record<string, unk
     throw new UsageError(`${file === '-' ? 'standard input' : JSON.stringify(file)} is not JSON`);
   }
   if (!doc || typeof doc !== 'object' || Array.isArray(doc)) throw new UsageError('the file must hold a JSON object: { "routes"?, "gate"?, "tests"? }');
-  const { version: _v, warnings: _w, ...body } = doc as Record<string, unknown>;
+  // A pulled policy file is a candidate too: its set, version, warnings and test-only roles are not part of it (the server tests with the stored roles).
+  const { set: _s, version: _v, warnings: _w, roles: _r, ...body } = doc as Record<string, unknown>;
   return body;
 }
 

@@ -27,7 +27,7 @@ async function policyFile(ctx: Context): Promise<{ routes: unknown; gate?: unkno
   return { routes: d.routes, ...(d.gate !== undefined ? { gate: d.gate } : {}), ...(d.tests !== undefined ? { tests: d.tests } : {}) };
 }
 
-/** `gatehouse policy shadow start|report|promote|discard`: a candidate version of a set in shadow (docs/policies-shadow.md). */
+/** `gatehouse policy shadow start|report|promote|discard`: a candidate version of a set in shadow (docs/policies.md, "Shadow mode"). */
 export const POLICY_SHADOW_COMMANDS: Command[] = [
   {
     path: ['policy', 'shadow', 'start'],

@@ -59,6 +59,10 @@ export const BLOCK_CHECKS: { file: string; heading: string; nth?: number; how: '
   { file: 'docs/cli.md', heading: 'Policy sets', how: 'e2e-policy' },
   { file: 'docs/cli.md', heading: 'Policy sets', nth: 1, how: 'e2e-policy' },
   { file: 'docs/cli.md', heading: 'Policy sets', nth: 2, how: 'e2e-policy' },
+  { file: 'docs/policies.md', heading: 'Tests guard every write', how: 'e2e-policy' },
+  { file: 'docs/policies.md', heading: 'History and rollback', how: 'e2e-policy' },
+  { file: 'docs/policies.md', heading: 'Shadow mode: try a change on live traffic', how: 'e2e-policy' },
+  { file: 'docs/policies.md', heading: 'Shadow mode: try a change on live traffic', nth: 1, how: 'e2e-policy' },
   { file: 'docs/tokens.md', heading: 'The checksum, worked through', how: 'offline' },
 ];
 

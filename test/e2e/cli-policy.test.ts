@@ -115,7 +115,7 @@ describe('gatehouse policy against a real stack', () => {
 
     // The other operator, still at v1, pushes an edit of their own: refused, nothing written.
     const stale = JSON.parse(readFileSync(theirs, 'utf8'));
-    stale.routes = stale.routes.slice(0, 1);
+    stale.routes = stale.routes.slice(1); // the read rule goes (the delete rule its test pins stays)
     writeFileSync(theirs, JSON.stringify(stale, null, 2));
     const theirText = readFileSync(theirs, 'utf8');
     const conflict = await gatehouse('policy', 'push', 'reports', '--file', theirs);
@@ -190,7 +190,7 @@ describe('gatehouse policy against a real stack', () => {
 
   it('the policy blocks of docs/policies.md and docs/cli.md run as written', async () => {
     const blocks = BLOCK_CHECKS.filter((c) => c.how === 'e2e-policy').map((c) => block(c.file, c.heading, c.nth ?? 0));
-    expect(blocks.map((b) => b.file)).toEqual(['docs/policies.md', 'docs/cli.md', 'docs/cli.md', 'docs/cli.md']);
+    expect(blocks.map((b) => b.file)).toEqual(['docs/policies.md', 'docs/cli.md', 'docs/cli.md', 'docs/cli.md', 'docs/policies.md', 'docs/policies.md', 'docs/policies.md', 'docs/policies.md']);
     const script = blocks.map((b) => `echo "=== ${b.file}: ${b.heading}"\n${adapt(b.text, stack.url, dataDir).replaceAll('npx gatehouse ', `${node} ${bin} `)}`).join('\n');
     const r = await runAsync('bash', ['-e', '-o', 'pipefail', '-c', script], { cwd: work, env: cleanEnv({}), timeoutMs: 120_000 });
     expect(r.stderr).not.toMatch(stackTrace);
@@ -203,5 +203,18 @@ describe('gatehouse policy against a real stack', () => {
     expect(r.stdout).toContain('no differences');
     expect(r.stdout).toContain('exit code 4');
     expect(r.stdout).toMatch(/^200\n(.|\n)*bound API localdemo0 to policy set projects(.|\n)*^403\n(.|\n)*unbound API localdemo0/m);
+    // docs/policies.md, tests, shadow mode and history: a write breaking a test is refused
+    // (exit 5) and changes nothing; rollback restores; the candidate sees the site token
+    // the live set refuses, the live set answers until the promotion, then the promoted one.
+    const after = r.stdout.slice(r.stdout.indexOf('=== docs/policies.md: Tests guard every write'));
+    expect(after).toContain('tests fail: exit code 5');
+    expect(after).toContain('refused: exit code 5');
+    expect(after).toMatch(/restored the routes and gate of version 2 of projects as version (\d+) \(was \d+\)/);
+    expect(after).toMatch(/candidate 1 of projects runs in shadow, compared against version \d+/);
+    expect(after).toMatch(/^403\n403\n/m);
+    expect(after).toMatch(/differing:\s+[1-9]/);
+    expect(after).toMatch(/deny\s+allow\s+GET \/demo\/orgs\/\{orgId\}\/projects\/\{projectId\}/);
+    expect(after).toMatch(/promoted candidate 1: projects is at version \d+\n200\n/);
+    expect(after).toMatch(/\d+\*\s+promote/);
   }, 180_000);
 });
