@@ -433,13 +433,40 @@ export function compileExpression(text: string): CompiledExpression {
   return compiled;
 }
 
-/** A JSON copy of `value` whose objects have no prototype (arrays stay arrays). */
-function isolate(value: unknown): unknown {
-  return JSON.parse(JSON.stringify(value), (_key, v: unknown) =>
-    // JSON.parse makes `__proto__` an own property; assigning it onto a null-prototype
-    // object keeps it an ordinary own property, not a prototype.
-    v !== null && typeof v === 'object' && !Array.isArray(v) ? Object.assign(Object.create(null) as object, v) : v,
-  );
+/** The deepest nesting a context may have: JSON claims nest, a cycle never ends. */
+const MAX_CONTEXT_DEPTH = 64;
+
+/**
+ * A copy of `value` as plain data, what a JSON round trip would give, with objects that
+ * have no prototype (arrays stay arrays): nothing jexl reads reaches a prototype, a
+ * function or an object of ours. Strings, booleans and finite numbers are kept (other
+ * numbers become null); functions, symbols and undefined are left out (null in arrays);
+ * a bigint or a nesting deeper than MAX_CONTEXT_DEPTH (a cycle) throws, and evaluation
+ * then denies. Own keys are copied as data, `__proto__` included.
+ */
+function isolate(value: unknown, depth = 0): unknown {
+  switch (typeof value) {
+    case 'string':
+    case 'boolean':
+      return value;
+    case 'number':
+      return Number.isFinite(value) ? value : null;
+    case 'bigint':
+      throw new TypeError('a bigint is not data');
+    case 'object':
+      break;
+    default:
+      return undefined;
+  }
+  if (value === null) return null;
+  if (depth >= MAX_CONTEXT_DEPTH) throw new TypeError('the context nests too deeply');
+  if (Array.isArray(value)) return value.map((v: unknown) => isolate(v, depth + 1) ?? null);
+  const out = Object.create(null) as Record<string, unknown>;
+  for (const key of Object.keys(value)) {
+    const v = isolate((value as Record<string, unknown>)[key], depth + 1);
+    if (v !== undefined) out[key] = v;
+  }
+  return out;
 }
 
 /**
