@@ -98,7 +98,9 @@ export class IamAnswers {
       this.deps.logger.info('authorizer.entitlements-omitted', { principalId: result.context.principalId, routes: compiled.omitted.slice(0, 20), count: compiled.omitted.length });
     }
     const ttl = Math.min(this.deps.ttlMs, result.validUntilMs - this.deps.now());
-    this.deps.cache.set(key, compiled, ttl, 256 + key.length + (compiled === 'cut' ? 0 : 2 * compiled.bytes + 64 * compiled.covered.size));
+    // Bytes: the key, the patterns (twice: text and answer strings), the coverage map, and each pattern's RegExp.
+    const bytes = 256 + key.length + (compiled === 'cut' ? 0 : 2 * compiled.bytes + 64 * compiled.covered.size + 512 * (compiled.allow.length + compiled.deny.length));
+    this.deps.cache.set(key, compiled, ttl, bytes);
     return compiled;
   }
 }
@@ -121,14 +123,17 @@ function identitySource(request: AuthzRequest): Record<string, string> {
 
 /**
  * The key statements are shared under: policy set and version, and what decisions under
- * the policy read of the principal — kind, roles, memberships and token, and its id,
+ * the policy read of the principal — kind, roles, memberships, its token's kind, org and
+ * scopes, and its id,
  * email, groups or claims (or the credential) only when the policy reads them.
  */
 function statementsKey(result: Decided, identity: Record<string, string> | undefined): string {
   const p = result.principal as Principal;
   const reads = result.policy.principalReads;
   let key = `${result.policy.set}\u0000${result.policy.version}\u0000${p.kind}\u0000${JSON.stringify(p.siteRoles)}\u0000${JSON.stringify(p.orgs)}`;
-  if (p.token) key += `\u0000${JSON.stringify(p.token)}`;
+  // Of a token, decisions read its kind, scopes and org (core/rbac/decide.ts), never its id:
+  // tokens alike share statements (the holder's id joins the key only when read, above).
+  if (p.token) key += `\u0000token:${p.token.kind}:${p.token.orgId ?? ''}:${JSON.stringify(p.token.scopes ?? null)}`;
   if (reads.id) key += `\u0000id:${p.id}`;
   if (reads.email) key += `\u0000email:${p.email ?? ''}:${p.emailVerified === true}`;
   if (reads.groups) key += `\u0000groups:${JSON.stringify(p.groups ?? null)}`;

@@ -62,6 +62,43 @@ describe('allow-lists cached per policy, API and what a decision reads of the pr
     expect(w.rt.caches.answers.misses).toBe(misses);
   });
 
+  it('shares statements between gatehouse tokens that decide alike (kind, scopes, org, holder), never between others', async () => {
+    // Each kind of token twice: the second of a pair is answered from the first's statements,
+    // unless the policy reads principal ids (an owner route) and the token is a service (its id is its own).
+    const kinds: [string, Parameters<World['token']>[0]][] = [
+      ['bob personal', { kind: 'personal', ownerId: 'bob' }],
+      ['bob personal read-only', { kind: 'personal', ownerId: 'bob', scopes: ['project:read'] }],
+      ['alice personal', { kind: 'personal', ownerId: 'alice' }],
+      ['acme org', { kind: 'org', orgId: 'acme' }],
+      ['acme org read-only', { kind: 'org', orgId: 'acme', scopes: ['project:read'] }],
+      ['globex org', { kind: 'org', orgId: 'globex' }],
+      ['site', { kind: 'site' }],
+    ];
+    const routes: [string, string][] = [['GET', '/orgs/acme/projects/p1'], ['DELETE', '/orgs/acme/projects/p1'], ['GET', '/orgs/globex/projects/p1'], ['GET', '/users/bob/profile'], ['GET', '/admin/settings']];
+    for (const table of [PURE_ROUTES, PURE_ROUTES.filter((r) => r.owner === undefined)]) {
+      const readsIds = table.some((r) => r.owner !== undefined);
+      // TTL off: the test clock is in the past, and DynamoDB Local would delete the tokens as expired.
+      const w = await world({ routes: table, ttl: false });
+      let expected = 0;
+      for (const [name, fields] of kinds) {
+        const shares = fields.kind === 'personal' || !readsIds;
+        const first = await w.token(fields);
+        const second = await w.token(fields);
+        await w.rest(w.tokenEvent(first.credential, 'GET', '/health'));
+        const misses = w.rt.caches.answers.misses;
+        for (const [m, p] of routes) {
+          const shared = await w.rest(w.tokenEvent(second.credential, m, p));
+          const decided = await freshRest(w)(w.tokenEvent(second.credential, m, p));
+          expect(shared, `${name} ${m} ${p}`).toEqual(decided);
+        }
+        expect(w.rt.caches.answers.misses - misses, `${name}, ids read: ${readsIds}`).toBe(shares ? 0 : 1);
+        expected += shares ? 1 : 2;
+      }
+      // No statements were shared across kinds, scopes, orgs or holders.
+      expect(w.rt.caches.answers.misses).toBe(expected);
+    }
+  });
+
   it('never answers one principal with another\'s answer', async () => {
     const w = await world({ routes: PURE_ROUTES });
     const path = '/orgs/acme/projects/p1';
