@@ -1,9 +1,9 @@
 /**
  * `gatehouse`: the admin API from the command line. See docs/cli.md.
  */
-import { readFileSync, realpathSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { fileURLToPath } from 'node:url';
 import { helpText, type OptionSpec, parseCommand, shown, UsageError } from './args';
 import { ApiClient, ApiError, ConfigProblem, EXIT, Unreachable } from './client';
 import type { Command, Context } from './command';
@@ -15,6 +15,7 @@ import { POLICY_HISTORY_COMMANDS } from './commands/policy-history';
 import { POLICY_SHADOW_COMMANDS } from './commands/policy-shadow';
 import { ROLE_COMMANDS } from './commands/roles';
 import { TOKEN_COMMANDS } from './commands/tokens';
+import { isEntryPoint } from './entry';
 
 /** Every command, in the order help lists them. */
 export const COMMANDS: Command[] = [...MISC_COMMANDS.filter((c) => c.path[0] === 'me'), ...TOKEN_COMMANDS, ...INVITATION_COMMANDS, ...ORG_COMMANDS, ...ROLE_COMMANDS, ...MISC_COMMANDS.filter((c) => c.path[0] !== 'me'), ...POLICY_COMMANDS, ...POLICY_HISTORY_COMMANDS, ...POLICY_SHADOW_COMMANDS];
@@ -217,16 +218,6 @@ export async function run(argv: string[], io: Io): Promise<number> {
   }
 }
 
-function isMain(): boolean {
-  const entry = process.argv[1];
-  if (!entry) return false;
-  try {
-    return import.meta.url === pathToFileURL(realpathSync(entry)).href;
-  } catch {
-    return false;
-  }
-}
-
 /** Runs with the process's arguments, streams and environment, then exits with the code. */
 export async function main(argv = process.argv.slice(2)): Promise<never> {
   const code = await run(argv, { stdout: (t) => process.stdout.write(t), stderr: (t) => process.stderr.write(t), env: process.env });
@@ -235,4 +226,4 @@ export async function main(argv = process.argv.slice(2)): Promise<never> {
   process.exit(code);
 }
 
-if (isMain()) void main();
+if (isEntryPoint(import.meta.url)) void main();

@@ -1,9 +1,8 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { realpathSync } from 'node:fs';
-import { pathToFileURL } from 'node:url';
 import { generateToken, hashSecret } from '../core/identity/token-format';
 import { createDynamoStore } from '../core/store/dynamo/index';
 import { type CommandSpec, helpText, parseCommand, UsageError, usageLine } from '../cli/args';
+import { isEntryPoint } from '../cli/entry';
 
 export interface BootstrapOptions {
   client: DynamoDBClient;
@@ -126,17 +125,7 @@ async function main(): Promise<number> {
   return 0;
 }
 
-function isMain(): boolean {
-  const entry = process.argv[1];
-  if (!entry) return false;
-  try {
-    return import.meta.url === pathToFileURL(realpathSync(entry)).href;
-  } catch {
-    return false;
-  }
-}
-
-if (isMain()) {
+if (isEntryPoint(import.meta.url)) {
   main().then(
     (code) => process.exit(code),
     (err) => {

@@ -4,9 +4,9 @@
  * specs each service declares beside its routes (the zod schemas it validates with).
  * `test/docs/openapi.test.ts` regenerates both and fails when the committed files drift.
  */
-import { readFileSync, realpathSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { ORG_ROUTE_SPECS } from '../core/admin/orgs';
 import { POLICY_ROUTE_SPECS } from '../core/admin/policies';
@@ -14,6 +14,7 @@ import type { ErrorSpec, RouteSpec, RouteSpecs } from '../core/http/spec';
 import { INVITATION_ROUTE_SPECS } from '../core/invitations/service';
 import { TOKEN_ROUTE_SPECS } from '../core/tokens/service';
 import { ADMIN_ROUTES } from '../functions/routes';
+import { isEntryPoint } from '../cli/entry';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 export const OPENAPI_FILE = join(ROOT, 'docs/openapi.json');
@@ -310,17 +311,7 @@ export function renderOpenApi(): string {
   return `${JSON.stringify(buildOpenApi(), null, 2)}\n`;
 }
 
-function isMain(): boolean {
-  const entry = process.argv[1];
-  if (!entry) return false;
-  try {
-    return import.meta.url === pathToFileURL(realpathSync(entry)).href;
-  } catch {
-    return false;
-  }
-}
-
-if (isMain()) {
+if (isEntryPoint(import.meta.url)) {
   writeFileSync(OPENAPI_FILE, renderOpenApi());
   writeFileSync(ADMIN_API_DOC, withReference(readFileSync(ADMIN_API_DOC, 'utf8'), endpointReference()));
   console.error(`openapi: wrote docs/openapi.json (${Object.keys(ADMIN_ROUTES).length} operations) and the endpoint reference in docs/admin-api.md`);

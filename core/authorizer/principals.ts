@@ -4,8 +4,8 @@ import { credentialKind } from '../identity/credential';
 import { sha256Base64url } from '../identity/digest';
 import type { VerifiedJwt } from '../identity/jwt';
 import { parseToken, secretMatches } from '../identity/token-format';
-import { parseScope } from '../rbac/permissions';
-import type { Permission, Principal } from '../rbac/types';
+import { storedScopes } from '../rbac/permissions';
+import type { Principal } from '../rbac/types';
 import type { AuthorizerStore, TokenRecord, UserRecord } from '../store/types';
 
 /** Verifies JWTs; the real one is `JwtVerifier`. */
@@ -153,15 +153,8 @@ export class PrincipalResolver {
   }
 
   private async tokenPrincipal(record: TokenRecord): Promise<Principal> {
-    let scopes: Permission[] | undefined;
-    if (record.scopes !== undefined) {
-      try {
-        scopes = record.scopes.map(parseScope);
-      } catch {
-        // A stored scope that no longer parses grants nothing (fail closed).
-        scopes = [];
-      }
-    }
+    // A stored scope that no longer parses grants nothing (fail closed).
+    const scopes = storedScopes(record.scopes);
     const tokenInfo = { id: record.id, kind: record.kind, ...(scopes ? { scopes } : {}) };
     switch (record.kind) {
       case 'personal': {

@@ -42,6 +42,20 @@ export function parseScope(scope: unknown): Permission {
   return { resource: parts[0]!, action: parts[1]! };
 }
 
+/**
+ * A stored token's scopes as permissions, for the authorizer and the grant ceiling alike:
+ * undefined (all of the holder's rights) when it has none, and nothing at all when a
+ * stored scope no longer parses (fail closed).
+ */
+export function storedScopes(scopes: readonly string[] | undefined): Permission[] | undefined {
+  if (scopes === undefined) return undefined;
+  try {
+    return scopes.map(parseScope);
+  } catch {
+    return [];
+  }
+}
+
 /** Formats a permission back into scope syntax. */
 export function formatScope(p: Permission): string {
   return `${p.resource}:${p.action}`;

@@ -8,7 +8,7 @@ import { IDEMPOTENCY_ERRORS, IDEMPOTENCY_HEADER, idempotencyKey, mintToken } fro
 import type { RoleCatalog } from '../rbac/catalog';
 import { holdsSomewhere, tokenCeilingGap, type Grant, type TokenShape } from '../rbac/ceiling';
 import { decide } from '../rbac/decide';
-import { formatScope, parseScope } from '../rbac/permissions';
+import { formatScope, parseScope, storedScopes } from '../rbac/permissions';
 import type { Permission, Principal, TokenKind } from '../rbac/types';
 import { keys } from '../store/schema';
 import { ORG_ID_RE } from '../store/dynamo/orgs';
@@ -68,14 +68,7 @@ function scopeSet(raw: string[] | undefined): Permission[] | undefined {
 
 /** What a stored token is, for the ceiling. A stored scope that no longer parses grants nothing (as in the authorizer). */
 function shapeOf(t: TokenRecord): TokenShape {
-  let scopes: Permission[] | undefined;
-  if (t.scopes !== undefined) {
-    try {
-      scopes = t.scopes.map(parseScope);
-    } catch {
-      scopes = [];
-    }
-  }
+  const scopes = storedScopes(t.scopes);
   return { kind: t.kind, ...(t.orgId !== undefined ? { orgId: t.orgId } : {}), ...(t.ownerId !== undefined ? { ownerId: t.ownerId } : {}), ...(scopes ? { scopes } : {}) };
 }
 

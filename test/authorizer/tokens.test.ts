@@ -41,6 +41,14 @@ describe('gatehouse tokens at the authorizer', () => {
     expect(effect(await w.rest(w.tokenEvent(t.credential, 'GET', '/admin/x')))).toBe('Deny');
   });
 
+  it('a stored scope that no longer parses makes the token grant nothing (never all of its holder\'s rights)', async () => {
+    const personal = await w.token({ kind: 'personal', ownerId: 'bob', scopes: ['project:read', 'Not A Scope'] });
+    expect(effect(await w.rest(w.tokenEvent(personal.credential, 'GET', '/orgs/acme/projects/p1')))).toBe('Deny');
+    expect(effect(await w.rest(w.tokenEvent(personal.credential, 'DELETE', '/orgs/acme/projects/p1')))).toBe('Deny');
+    const site = await w.token({ kind: 'site', scopes: ['project:read', 'project'] });
+    expect(effect(await w.rest(w.tokenEvent(site.credential, 'GET', '/orgs/initech/projects/p1')))).toBe('Deny');
+  });
+
   it('an org token is a member of its org only', async () => {
     const t = await w.token({ kind: 'org', orgId: 'acme', scopes: ['project:*'] });
     const res = await w.rest(w.tokenEvent(t.credential, 'DELETE', '/orgs/acme/projects/p1'));

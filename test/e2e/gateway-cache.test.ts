@@ -11,32 +11,15 @@ import { generateToken } from '../../core/identity/token-format';
 import { freePort } from '../../local/dynamodb-local';
 import { fetchLocalToken } from '../../local/oidc-client';
 import { startStack, type Stack } from '../../local/stack';
+import { callGateway, type GatewayAnswer } from '../support/gateway';
 
 const AUTH_TTL_SECONDS = 2;
 const LAMBDA_TTL_SECONDS = 1;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-interface Answer {
-  status: number;
-  /** Who answered: the gateway itself (authorizer 401/403/500, 404, 413) or the integration. */
-  by: 'gateway' | 'integration';
-  body: unknown;
-}
-
 let stack: Stack;
 
-async function call(method: string, path: string, authorization?: string, body?: string): Promise<Answer> {
-  const res = await fetch(`${stack.url}${path}`, {
-    method,
-    headers: { ...(authorization !== undefined ? { authorization } : {}), ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
-    ...(body !== undefined ? { body } : {}),
-  });
-  const text = await res.text();
-  const json = text ? JSON.parse(text) : undefined;
-  // The gateway answers `{ message }` (as API Gateway does); the functions `{ error }`, the demo `{ method, path, context }`.
-  const by = json && typeof json === 'object' && 'message' in json && Object.keys(json).length === 1 ? 'gateway' : 'integration';
-  return { status: res.status, by, body: json };
-}
+const call = (method: string, path: string, authorization?: string, body?: string) => callGateway(stack.url, method, path, { ...(authorization !== undefined ? { authorization } : {}), ...(body !== undefined ? { body } : {}) });
 
 const bearer = (credential: string) => `Bearer ${credential}`;
 const jwtFor = (user: string, email = `${user}@example.com`) => fetchLocalToken(stack.issuer!.tokenUrl, user, email);
@@ -82,7 +65,7 @@ describe('a cached authorizer answer on another route', () => {
     const differences: string[] = [];
     for (const user of ['alice', 'bob', 'carol']) {
       // Fresh: every probe with a credential the gateway has never seen.
-      const fresh = new Map<string, Answer>();
+      const fresh = new Map<string, GatewayAnswer>();
       for (const [m, p] of probes) fresh.set(`${m} ${p}`, await call(m, p, bearer(await jwtFor(user))));
       for (const [pm, pp] of primers) {
         for (const [m, p] of probes) {

@@ -13,32 +13,17 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../../local/dynamodb-local';
 import { fetchLocalToken } from '../../local/oidc-client';
 import { startStack, type Stack } from '../../local/stack';
+import { callGateway, type GatewayAnswer } from '../support/gateway';
 
 const AUTH_TTL_SECONDS = 30;
 const LAMBDA_TTL_SECONDS = 1;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-interface Answer {
-  status: number;
-  by: 'gateway' | 'integration';
-  body: unknown;
-  etag?: string;
-}
-
 let stack: Stack;
 let boot: string;
 
-async function call(method: string, path: string, authorization?: string, body?: unknown, headers: Record<string, string> = {}): Promise<Answer> {
-  const res = await fetch(`${stack.url}${path}`, {
-    method,
-    headers: { ...(authorization !== undefined ? { authorization } : {}), ...(body !== undefined ? { 'content-type': 'application/json' } : {}), ...headers },
-    ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-  });
-  const text = await res.text();
-  const json = text ? JSON.parse(text) : undefined;
-  const by = json && typeof json === 'object' && 'message' in json && Object.keys(json).length === 1 ? 'gateway' : 'integration';
-  return { status: res.status, by, body: json, ...(res.headers.get('etag') ? { etag: res.headers.get('etag')! } : {}) };
-}
+const call = (method: string, path: string, authorization?: string, body?: unknown, headers: Record<string, string> = {}) =>
+  callGateway(stack.url, method, path, { ...(authorization !== undefined ? { authorization } : {}), ...(body !== undefined ? { body: JSON.stringify(body) } : {}), headers });
 
 const bearer = (credential: string) => `Bearer ${credential}`;
 const jwtFor = async (user: string) => bearer(await fetchLocalToken(stack.issuer!.tokenUrl, user, `${user}@example.com`));
@@ -58,7 +43,7 @@ async function useRoutes(routes: unknown[]): Promise<void> {
 async function cacheDifferences(users: string[], probes: [string, string][]): Promise<string[]> {
   const out: string[] = [];
   for (const user of users) {
-    const fresh = new Map<string, Answer>();
+    const fresh = new Map<string, GatewayAnswer>();
     for (const [m, p] of probes) fresh.set(`${m} ${p}`, await call(m, p, await jwtFor(user)));
     for (const [pm, pp] of probes) {
       const credential = await jwtFor(user);

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { RoleCatalog } from '../../core/rbac/catalog';
 import { carriesNegation, covers, droppedPermissions, holds, intersect, roleGrants, tokenCeilingGap, tokenGrants, userGrants, type Reach } from '../../core/rbac/ceiling';
 import type { Permission, Principal, Role } from '../../core/rbac/types';
+import { storedScopes } from '../../core/rbac/permissions';
 
 const ME = 'u1';
 const p = (s: string, negate = false): Permission => {
@@ -148,5 +149,14 @@ describe('what tokens and roles grant', () => {
     expect(droppedPermissions(before, after, undefined, 'negations')).toEqual({ site: [p('policy:update', true)], org: [], member: [], user: [] });
     expect(droppedPermissions(before, undefined, undefined, 'negations')).toEqual({ site: [p('policy:update', true)], org: [p('c:d', true)], member: [], user: [] });
     expect(droppedPermissions(undefined, after, undefined, 'negations')).toEqual({ site: [], org: [], member: [], user: [] });
+  });
+});
+
+describe('stored scopes, as the authorizer and the grant ceiling both read them', () => {
+  it('parse to permissions; none stored is all of the holder\'s rights; one that no longer parses is nothing at all', () => {
+    expect(storedScopes(undefined)).toBeUndefined();
+    expect(storedScopes(['project:read', '*:*'])).toEqual([{ resource: 'project', action: 'read' }, { resource: '*', action: '*' }]);
+    expect(storedScopes([])).toEqual([]);
+    for (const bad of [['project:read', 'Not A Scope'], ['project'], ['a:b:c']]) expect(storedScopes(bad), JSON.stringify(bad)).toEqual([]);
   });
 });
