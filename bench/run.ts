@@ -117,7 +117,7 @@ async function world(endpoint: string, table: string, routeCount: number, roleCo
   /** A container on this table (its own, empty caches). */
   const fresh = () => {
     const rt = createRuntime(env, { client, logSink: () => {} });
-    return { rt, rest: createRestAuthorizer({ authorizer: rt.authorizer, answers: rt.answers, logger: rt.logger }) };
+    return { rt, rest: createRestAuthorizer(rt.gateway) };
   };
   const { rt, rest } = fresh();
   await rt.store.policy.putRoutes(routes(routeCount), now);
@@ -151,7 +151,7 @@ async function shadowSection(endpoint: string, line: (s: string) => void) {
   const nowS = () => Math.floor(clockMs / 1000);
   const container = (set: string) => {
     const rt = createRuntime({ GATEHOUSE_TABLE: table, GATEHOUSE_ISSUERS: JSON.stringify([idp.config]), GATEHOUSE_LOG_LEVEL: 'error', GATEHOUSE_POLICY_SET: set }, { client, logSink: () => {}, now });
-    return { rt, rest: createRestAuthorizer({ authorizer: rt.authorizer, answers: rt.answers, logger: rt.logger }) };
+    return { rt, rest: createRestAuthorizer(rt.gateway) };
   };
   const setup = container('plain').rt.store;
   const table10 = routes(10);

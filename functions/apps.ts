@@ -11,7 +11,7 @@ import type { Runtime } from './runtime';
  * from the container's runtime; the local stack builds them from its own.
  */
 export function buildHandlers(rt: Runtime) {
-  const gateway = { authorizer: rt.authorizer, answers: rt.answers, logger: rt.logger };
+  const gateway = rt.gateway;
   const api = (name: string, routes: Record<string, Endpoint>) =>
     createApi({ name, routes, resolveCaller: (ctx) => rt.callers.fromContext(ctx), logger: rt.logger });
   return {

@@ -7,6 +7,8 @@ import { PrincipalResolver } from '../core/authorizer/principals';
 import { ShadowDecisions } from '../core/authorizer/shadow';
 import { parseSettings, type Settings } from '../core/config/settings';
 import { IamAnswers } from '../core/gateway/answers';
+import type { GatewayDeps } from '../core/gateway/handlers';
+import { RepeatedAnswers } from '../core/gateway/repeats';
 import { JwtVerifier } from '../core/identity/jwt';
 import { createLineWriter, createLogger, fromLambdaLogLevel, type Logger } from '../core/log';
 import { MetricsRecorder } from '../core/metrics/gatehouse';
@@ -29,6 +31,8 @@ export interface Runtime {
   policies: PolicySource;
   authorizer: Authorizer;
   answers: IamAnswers;
+  /** What the authorizer handlers are built from (`createRestAuthorizer(rt.gateway)`). */
+  gateway: GatewayDeps;
   /** Admin functions re-check their caller against fresh data: no caching. */
   callers: PrincipalResolver;
   audit: AuditRepo;
@@ -66,13 +70,14 @@ export function createRuntime(
   const policies = new PolicySource({ store, now, ttlSeconds: ttl, logger, ...(settings.policySet ? { pinnedSet: settings.policySet } : {}) });
   const activity = new TokenActivity({ store, logger, now });
   const shadow = new ShadowDecisions({ store, logger, now, ...(overrides.shadowFlushMs !== undefined ? { flushIntervalMs: overrides.shadowFlushMs } : {}) });
-  const authorizer = new Authorizer({ principals, policies, activity, shadow, logger, now, cacheTtlSeconds: ttl });
+  const authorizer = new Authorizer({ principals, policies, activity, shadow, logger, now });
   const answers = new IamAnswers({ cache: caches.answers, logger, now, ttlMs: ttl * 1000 });
+  const gateway: GatewayDeps = { authorizer, answers, repeats: new RepeatedAnswers({ cache: caches.repeats, now }), logger };
   // Admin functions: the same resolver shape with nothing cached (TTL 0 stores nothing).
   const callers = new PrincipalResolver({ store, jwt, now, cacheTtlSeconds: 0, caches: createCaches(now, 1e-4) });
   const audit = new AuditRepo(store.db);
   metrics.watchCaches({ cacheCounters: () => Object.entries(caches).map(([name, c]) => ({ name, hits: c.hits, misses: c.misses })) });
-  return { settings, logger, metrics, store, jwt, caches, principals, policies, authorizer, answers, callers, audit, now };
+  return { settings, logger, metrics, store, jwt, caches, principals, policies, authorizer, answers, gateway, callers, audit, now };
 }
 
 /** `GATEHOUSE_LOG_LEVEL`, or when it is unset the level Lambda's logging controls name (`AWS_LAMBDA_LOG_LEVEL`). */

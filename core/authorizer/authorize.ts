@@ -23,7 +23,7 @@ export interface Decided {
   token?: TokenRecord;
   policy: CompiledPolicy;
   context: GatewayContext;
-  /** Until when the same answer holds for the same credential (ms): the resolution's and the policy's freshness. */
+  /** Until when the same answer holds for the same credential and route (ms): the resolution's and the policy's freshness. */
   validUntilMs: number;
 }
 
@@ -37,7 +37,6 @@ export interface AuthorizerOptions {
   shadow: ShadowDecisions;
   logger: Logger;
   now: () => number;
-  cacheTtlSeconds: number;
 }
 
 /**
@@ -62,7 +61,7 @@ export class Authorizer {
       await this.deps.shadow.flushDue();
       if (request.malformedCredential) return { effect: 'unauthorized', code: 'credential-malformed' };
       const resolved = request.credential === undefined ? undefined : await this.deps.principals.resolve(request.credential);
-      const policy = await this.deps.policies.forApi(request.apiId);
+      const { policy, freshUntilMs } = await this.deps.policies.forApi(request.apiId);
       // Orgs being deleted grant nothing: memberships in them and their org tokens are dropped.
       const principal = resolved && withoutDeletingOrgs(resolved.principal, policy.deletingOrgIds);
       const decision = decide(policy, principal, request, this.deps.now());
@@ -77,13 +76,30 @@ export class Authorizer {
         decision,
         policy,
         context: gatewayContext(principal, resolved?.token?.id),
-        validUntilMs: Math.min(resolved?.validUntilMs ?? Infinity, this.deps.now() + this.deps.cacheTtlSeconds * 1000),
+        validUntilMs: Math.min(resolved?.validUntilMs ?? Infinity, freshUntilMs),
       };
       if (principal) result.principal = principal;
       if (resolved?.token) result.token = resolved.token;
       return result;
     } catch (err) {
       if (err instanceof TokenRejected) await this.deps.activity.failure(err.token, err.code, request);
+      return this.failure(err);
+    }
+  }
+
+  /**
+   * A request answered again with an earlier decision for the same credential and
+   * method ARN, still within `result.validUntilMs` (the gateway's `RepeatedAnswers`):
+   * what every request does besides deciding happens as for a new one (due flushes, the
+   * token's access log). Never throws; a failure here fails closed like `authorize`.
+   */
+  async repeated(result: Decided, request: AuthzRequest): Promise<AuthzResult> {
+    try {
+      await this.deps.activity.flushDue();
+      await this.deps.shadow.flushDue();
+      if (result.token) await this.deps.activity.use(result.token, request, result.decision.route, result.effect, result.code);
+      return result;
+    } catch (err) {
       return this.failure(err);
     }
   }

@@ -1,7 +1,8 @@
 import { LruCache } from '../cache/lru';
 import type { CompiledStatements } from '../gateway/compile';
+import type { Repeat } from '../gateway/repeats';
 import type { TokenRecord, UserRecord } from '../store/types';
-import type { ResolvedCredential } from './principals';
+import type { Fresh, ResolvedCredential } from './principals';
 
 /**
  * Every cache on the authorizer's path, in one place: its owner, its bound and how long
@@ -12,10 +13,11 @@ import type { ResolvedCredential } from './principals';
  *
  * | cache | owner | key | bound | lifetime |
  * |---|---|---|---|---|
- * | `resolved` | PrincipalResolver | SHA-256 of the credential | 20,000 entries, 8 MiB | TTL, never past the credential's `exp`/`expiresAt` |
+ * | `resolved` | PrincipalResolver | SHA-256 of the credential | 20,000 entries, 8 MiB | TTL from when the user and token records it was built from were read, never past the credential's `exp`/`expiresAt` |
  * | `users` | PrincipalResolver | user id | 20,000 entries, 4 MiB | TTL |
  * | `tokens` | PrincipalResolver | token id (unknown ids too) | 20,000 entries, 2 MiB | TTL |
  * | `answers` | IamAnswers (core/gateway) | policy set and version, what a decision reads of the principal | 8 MiB | TTL |
+ * | `repeats` | RepeatedAnswers (core/gateway) | flavour, method ARN, SHA-256 of the credential | 20,000 entries, 4 MiB | until the decision's `validUntilMs`: TTL from when its principal and policy were read, never past the credential's expiry |
  * | policies | PolicySource (`policy.ts`) | policy set | one per set (at most 64) | TTL, then a version check |
  * | API bindings | PolicySource | API id | 1,000 entries | TTL |
  * | token writes | TokenActivity (`activity.ts`) | token and route | 10,000 entries | one minute / one hour windows |
@@ -26,9 +28,10 @@ import type { ResolvedCredential } from './principals';
  */
 export interface AuthorizerCaches {
   resolved: LruCache<string, ResolvedCredential>;
-  users: LruCache<string, UserRecord>;
-  tokens: LruCache<string, TokenRecord | null>;
+  users: LruCache<string, Fresh<UserRecord>>;
+  tokens: LruCache<string, Fresh<TokenRecord | null>>;
   answers: LruCache<string, CompiledStatements | 'cut'>;
+  repeats: LruCache<string, Repeat>;
 }
 
 const MiB = 1024 * 1024;
@@ -41,5 +44,6 @@ export function createCaches(now: () => number, scale = 1): AuthorizerCaches {
     users: new LruCache({ maxEntries: bound(20_000), maxBytes: bound(4 * MiB), now }),
     tokens: new LruCache({ maxEntries: bound(20_000), maxBytes: bound(2 * MiB), now }),
     answers: new LruCache({ maxEntries: bound(50_000), maxBytes: bound(8 * MiB), now }),
+    repeats: new LruCache({ maxEntries: bound(20_000), maxBytes: bound(4 * MiB), now }),
   };
 }

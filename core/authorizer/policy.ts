@@ -38,6 +38,19 @@ export interface CompiledPolicy {
   deletingOrgIds: ReadonlySet<string>;
   /** The set's candidate in shadow mode (DESIGN §9): decided beside the set, never answering. */
   candidate?: CompiledCandidate;
+  /**
+   * True when a decision under this policy is fixed by the principal and the method ARN
+   * alone: no expression reads the request beyond its method, path and path parameters
+   * (which the ARN holds), nor `now`, and no candidate is being shadowed (it must see
+   * every request). Then a repeated request may get the answer already given to it.
+   */
+  repeatable: boolean;
+}
+
+/** A compiled policy and until when it may be used without checking the store again (ms). */
+export interface FreshPolicy {
+  policy: CompiledPolicy;
+  freshUntilMs: number;
 }
 
 /** A candidate compiled like its set (same roles), or broken: only the shadow path ever sees it. */
@@ -105,6 +118,7 @@ export function compilePolicy(snapshot: PolicySnapshot, logger?: Logger): Compil
     credential: reads.some((r) => r === 'request' || r === 'request.headers' || r === 'request.headers.authorization' || r.startsWith('request.headers.authorization.')),
   };
   const candidate = snapshot.candidate ? compileCandidate(snapshot, snapshot.candidate, logger) : undefined;
+  const fixedByRoute = (r: string) => !(r === 'now' || r.startsWith('now.') || (underRequest(r) && !ROUTE_READS.some((p) => r === p || r.startsWith(`${p}.`))));
   return {
     set: snapshot.set ?? DEFAULT_SET,
     version: snapshot.version,
@@ -115,8 +129,13 @@ export function compilePolicy(snapshot: PolicySnapshot, logger?: Logger): Compil
     principalReads,
     deletingOrgIds: new Set(snapshot.deletingOrgIds ?? []),
     ...(candidate ? { candidate } : {}),
+    repeatable: candidate === undefined && reads.every(fixedByRoute),
   };
 }
+
+/** What an expression may read of the request and still be fixed by the method ARN. */
+const ROUTE_READS = ['request.method', 'request.path', 'request.pathParameters'];
+const underRequest = (path: string) => path === 'request' || path.startsWith('request.');
 
 /** A candidate with its set's roles; whatever goes wrong stays with the candidate, never the set. */
 function compileCandidate(set: PolicySnapshot, c: NonNullable<PolicySnapshot['candidate']>, logger?: Logger): CompiledCandidate {
@@ -149,7 +168,7 @@ const MAX_BINDINGS = 1000;
 export class PolicySource {
   private readonly sets = new Map<string, { policy: CompiledPolicy; checkedAtMs: number }>();
   private readonly loading = new Map<string, Promise<CompiledPolicy>>();
-  private readonly bindings: LruCache<string, string>;
+  private readonly bindings: LruCache<string, { set: string; checkedAtMs: number }>;
 
   constructor(
     private readonly deps: { store: AuthorizerStore; now: () => number; ttlSeconds: number; logger?: Logger; pinnedSet?: string },
@@ -157,9 +176,23 @@ export class PolicySource {
     this.bindings = new LruCache({ maxEntries: MAX_BINDINGS, now: deps.now });
   }
 
-  /** The policy for a request to `apiId` (the API id of its method ARN). */
-  async forApi(apiId: string | undefined): Promise<CompiledPolicy> {
-    return this.get(this.deps.pinnedSet ?? (apiId === undefined ? DEFAULT_SET : await this.setBoundTo(apiId)));
+  /**
+   * The policy for a request to `apiId` (the API id of its method ARN), and until when it
+   * may be used: the TTL from when the set, and the API's binding, were last read.
+   */
+  async forApi(apiId: string | undefined): Promise<FreshPolicy> {
+    const ttlMs = this.deps.ttlSeconds * 1000;
+    let set = this.deps.pinnedSet ?? DEFAULT_SET;
+    let freshUntilMs = Infinity;
+    if (this.deps.pinnedSet === undefined && apiId !== undefined) {
+      const binding = await this.bindingOf(apiId);
+      set = binding.set;
+      freshUntilMs = binding.checkedAtMs + ttlMs;
+    }
+    const policy = await this.get(set);
+    // A set dropped meanwhile (more than MAX_SETS in use) is fresh for this request only.
+    const checkedAtMs = this.sets.get(set)?.checkedAtMs;
+    return { policy, freshUntilMs: checkedAtMs === undefined ? this.deps.now() : Math.min(freshUntilMs, checkedAtMs + ttlMs) };
   }
 
   /** A set's compiled policy, fresh within the TTL. */
@@ -174,28 +207,31 @@ export class PolicySource {
     return pending;
   }
 
-  private async setBoundTo(apiId: string): Promise<string> {
+  private async bindingOf(apiId: string): Promise<{ set: string; checkedAtMs: number }> {
     const cached = this.bindings.get(apiId);
     if (cached !== undefined) return cached;
-    const set = (await this.deps.store.getApiBinding?.(apiId)) ?? DEFAULT_SET;
-    this.bindings.set(apiId, set, this.deps.ttlSeconds * 1000);
-    return set;
+    const checkedAtMs = this.deps.now();
+    const binding = { set: (await this.deps.store.getApiBinding?.(apiId)) ?? DEFAULT_SET, checkedAtMs };
+    this.bindings.set(apiId, binding, this.deps.ttlSeconds * 1000);
+    return binding;
   }
 
   private async refresh(set: string): Promise<CompiledPolicy> {
     const cur = this.sets.get(set);
+    const checkedAtMs = this.deps.now();
     if (cur && (await this.deps.store.getPolicyVersion(set)) === cur.policy.version) {
-      this.remember(set, cur.policy);
+      this.remember(set, cur.policy, checkedAtMs);
       return cur.policy;
     }
     const policy = compilePolicy({ ...(await this.deps.store.loadPolicy(set)), set }, this.deps.logger);
-    this.remember(set, policy);
+    this.remember(set, policy, checkedAtMs);
     return policy;
   }
 
-  private remember(set: string, policy: CompiledPolicy): void {
+  /** `checkedAtMs`: when the store was asked (before the read), so freshness is never overstated. */
+  private remember(set: string, policy: CompiledPolicy, checkedAtMs: number): void {
     if (!this.sets.has(set) && this.sets.size >= MAX_SETS) this.sets.clear();
-    this.sets.set(set, { policy, checkedAtMs: this.deps.now() });
+    this.sets.set(set, { policy, checkedAtMs });
   }
 
   /** Drops every compiled set and binding (tests, benchmarks). */

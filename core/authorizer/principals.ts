@@ -33,21 +33,29 @@ export interface ResolvedCredential extends Credential {
   validUntilMs: number;
 }
 
+/** A record read from the store, and until when it may be used without reading it again (ms). */
+export interface Fresh<T> {
+  value: T;
+  freshUntilMs: number;
+}
+
 /** The caches a resolver reads through; see `caches.ts` for their bounds. */
 export interface ResolverCaches {
   /** Resolved credentials by the credential's SHA-256 (never the credential itself). */
   resolved: LruCache<string, ResolvedCredential>;
   /** Site roles and memberships by user id. */
-  users: LruCache<string, UserRecord>;
+  users: LruCache<string, Fresh<UserRecord>>;
   /** Token records by id; `null` remembers an unknown id. */
-  tokens: LruCache<string, TokenRecord | null>;
+  tokens: LruCache<string, Fresh<TokenRecord | null>>;
 }
 
 /**
  * Turns a credential into a principal: a JWT (verified first, so a forged token never
  * causes a read) or a gatehouse token (format and checksum checked offline first, then
  * the stored hash compared in constant time). Users and tokens are cached for at most
- * `cacheTtlSeconds`; a resolution never outlives its credential.
+ * `cacheTtlSeconds`; a resolution lives as long as the freshest of what it was read
+ * from allows (so never longer than the TTL from the oldest read) and never outlives
+ * its credential.
  */
 export class PrincipalResolver {
   constructor(
@@ -68,28 +76,27 @@ export class PrincipalResolver {
     const nowMs = this.deps.now();
     let resolved: ResolvedCredential;
     if (credentialKind(credential) === 'gatehouse') {
-      const { principal, token } = await this.resolveToken(credential, nowMs);
-      resolved = { principal, token, validUntilMs: Math.min(token.expiresAt * 1000, this.freshUntil(nowMs)) };
+      const { principal, token, freshUntilMs } = await this.resolveToken(credential, nowMs);
+      resolved = { principal, token, validUntilMs: Math.min(token.expiresAt * 1000, freshUntilMs) };
     } else {
       const jwt = await this.deps.jwt.verify(credential);
-      resolved = { principal: jwtPrincipal(jwt, await this.loadUser(jwt.userId)), validUntilMs: Math.min(jwt.exp * 1000, this.freshUntil(nowMs)) };
+      const user = await this.loadUser(jwt.userId);
+      resolved = { principal: jwtPrincipal(jwt, user.value), validUntilMs: Math.min(jwt.exp * 1000, user.freshUntilMs) };
     }
     // Claims dominate a resolution's size; the credential's length is a fair measure of them.
     this.deps.caches.resolved.set(key, resolved, resolved.validUntilMs - nowMs, 1024 + 3 * credential.length);
     return resolved;
   }
 
-  private freshUntil(nowMs: number): number {
-    return nowMs + this.deps.cacheTtlSeconds * 1000;
-  }
-
-  /** A user's roles, cached for at most the cache TTL. */
-  async loadUser(userId: string): Promise<UserRecord> {
+  /** A user's roles, cached for at most the cache TTL from when they were read. */
+  private async loadUser(userId: string): Promise<Fresh<UserRecord>> {
     const cached = this.deps.caches.users.get(userId);
     if (cached) return cached;
-    const user = await this.deps.store.loadUser(userId);
-    this.deps.caches.users.set(userId, user, this.deps.cacheTtlSeconds * 1000, userBytes(user));
-    return user;
+    const ttlMs = this.deps.cacheTtlSeconds * 1000;
+    // Freshness counts from before the read: it is never overstated.
+    const read = { freshUntilMs: this.deps.now() + ttlMs, value: await this.deps.store.loadUser(userId) };
+    this.deps.caches.users.set(userId, read, ttlMs, userBytes(read.value));
+    return read;
   }
 
   /**
@@ -103,16 +110,16 @@ export class PrincipalResolver {
     if (kind === 'token') {
       const tokenId = ctx.tokenId;
       if (typeof tokenId !== 'string') throw new Unauthenticated('no-authorizer-context');
-      const record = await this.loadToken(tokenId);
+      const record = (await this.loadToken(tokenId)).value;
       if (!record) throw new Unauthenticated('token-unknown');
       if (record.revokedAt !== undefined) throw new TokenRejected('token-revoked', record);
       if (!(record.expiresAt > Math.floor(this.deps.now() / 1000))) throw new TokenRejected('token-expired', record);
-      return { principal: await this.tokenPrincipal(record), token: record };
+      return { principal: (await this.tokenPrincipal(record)).value, token: record };
     }
     if (kind === 'user') {
       const userId = ctx.userId ?? ctx.principalId;
       if (typeof userId !== 'string' || userId === '') throw new Unauthenticated('no-authorizer-context');
-      const user = await this.loadUser(userId);
+      const user = (await this.loadUser(userId)).value;
       // The authorizer only passes an email on when it was verified.
       const email = typeof ctx.email === 'string' && ctx.email !== '' ? ctx.email : undefined;
       return {
@@ -122,20 +129,23 @@ export class PrincipalResolver {
     throw new Unauthenticated('no-authorizer-context');
   }
 
-  private async loadToken(id: string): Promise<TokenRecord | undefined> {
+  /** A token record (`null`: no such token), cached for at most the cache TTL from when it was read. */
+  private async loadToken(id: string): Promise<Fresh<TokenRecord | null>> {
     const cached = this.deps.caches.tokens.get(id);
-    if (cached !== undefined) return cached ?? undefined;
-    const record = await this.deps.store.getToken(id);
+    if (cached) return cached;
+    const ttlMs = this.deps.cacheTtlSeconds * 1000;
+    const read = { freshUntilMs: this.deps.now() + ttlMs, value: (await this.deps.store.getToken(id)) ?? null };
     // Unknown ids are cached too (briefly), so a flood of one forged id costs one read.
-    this.deps.caches.tokens.set(id, record ?? null, this.deps.cacheTtlSeconds * 1000, 1024);
-    return record;
+    this.deps.caches.tokens.set(id, read, ttlMs, 1024);
+    return read;
   }
 
-  private async resolveToken(credential: string, nowMs: number): Promise<{ principal: Principal; token: TokenRecord }> {
+  private async resolveToken(credential: string, nowMs: number): Promise<{ principal: Principal; token: TokenRecord; freshUntilMs: number }> {
     const parsed = parseToken(credential);
     // Malformed or bad checksum: rejected without touching DynamoDB.
     if (!parsed) throw new Unauthenticated('token-malformed');
-    const record = await this.loadToken(parsed.id);
+    const read = await this.loadToken(parsed.id);
+    const record = read.value;
     if (!record) throw new Unauthenticated('token-unknown');
     const nowS = Math.floor(nowMs / 1000);
     const current = secretMatches(parsed.secret, record.secretHash);
@@ -149,10 +159,12 @@ export class PrincipalResolver {
     if (record.revokedAt !== undefined) throw new TokenRejected('token-revoked', record);
     // DynamoDB TTL deletes days late: expiry is checked on every read.
     if (!(record.expiresAt > nowS)) throw new TokenRejected('token-expired', record);
-    return { principal: await this.tokenPrincipal(record), token: record };
+    const principal = await this.tokenPrincipal(record);
+    return { principal: principal.value, token: record, freshUntilMs: Math.min(read.freshUntilMs, principal.freshUntilMs) };
   }
 
-  private async tokenPrincipal(record: TokenRecord): Promise<Principal> {
+  /** A token's principal, and until when what it was built from is fresh (a personal token's owner's roles). */
+  private async tokenPrincipal(record: TokenRecord): Promise<Fresh<Principal>> {
     // A stored scope that no longer parses grants nothing (fail closed).
     const scopes = storedScopes(record.scopes);
     const tokenInfo = { id: record.id, kind: record.kind, ...(scopes ? { scopes } : {}) };
@@ -160,16 +172,17 @@ export class PrincipalResolver {
       case 'personal': {
         if (!record.ownerId) throw new Unauthenticated('token-corrupt');
         const owner = await this.loadUser(record.ownerId);
-        return { id: record.ownerId, kind: 'user', siteRoles: owner.siteRoles, orgs: owner.orgs, token: { ...tokenInfo, ownerId: record.ownerId } };
+        const { siteRoles, orgs } = owner.value;
+        return { value: { id: record.ownerId, kind: 'user', siteRoles, orgs, token: { ...tokenInfo, ownerId: record.ownerId } }, freshUntilMs: owner.freshUntilMs };
       }
       case 'org': {
         if (!record.orgId) throw new Unauthenticated('token-corrupt');
         const orgs = Object.create(null) as Record<string, string[]>;
         orgs[record.orgId] = [];
-        return { id: `token:${record.id}`, kind: 'service', siteRoles: [], orgs, token: { ...tokenInfo, orgId: record.orgId } };
+        return { value: { id: `token:${record.id}`, kind: 'service', siteRoles: [], orgs, token: { ...tokenInfo, orgId: record.orgId } }, freshUntilMs: Infinity };
       }
       case 'site':
-        return { id: `token:${record.id}`, kind: 'service', siteRoles: [], orgs: Object.create(null), token: tokenInfo };
+        return { value: { id: `token:${record.id}`, kind: 'service', siteRoles: [], orgs: Object.create(null), token: tokenInfo }, freshUntilMs: Infinity };
     }
   }
 }

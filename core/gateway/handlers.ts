@@ -5,6 +5,7 @@ import type { IamAnswers } from './answers';
 import { parseMethodArn, type MethodArn } from './arn';
 import { fromHttpV2, fromRestRequest, fromRestToken, fromWebSocketConnect, type HttpRequestEventV2, type RestRequestEvent, type RestTokenEvent } from './events';
 import { flattenContext, iamPolicy, statement, type IamAuthorizerResponse } from './iam';
+import type { RepeatedAnswers } from './repeats';
 
 /** The exact error API Gateway maps to 401 for REST and WebSocket authorizers. */
 export const UNAUTHORIZED = 'Unauthorized';
@@ -14,6 +15,8 @@ export const AUTHORIZER_FAILURE = 'Authorizer failure';
 export interface GatewayDeps {
   authorizer: Authorizer;
   answers: IamAnswers;
+  /** Answers already given, for repeated requests (IAM answers only). */
+  repeats: RepeatedAnswers;
   logger: Logger;
 }
 
@@ -32,11 +35,21 @@ export function createRestAuthorizer(deps: GatewayDeps) {
     const flavour = event?.type === 'TOKEN' ? 'rest-token' : 'rest-request';
     const arn = arnOrFail(deps.logger, flavour, event?.methodArn);
     const request = event.type === 'TOKEN' ? fromRestToken(event, arn) : fromRestRequest(event as RestRequestEvent, arn);
-    const result = await deps.authorizer.authorize(request);
-    logDecision(deps.logger, flavour, request, arn, result);
-    if (result.effect === 'unauthorized' || result.effect === 'error') fail(result);
-    return deps.answers.answer(result, request, arn, event.methodArn as string);
+    return iamAnswer(deps, flavour, request, arn, event.methodArn as string);
   };
+}
+
+/**
+ * Request -> decision -> IAM answer, for `currentArn`. A repeated request gets the answer
+ * already given to it while that still holds (`RepeatedAnswers`); anything else is decided.
+ */
+async function iamAnswer(deps: GatewayDeps, flavour: string, request: AuthzRequest, arn: MethodArn, currentArn: string): Promise<IamAuthorizerResponse> {
+  const key = deps.repeats.key(flavour, request, currentArn);
+  const repeat = deps.repeats.get(key);
+  const result = repeat ? await deps.authorizer.repeated(repeat.result, request) : await deps.authorizer.authorize(request);
+  logDecision(deps.logger, flavour, request, arn, result, repeat !== undefined);
+  if (result.effect === 'unauthorized' || result.effect === 'error') fail(result);
+  return repeat?.answer ?? deps.repeats.remember(key, result, deps.answers.answer(result, request, arn, currentArn));
 }
 
 /** WebSocket `$connect` authorizer: an IAM policy for the connect route only. */
@@ -65,14 +78,11 @@ export function createHttpAuthorizer(deps: GatewayDeps & { mode: 'simple' | 'iam
       throw new Error(AUTHORIZER_FAILURE);
     }
     const request = fromHttpV2(event, arn);
+    if (deps.mode === 'iam') return iamAnswer(deps, 'http', request, arn, event.routeArn as string);
     const result = await deps.authorizer.authorize(request);
     logDecision(deps.logger, 'http', request, arn, result);
-    if (deps.mode === 'simple') {
-      if (result.effect === 'unauthorized' || result.effect === 'error') return { isAuthorized: false };
-      return { isAuthorized: result.effect === 'allow', context: flattenContext(result.context) };
-    }
-    if (result.effect === 'unauthorized' || result.effect === 'error') fail(result);
-    return deps.answers.answer(result, request, arn, event.routeArn as string);
+    if (result.effect === 'unauthorized' || result.effect === 'error') return { isAuthorized: false };
+    return { isAuthorized: result.effect === 'allow', context: flattenContext(result.context) };
   };
 }
 
@@ -89,8 +99,11 @@ function fail(result: AuthzResult): never {
   throw new Error(result.effect === 'unauthorized' ? UNAUTHORIZED : AUTHORIZER_FAILURE);
 }
 
-/** One `authorizer.decision` line per request: the reason code, never the credential. Failures at error level. */
-function logDecision(logger: Logger, flavour: string, request: AuthzRequest, arn: MethodArn, result: AuthzResult): void {
+/**
+ * One `authorizer.decision` line per request, `repeated` for an answer given again: the
+ * reason code, never the credential. Failures at error level.
+ */
+function logDecision(logger: Logger, flavour: string, request: AuthzRequest, arn: MethodArn, result: AuthzResult, repeated = false): void {
   const level = result.effect === 'error' ? 'error' : 'info';
   if (logger.enabled && !logger.enabled(level)) return;
   const fields: Record<string, unknown> = { flavour, effect: result.effect, reason: result.code, method: request.method, path: request.path.slice(0, 256), apiId: arn.apiId };
@@ -100,6 +113,7 @@ function logDecision(logger: Logger, flavour: string, request: AuthzRequest, arn
     if (result.decision.route !== undefined) fields.route = result.decision.route;
     fields.policySet = result.policy.set;
     fields.policyVersion = result.policy.version;
+    if (repeated) fields.repeated = true;
   }
   logger[level]('authorizer.decision', fields);
 }

@@ -6,4 +6,4 @@ import { runtime } from '../runtime';
 const rt = runtime();
 
 /** HTTP API (v2) REQUEST authorizer, payload 2.0: simple response (default) or IAM (`GATEHOUSE_HTTP_RESPONSE=iam`). */
-export const handler = lambda(rt, 'http', createHttpAuthorizer({ authorizer: rt.authorizer, answers: rt.answers, logger: rt.logger, mode: rt.settings.httpResponse }));
+export const handler = lambda(rt, 'http', createHttpAuthorizer({ ...rt.gateway, mode: rt.settings.httpResponse }));

@@ -6,4 +6,4 @@ import { runtime } from '../runtime';
 const rt = runtime();
 
 /** REST API (v1) TOKEN and REQUEST authorizer. */
-export const handler = lambda(rt, 'rest', createRestAuthorizer({ authorizer: rt.authorizer, answers: rt.answers, logger: rt.logger }));
+export const handler = lambda(rt, 'rest', createRestAuthorizer(rt.gateway));

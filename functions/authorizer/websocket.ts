@@ -6,4 +6,4 @@ import { runtime } from '../runtime';
 const rt = runtime();
 
 /** WebSocket `$connect` REQUEST authorizer (token also accepted from `Sec-WebSocket-Protocol`). */
-export const handler = lambda(rt, 'websocket', createWebSocketAuthorizer({ authorizer: rt.authorizer, answers: rt.answers, logger: rt.logger }));
+export const handler = lambda(rt, 'websocket', createWebSocketAuthorizer(rt.gateway));

@@ -15,7 +15,7 @@ const fresh = (w: World, sub: string, claims: Record<string, unknown> = {}) => w
 /** A REST handler in a container of its own (empty caches, same table and clock): its answer is always computed afresh. */
 function freshRest(w: World) {
   const rt = createRuntime({ ...process.env, GATEHOUSE_TABLE: w.rt.tableName, GATEHOUSE_ISSUERS: JSON.stringify([w.idp.config]), GATEHOUSE_LOG_LEVEL: 'error' }, { client: w.rt.store.db.client, now: w.rt.now, logSink: () => {} });
-  return createRestAuthorizer({ authorizer: rt.authorizer, answers: rt.answers, logger: rt.logger });
+  return createRestAuthorizer(rt.gateway);
 }
 
 const decisions = (w: World) => w.rt.logs.map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => l.message === 'authorizer.decision');

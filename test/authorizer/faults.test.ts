@@ -30,7 +30,7 @@ describe('fail closed', () => {
       maxAttempts: 1,
     });
     const rt = createRuntime({ GATEHOUSE_TABLE: 'gatehouse', GATEHOUSE_ISSUERS: JSON.stringify([idp.config]) }, { client, now: clock.now, logSink: (l) => logs.push(l) });
-    const deps = { authorizer: rt.authorizer, answers: rt.answers, logger: rt.logger };
+    const deps = rt.gateway;
     const rest = createRestAuthorizer(deps);
     const http = createHttpAuthorizer({ ...deps, mode: 'simple' });
     const jwt = await idp.sign('root', clock.seconds);
@@ -85,7 +85,7 @@ describe('key-source failure at the authorizer', () => {
       { GATEHOUSE_TABLE: w.rt.tableName, GATEHOUSE_ISSUERS: JSON.stringify([{ issuer, audience: 'api', jwksUri: `http://127.0.0.1:${port}/jwks` }]) },
       { client: w.rt.store.db.client, now: clock.now, logSink: () => {} },
     );
-    const rest = createRestAuthorizer({ authorizer: rt.authorizer, answers: rt.answers, logger: rt.logger });
+    const rest = createRestAuthorizer(rt.gateway);
     const { privateKey } = await generateKeyPair('RS256');
     const jwt = await new SignJWT({ iss: issuer, aud: 'api', sub: 'root', exp: clock.seconds + 600 }).setProtectedHeader({ alg: 'RS256', kid: 'k' }).sign(privateKey);
     await expect(rest({ type: 'TOKEN', authorizationToken: `Bearer ${jwt}`, methodArn: arn('GET', '/health') })).rejects.toThrow('Authorizer failure');

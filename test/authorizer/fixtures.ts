@@ -51,7 +51,7 @@ export async function world(options: { ttl?: boolean; clock?: TestClock; cacheTt
   await rt.store.users.putMembership('acme', 'alice', ['org-viewer'], now);
   await rt.store.users.putMembership('acme', 'bob', ['org-admin'], now);
   await rt.store.users.putMembership('globex', 'bob', ['org-member'], now);
-  const deps = { authorizer: rt.authorizer, answers: rt.answers, logger: rt.logger };
+  const deps = rt.gateway;
   const rest = createRestAuthorizer(deps);
   const http = createHttpAuthorizer({ ...deps, mode: 'simple' });
   const httpIam = createHttpAuthorizer({ ...deps, mode: 'iam' });

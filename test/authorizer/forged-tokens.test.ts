@@ -207,7 +207,7 @@ describe('forged and failing tokens', () => {
       const refused = ['garbage.jwt.x', 'eyJhbGciOiJub25lIn0.eyJzdWIiOiJyb290In0.', await forge(w, 'root'), 'gat_tooshort', `gat_${'A'.repeat(16)}_${'B'.repeat(32)}000000`];
       for (const credential of refused) {
         // A new container each time: empty caches, no policy loaded yet.
-        const cold = createRestAuthorizer({ authorizer: w.rt.authorizer, answers: w.rt.answers, logger: w.rt.logger });
+        const cold = createRestAuthorizer(w.rt.gateway);
         w.rt.policies.invalidate();
         await expect(cold(w.tokenEvent(credential, 'GET', '/orgs/acme/projects/p1')), credential.slice(0, 20)).rejects.toThrow(/^Unauthorized$/);
       }
@@ -232,7 +232,7 @@ describe('forged and failing tokens', () => {
     });
     await rt.store.policy.putRoutes(PURE_ROUTES, rt.clock.seconds);
     await rt.store.users.putMembership('acme', 'alice', ['org-viewer'], rt.clock.seconds);
-    const deps = { authorizer: rt.authorizer, answers: rt.answers, logger: rt.logger };
+    const deps = rt.gateway;
     const rest = createRestAuthorizer(deps);
     const http = createHttpAuthorizer({ ...deps, mode: 'simple' });
     const sign = () => new SignJWT({ iss: issuer, aud: 'api', sub: 'alice', jti: `r${++seq}` }).setProtectedHeader({ alg: 'RS256', kid: 'k1' }).setIssuedAt(rt.clock.seconds).setExpirationTime(rt.clock.seconds + 3600).sign(privateKey);

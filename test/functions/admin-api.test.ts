@@ -143,7 +143,7 @@ describe('route policies and the gate', () => {
     const clock = new TestClock();
     const w2 = await adminWorld({ clock });
     await w2.call(httpEvent('PUT', '/policies/routes', { headers: { 'if-match': '*' }, body: { routes: ROUTES }, context: userContext('root') }));
-    const rest = createRestAuthorizer({ authorizer: w2.rt.authorizer, answers: w2.rt.answers, logger: w2.rt.logger });
+    const rest = createRestAuthorizer(w2.rt.gateway);
     const jwt = await w2.idp.sign('vic', clock.seconds);
     const ev = { type: 'TOKEN' as const, authorizationToken: `Bearer ${jwt}`, methodArn: 'arn:aws:execute-api:us-east-1:123456789012:api/prod/GET/orgs/acme/projects/p1' };
     expect((await rest(ev)).policyDocument.Statement[0]!.Effect).toBe('Allow');

@@ -305,7 +305,7 @@ describe('more edges', () => {
     await w.call(httpEvent('PUT', '/policies/routes', { headers: { 'if-match': '*' }, body: { routes: ROUTES }, context: userContext('root') }));
     expect((await w.call(httpEvent('PUT', '/orgs/acme/roles/deleter', { body: { org: [{ resource: 'project', action: 'delete' }] }, context: userContext('ada') }))).status).toBe(201);
     expect((await w.call(httpEvent('PUT', '/orgs/acme/members/del', { body: { roles: ['deleter'] }, context: userContext('ada') }))).status).toBe(201);
-    const rest = createRestAuthorizer({ authorizer: w.rt.authorizer, answers: w.rt.answers, logger: w.rt.logger });
+    const rest = createRestAuthorizer(w.rt.gateway);
     const ev = { type: 'TOKEN' as const, authorizationToken: `Bearer ${await w.idp.sign('del', clock.seconds)}`, methodArn: 'arn:aws:execute-api:us-east-1:123456789012:api/prod/DELETE/orgs/acme/projects/p1' };
     expect((await rest(ev)).policyDocument.Statement[0]!.Effect).toBe('Allow');
     expect((await w.call(httpEvent('DELETE', '/orgs/acme/roles/deleter', { context: userContext('ada') }))).status).toBe(204);

@@ -202,7 +202,7 @@ describe('revocation and rotation reach the authorizer', () => {
     const clock = new TestClock();
     const s = await setup({ clock });
     await s.rt.store.policy.putRoutes([{ route: 'GET /ping', resource: 'ping', action: 'read', public: true }], clock.seconds);
-    const rest = createRestAuthorizer({ authorizer: s.rt.authorizer, answers: s.rt.answers, logger: s.rt.logger });
+    const rest = createRestAuthorizer(s.rt.gateway);
     const t = (await s.call(httpEvent('POST', '/tokens', { body: { name: 'x' }, context: userContext('alice') }))).body;
     const ev = { type: 'TOKEN' as const, authorizationToken: `Bearer ${t.token}`, methodArn: 'arn:aws:execute-api:us-east-1:1:api/prod/GET/ping' };
     expect((await rest(ev)).policyDocument.Statement[0]!.Effect).toBe('Allow');
@@ -215,7 +215,7 @@ describe('revocation and rotation reach the authorizer', () => {
     const clock = new TestClock();
     const s = await setup({ clock });
     await s.rt.store.policy.putRoutes([{ route: 'GET /ping', resource: 'ping', action: 'read', public: true }], clock.seconds);
-    const rest = createRestAuthorizer({ authorizer: s.rt.authorizer, answers: s.rt.answers, logger: s.rt.logger });
+    const rest = createRestAuthorizer(s.rt.gateway);
     const ev = (tok: string) => ({ type: 'TOKEN' as const, authorizationToken: `Bearer ${tok}`, methodArn: 'arn:aws:execute-api:us-east-1:1:api/prod/GET/ping' });
     const t = (await s.call(httpEvent('POST', '/tokens', { body: { name: 'x', expiresInDays: 1 }, context: userContext('alice') }))).body;
     const r1 = await s.call(httpEvent('POST', `/tokens/${t.id}/rotate`, { context: userContext('alice') }));
@@ -244,7 +244,7 @@ describe('revocation and rotation reach the authorizer', () => {
     const clock = new TestClock();
     const s = await setup({ clock });
     await s.rt.store.policy.putRoutes([{ route: 'GET /ping', resource: 'ping', action: 'read' }], clock.seconds);
-    const rest = createRestAuthorizer({ authorizer: s.rt.authorizer, answers: s.rt.answers, logger: s.rt.logger });
+    const rest = createRestAuthorizer(s.rt.gateway);
     const t = (await s.call(httpEvent('POST', '/tokens', { body: { name: 'x' }, context: userContext('alice') }))).body;
     const { generateToken } = await import('../../core/identity/token-format');
     const forged = generateToken(t.id).token;
