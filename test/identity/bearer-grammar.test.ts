@@ -1,11 +1,25 @@
 import { describe, expect, it } from 'vitest';
-import { BEARER_RE, parseBearer } from '../../core/identity/credential';
+import { parseBearer } from '../../core/identity/credential';
 
-/** The reference: the regular grammar, plus the length limits. */
+const B64TOKEN = new Set('ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~+/');
+
+/**
+ * The reference, written from RFC 6750 §2.1 without a regular expression:
+ * `Bearer` in any case, one or more spaces, a b64token (token characters, then `=`
+ * padding only), optional trailing spaces; the length limits on top.
+ */
 function reference(value: string): string | undefined {
   if (value.length > 8192 + 16) return undefined;
-  const m = BEARER_RE.exec(value);
-  return m && m[1]!.length <= 8192 ? m[1] : undefined;
+  if (value.slice(0, 6).toLowerCase() !== 'bearer' || value[6] !== ' ') return undefined;
+  let start = 6;
+  while (value[start] === ' ') start++;
+  let end = value.length;
+  while (end > start && value[end - 1] === ' ') end--;
+  const credential = value.slice(start, end);
+  let body = credential.length;
+  while (body > 0 && credential[body - 1] === '=') body--;
+  if (body === 0 || [...credential.slice(0, body)].some((c) => !B64TOKEN.has(c))) return undefined;
+  return credential.length <= 8192 ? credential : undefined;
 }
 
 /** A small deterministic PRNG (mulberry32), so a failure reproduces. */
@@ -18,7 +32,7 @@ function prng(seed: number) {
   };
 }
 
-describe('parseBearer scanner', () => {
+describe('parseBearer', () => {
   it('accepts exactly what the Bearer grammar accepts, on generated inputs', () => {
     const rnd = prng(20261201);
     const pick = <T>(xs: readonly T[]) => xs[Math.floor(rnd() * xs.length)]!;
