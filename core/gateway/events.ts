@@ -80,6 +80,15 @@ export function fromRestToken(event: RestTokenEvent, arn: MethodArn): AuthzReque
   return request({ method: arn.method, path: arn.path, headers, query: Object.create(null) }, credential, sent, arn.apiId);
 }
 
+/**
+ * What a REST TOKEN event asks, less its credential: method, path and API id from
+ * `methodArn`, as `fromRestToken` reads them. A repeated TOKEN event is logged and
+ * recorded as this (its answer is not decided again, so nothing reads its credential).
+ */
+export function tokenRoute(arn: MethodArn): AuthzRequest {
+  return { method: arn.method, path: arn.path, headers: Object.create(null), query: Object.create(null), apiId: arn.apiId };
+}
+
 /** REST REQUEST: headers (one Authorization header, any case), method and path from `methodArn`. */
 export function fromRestRequest(event: RestRequestEvent, arn: MethodArn): AuthzRequest {
   const raw = (event.headers && typeof event.headers === 'object' ? event.headers : {}) as Record<string, string | undefined>;

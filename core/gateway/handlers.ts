@@ -3,9 +3,9 @@ import type { AuthzRequest } from '../authorizer/context';
 import type { Logger } from '../log';
 import type { IamAnswers } from './answers';
 import { parseMethodArn, type MethodArn } from './arn';
-import { fromHttpV2, fromRestRequest, fromRestToken, fromWebSocketConnect, type HttpRequestEventV2, type RestRequestEvent, type RestTokenEvent } from './events';
+import { fromHttpV2, fromRestRequest, fromRestToken, fromWebSocketConnect, tokenRoute, type HttpRequestEventV2, type RestRequestEvent, type RestTokenEvent } from './events';
 import { flattenContext, iamPolicy, statement, type IamAuthorizerResponse } from './iam';
-import type { RepeatedAnswers } from './repeats';
+import type { Repeat, RepeatedAnswers } from './repeats';
 
 /** The exact error API Gateway maps to 401 for REST and WebSocket authorizers. */
 export const UNAUTHORIZED = 'Unauthorized';
@@ -32,24 +32,45 @@ export interface HttpSimpleResponse {
  */
 export function createRestAuthorizer(deps: GatewayDeps) {
   return async (event: RestTokenEvent | RestRequestEvent): Promise<IamAuthorizerResponse> => {
-    const flavour = event?.type === 'TOKEN' ? 'rest-token' : 'rest-request';
-    const arn = arnOrFail(deps.logger, flavour, event?.methodArn);
-    const request = event.type === 'TOKEN' ? fromRestToken(event, arn) : fromRestRequest(event as RestRequestEvent, arn);
-    return iamAnswer(deps, flavour, request, arn, event.methodArn as string);
+    if (event?.type === 'TOKEN') {
+      // A TOKEN event is a credential and a method ARN, nothing else: the same two, as
+      // sent, are the same request, known before either is parsed again.
+      const key = deps.repeats.key('rest-token', event.authorizationToken, event.methodArn);
+      const repeat = deps.repeats.get(key);
+      if (repeat) return answerAgain(deps, 'rest-token', repeat, tokenRoute(repeat.arn));
+      const arn = arnOrFail(deps.logger, 'rest-token', event.methodArn);
+      return decideAndAnswer(deps, 'rest-token', fromRestToken(event, arn), arn, event.methodArn as string, key);
+    }
+    const arn = arnOrFail(deps.logger, 'rest-request', event?.methodArn);
+    return iamAnswer(deps, 'rest-request', fromRestRequest(event as RestRequestEvent, arn), arn, event.methodArn as string);
   };
 }
 
 /**
- * Request -> decision -> IAM answer, for `currentArn`. A repeated request gets the answer
- * already given to it while that still holds (`RepeatedAnswers`); anything else is decided.
+ * The IAM answer to a request that carries more than its credential (REST REQUEST, HTTP
+ * API): a repeat is the same credential asking about the same ARN (the key holds what the
+ * request carries, parsed), and gets the answer already given while that still holds.
  */
 async function iamAnswer(deps: GatewayDeps, flavour: string, request: AuthzRequest, arn: MethodArn, currentArn: string): Promise<IamAuthorizerResponse> {
-  const key = deps.repeats.key(flavour, request, currentArn);
+  const key = deps.repeats.key(flavour, request.credential, currentArn);
   const repeat = deps.repeats.get(key);
-  const result = repeat ? await deps.authorizer.repeated(repeat.result, request) : await deps.authorizer.authorize(request);
-  logDecision(deps.logger, flavour, request, arn, result, repeat !== undefined);
+  return repeat ? answerAgain(deps, flavour, repeat, request) : decideAndAnswer(deps, flavour, request, arn, currentArn, key);
+}
+
+/** Request -> decision -> IAM answer for `currentArn`, kept under `key` when it may be given again. */
+async function decideAndAnswer(deps: GatewayDeps, flavour: string, request: AuthzRequest, arn: MethodArn, currentArn: string, key: string | undefined): Promise<IamAuthorizerResponse> {
+  const result = await deps.authorizer.authorize(request);
+  logDecision(deps.logger, flavour, request, arn, result);
   if (result.effect === 'unauthorized' || result.effect === 'error') fail(result);
-  return repeat?.answer ?? deps.repeats.remember(key, result, deps.answers.answer(result, request, arn, currentArn));
+  return deps.repeats.remember(key, { result, arn, answer: deps.answers.answer(result, request, arn, currentArn) });
+}
+
+/** An answer given again: logged, and its token's use recorded, as for a new decision. */
+async function answerAgain(deps: GatewayDeps, flavour: string, repeat: Repeat, request: AuthzRequest): Promise<IamAuthorizerResponse> {
+  const result = await deps.authorizer.repeated(repeat.result, request);
+  logDecision(deps.logger, flavour, request, repeat.arn, result, true);
+  if (result.effect === 'unauthorized' || result.effect === 'error') fail(result);
+  return repeat.answer;
 }
 
 /** WebSocket `$connect` authorizer: an IAM policy for the connect route only. */

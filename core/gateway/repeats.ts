@@ -1,18 +1,21 @@
 import type { Decided } from '../authorizer/authorize';
-import type { AuthzRequest } from '../authorizer/context';
 import type { LruCache } from '../cache/lru';
 import { sha256Base64url } from '../identity/digest';
+import type { MethodArn } from './arn';
 import type { IamAuthorizerResponse } from './iam';
 
-/** An answer already given, and the decision it was built from. */
+/** An answer already given, the decision it was built from and the ARN it was for (never the request: it holds the credential). */
 export interface Repeat {
   result: Decided;
+  arn: MethodArn;
   answer: IamAuthorizerResponse;
 }
 
 /**
  * Answers to repeated requests: the same credential asking about the same method ARN
- * gets the IAM answer it got before, while that answer still holds. It holds when
+ * gets the IAM answer it got before, while that answer still holds. The credential is
+ * taken as the event carries it: a TOKEN event's `authorizationToken` as sent (the
+ * whole event is then the key), otherwise the credential parsed from the request. It holds when
  * everything the decision and the answer were built from is fixed by the two: the
  * principal comes from the credential, the policy from the ARN's API, and the policy
  * reads nothing else of the request nor the time (`CompiledPolicy.repeatable`); and
@@ -24,27 +27,28 @@ export interface Repeat {
 export class RepeatedAnswers {
   constructor(private readonly deps: { cache: LruCache<string, Repeat>; now: () => number }) {}
 
-  /** The key of a request that may have been answered before; undefined without a credential. */
-  key(flavour: string, request: AuthzRequest, currentArn: string): string | undefined {
-    if (request.credential === undefined) return undefined;
-    return `${flavour}\u0000${currentArn}\u0000${sha256Base64url(request.credential)}`;
+  /** The key of a request that may have been answered before; undefined unless both are strings. */
+  key(flavour: string, credential: unknown, currentArn: unknown): string | undefined {
+    if (typeof credential !== 'string' || typeof currentArn !== 'string') return undefined;
+    return `${flavour}\u0000${currentArn}\u0000${sha256Base64url(credential)}`;
   }
 
   get(key: string | undefined): Repeat | undefined {
     return key === undefined ? undefined : this.deps.cache.get(key);
   }
 
-  /** Keeps `answer` for the request under `key` when it may be given again; returns it. */
-  remember(key: string | undefined, result: Decided, answer: IamAuthorizerResponse): IamAuthorizerResponse {
+  /** Keeps an answer under `key` when it may be given again; returns the answer. */
+  remember(key: string | undefined, repeat: Repeat): IamAuthorizerResponse {
+    const { result, answer } = repeat;
     if (key === undefined || !result.policy.repeatable || !result.principal) return answer;
     // Shared by every repeat: nothing downstream may change it.
     deepFreeze(answer);
-    this.deps.cache.set(key, { result, answer }, result.validUntilMs - this.deps.now(), 1024 + 2 * (key.length + answerChars(answer)));
+    this.deps.cache.set(key, repeat, result.validUntilMs - this.deps.now(), 1024 + 2 * (key.length + answerChars(answer)));
     return answer;
   }
 }
 
-/** Characters of an answer's strings (its size in memory, roughly halved; 1 KiB above is for the decision). */
+/** Characters of an answer's strings (its size in memory, roughly halved; 1 KiB above is for the decision and request). */
 function answerChars(answer: IamAuthorizerResponse): number {
   let n = answer.principalId.length;
   for (const s of answer.policyDocument.Statement) for (const r of s.Resource) n += r.length + 16;
