@@ -209,6 +209,91 @@ async function shadowSection(endpoint: string, line: (s: string) => void) {
   line(`| DynamoDB writes per minute, one container, 8,000 decisions/min differing in 200 kinds | ${perMinute.join(', ')} (max ${Math.max(...perMinute)}) | <= 52 (bounded) |`);
 }
 
+/** Builds the bundled REST authorizer (`rest.mjs`) and the bare comparison (`bare.mjs`) into the returned folder. */
+async function buildBundles(): Promise<string> {
+  const dir = mkdtempSync(join(tmpdir(), 'gatehouse-bench-'));
+  const bareEntry = join(dir, 'bare.ts');
+  writeFileSync(bareEntry, `import { DynamoDBClient, GetItemCommand } from '@aws-sdk/client-dynamodb';\nimport { createLocalJWKSet, jwtVerify } from 'jose';\nconst client = new DynamoDBClient({});\nexport const handler = async (e: { t: string }) => [client, GetItemCommand, jwtVerify, createLocalJWKSet, e];\n`);
+  const outDir = join(ROOT, 'dist', 'bench');
+  mkdirSync(outDir, { recursive: true });
+  const common = {
+    bundle: true, platform: 'node' as const, format: 'esm' as const, target: 'node22', minify: true, mainFields: ['module', 'main'],
+    banner: { js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" },
+    nodePaths: [join(ROOT, 'node_modules')], logLevel: 'error' as const,
+  };
+  await build({ ...common, entryPoints: [join(ROOT, 'functions/authorizer/rest.ts')], outfile: join(outDir, 'rest.mjs') });
+  await build({ ...common, entryPoints: [bareEntry], outfile: join(outDir, 'bare.mjs') });
+  return outDir;
+}
+
+/** Bundle sizes and cold imports, each bundle imported in 15 fresh processes, alternating. */
+function bundleSection(outDir: string, line: (s: string) => void) {
+  const cwd = mkdtempSync(join(tmpdir(), 'gatehouse-bench-'));
+  const size = (f: string) => statSync(join(outDir, f)).size;
+  const importMs = (f: string) => {
+    const code = `const t=performance.now(); await import(${JSON.stringify('file://' + join(outDir, f))}); console.log(performance.now()-t);`;
+    const r = spawnSync(process.execPath, ['--input-type=module', '-e', code], { cwd, env: { PATH: process.env.PATH ?? '', GATEHOUSE_TABLE: 'bench', AWS_REGION: 'us-east-1' }, encoding: 'utf8' });
+    if (r.status !== 0) throw new Error(`import of ${f} failed: ${r.stderr}`);
+    return Number(r.stdout.trim());
+  };
+  const oursImport: number[] = [];
+  const bareImport: number[] = [];
+  for (let i = 0; i < 15; i++) {
+    oursImport.push(importMs('rest.mjs'));
+    bareImport.push(importMs('bare.mjs'));
+  }
+  line('');
+  line('## Bundle (esbuild, minified ESM, node22) and cold import (median of 15 fresh processes)');
+  line('| bundle | size | cold import |');
+  line('|---|---|---|');
+  line(`| authorizer (functions/authorizer/rest.ts) | ${fmt(size('rest.mjs') / 1024)} KiB | ${fmt(median(oursImport), 1)} ms |`);
+  line(`| bare (@aws-sdk/client-dynamodb + jose) | ${fmt(size('bare.mjs') / 1024)} KiB | ${fmt(median(bareImport), 1)} ms |`);
+  line(`| ratio | ${fmt(size('rest.mjs') / size('bare.mjs'), 2)}x | ${fmt(median(oursImport) / median(bareImport), 2)}x (target <= 1.15x) |`);
+}
+
+/** The bundled REST authorizer (from {@link bundleSection}) deciding for many callers in its own small process. */
+async function memorySection(endpoint: string, worlds: [World, World], outDir: string, line: (s: string) => void) {
+  const [small, big] = worlds;
+  line('');
+  line('## Memory (bundled REST authorizer in its own process, --max-old-space-size=64; heap after a forced GC)');
+  line('| table | after 10k JWT users | 20k | 30k | + 10k gatehouse tokens | RSS at the end | target |');
+  line('|---|---|---|---|---|---|---|');
+  for (const w of [small, big]) {
+    const table = w === small ? 'bench_small' : 'bench_big';
+    const users = 30_000;
+    // Users are members of one of 100 orgs; 10,000 of them also hold a personal token.
+    await batchPut(w.client, table, Array.from({ length: users }, (_, k) => membershipItem(`org${(k + 1) % 100}`, `user${k + 1}`, ['org-viewer'], w.now)));
+    const creds: string[] = [];
+    const items: Record<string, unknown>[] = [];
+    for (let k = 1; k <= 10_000; k++) {
+      const g = generateToken();
+      creds.push(g.token);
+      items.push(tokenItem({ id: g.id, kind: 'personal', name: 'mem', ownerId: `user${k}`, secretHash: hashSecret(g.secret), createdAt: w.now, expiresAt: w.now + 86400, lastUsedAt: w.now }));
+    }
+    await batchPut(w.client, table, items);
+    const files = mkdtempSync(join(tmpdir(), 'gatehouse-mem-'));
+    writeFileSync(join(files, 'key.pem'), w.pem);
+    writeFileSync(join(files, 'tokens.txt'), creds.join('\n'));
+    const r = spawnSync(process.execPath, ['--max-old-space-size=64', '--expose-gc', join(ROOT, 'bench/memory-child.mjs')], {
+      env: {
+        PATH: process.env.PATH ?? '', AWS_REGION: 'us-east-1', AWS_ACCESS_KEY_ID: 'bench', AWS_SECRET_ACCESS_KEY: 'bench', AWS_ENDPOINT_URL_DYNAMODB: endpoint,
+        ...w.env, BUNDLE: join(outDir, 'rest.mjs'), KEY_PEM: join(files, 'key.pem'), KID: 'k1', ISSUER: w.idp.issuer, USERS: String(users),
+        TOKENS_FILE: join(files, 'tokens.txt'), STEP: '10000', ARN_PREFIX: API,
+      },
+      encoding: 'utf8',
+      // The bundle also writes its EMF metric blocks (one per invocation) to stdout.
+      maxBuffer: 1024 * 1024 * 1024,
+    });
+    if (r.status !== 0) throw new Error(`memory child failed (status ${r.status}, signal ${r.signal}, ${r.error?.message ?? 'no spawn error'}): ${r.stderr.replace(/\(node:\d+\) Warning: NodeVersionSupportWarning[\s\S]*?to show where the warning was created\)\n?/, '').slice(-3000)}`);
+    const points = r.stdout.split('\n').filter((l) => l.startsWith('{"users":')).map((l) => JSON.parse(l) as { users: number; tokens: number; heapMiB: number; rssMiB: number });
+    const at = (u: number, tk: number) => points.find((p) => p.users === u && p.tokens === tk)!;
+    const last = points.at(-1)!;
+    line(`| ${w === small ? '10 routes / 10 roles' : '1,000 routes / 100 roles'} | ${fmt(at(10_000, 0).heapMiB, 1)} MiB | ${fmt(at(20_000, 0).heapMiB, 1)} MiB | ${fmt(at(30_000, 0).heapMiB, 1)} MiB | ${fmt(last.heapMiB, 1)} MiB | ${fmt(last.rssMiB)} MiB | heap <= 48 MiB, RSS <= 128 MiB, flat from 10k |`);
+  }
+}
+
+type World = Awaited<ReturnType<typeof world>>;
+
 async function main() {
   const dynamo = await startDynamoLocal();
   const line = (s: string) => console.log(s);
@@ -310,38 +395,8 @@ async function main() {
     for (const [name, v] of latRows) line(`| ${name} | ${v} |`);
 
     // --- bundle size and cold import ----------------------------------------------
-    const dir = mkdtempSync(join(tmpdir(), 'gatehouse-bench-'));
-    const bareEntry = join(dir, 'bare.ts');
-    writeFileSync(bareEntry, `import { DynamoDBClient, GetItemCommand } from '@aws-sdk/client-dynamodb';\nimport { createLocalJWKSet, jwtVerify } from 'jose';\nconst client = new DynamoDBClient({});\nexport const handler = async (e: { t: string }) => [client, GetItemCommand, jwtVerify, createLocalJWKSet, e];\n`);
-    const outDir = join(ROOT, 'dist', 'bench');
-    mkdirSync(outDir, { recursive: true });
-    const common = {
-      bundle: true, platform: 'node' as const, format: 'esm' as const, target: 'node22', minify: true, mainFields: ['module', 'main'],
-      banner: { js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" },
-      nodePaths: [join(ROOT, 'node_modules')], logLevel: 'error' as const,
-    };
-    await build({ ...common, entryPoints: [join(ROOT, 'functions/authorizer/rest.ts')], outfile: join(outDir, 'rest.mjs') });
-    await build({ ...common, entryPoints: [bareEntry], outfile: join(outDir, 'bare.mjs') });
-    const size = (f: string) => statSync(join(outDir, f)).size;
-    const importMs = (f: string) => {
-      const code = `const t=performance.now(); await import(${JSON.stringify('file://' + join(outDir, f))}); console.log(performance.now()-t);`;
-      const r = spawnSync(process.execPath, ['--input-type=module', '-e', code], { cwd: dir, env: { PATH: process.env.PATH ?? '', GATEHOUSE_TABLE: 'bench', AWS_REGION: 'us-east-1' }, encoding: 'utf8' });
-      if (r.status !== 0) throw new Error(`import of ${f} failed: ${r.stderr}`);
-      return Number(r.stdout.trim());
-    };
-    const oursImport: number[] = [];
-    const bareImport: number[] = [];
-    for (let i = 0; i < 15; i++) {
-      oursImport.push(importMs('rest.mjs'));
-      bareImport.push(importMs('bare.mjs'));
-    }
-    line('');
-    line('## Bundle (esbuild, minified ESM, node22) and cold import (median of 15 fresh processes)');
-    line('| bundle | size | cold import |');
-    line('|---|---|---|');
-    line(`| authorizer (functions/authorizer/rest.ts) | ${fmt(size('rest.mjs') / 1024)} KiB | ${fmt(median(oursImport), 1)} ms |`);
-    line(`| bare (@aws-sdk/client-dynamodb + jose) | ${fmt(size('bare.mjs') / 1024)} KiB | ${fmt(median(bareImport), 1)} ms |`);
-    line(`| ratio | ${fmt(size('rest.mjs') / size('bare.mjs'), 2)}x | ${fmt(median(oursImport) / median(bareImport), 2)}x (target <= 1.15x) |`);
+    const outDir = await buildBundles();
+    bundleSection(outDir, line);
 
     // --- scale: 10 routes/roles vs 1,000 routes / 100 roles --------------------------
     const big = await world(dynamo.endpoint, 'bench_big', 1000, 100);
@@ -387,50 +442,25 @@ async function main() {
     }
 
     // --- memory: the bundled authorizer in a small Lambda's heap ------------------------
-    line('');
-    line('## Memory (bundled REST authorizer in its own process, --max-old-space-size=64; heap after a forced GC)');
-    line('| table | after 10k JWT users | 20k | 30k | + 10k gatehouse tokens | RSS at the end | target |');
-    line('|---|---|---|---|---|---|---|');
-    for (const w of [small, big]) {
-      const table = w === small ? 'bench_small' : 'bench_big';
-      const users = 30_000;
-      // Users are members of one of 100 orgs; 10,000 of them also hold a personal token.
-      await batchPut(w.client, table, Array.from({ length: users }, (_, k) => membershipItem(`org${(k + 1) % 100}`, `user${k + 1}`, ['org-viewer'], w.now)));
-      const creds: string[] = [];
-      const items: Record<string, unknown>[] = [];
-      for (let k = 1; k <= 10_000; k++) {
-        const g = generateToken();
-        creds.push(g.token);
-        items.push(tokenItem({ id: g.id, kind: 'personal', name: 'mem', ownerId: `user${k}`, secretHash: hashSecret(g.secret), createdAt: w.now, expiresAt: w.now + 86400, lastUsedAt: w.now }));
-      }
-      await batchPut(w.client, table, items);
-      const files = mkdtempSync(join(tmpdir(), 'gatehouse-mem-'));
-      writeFileSync(join(files, 'key.pem'), w.pem);
-      writeFileSync(join(files, 'tokens.txt'), creds.join('\n'));
-      const r = spawnSync(process.execPath, ['--max-old-space-size=64', '--expose-gc', join(ROOT, 'bench/memory-child.mjs')], {
-        env: {
-          PATH: process.env.PATH ?? '', AWS_REGION: 'us-east-1', AWS_ACCESS_KEY_ID: 'bench', AWS_SECRET_ACCESS_KEY: 'bench', AWS_ENDPOINT_URL_DYNAMODB: dynamo.endpoint,
-          ...w.env, BUNDLE: join(outDir, 'rest.mjs'), KEY_PEM: join(files, 'key.pem'), KID: 'k1', ISSUER: w.idp.issuer, USERS: String(users),
-          TOKENS_FILE: join(files, 'tokens.txt'), STEP: '10000', ARN_PREFIX: API,
-        },
-        encoding: 'utf8',
-        // The bundle also writes its EMF metric blocks (one per invocation) to stdout.
-        maxBuffer: 1024 * 1024 * 1024,
-      });
-      if (r.status !== 0) throw new Error(`memory child failed (status ${r.status}, signal ${r.signal}, ${r.error?.message ?? 'no spawn error'}): ${r.stderr.replace(/\(node:\d+\) Warning: NodeVersionSupportWarning[\s\S]*?to show where the warning was created\)\n?/, '').slice(-3000)}`);
-      const points = r.stdout.split('\n').filter((l) => l.startsWith('{"users":')).map((l) => JSON.parse(l) as { users: number; tokens: number; heapMiB: number; rssMiB: number });
-      const at = (u: number, tk: number) => points.find((p) => p.users === u && p.tokens === tk)!;
-      const last = points.at(-1)!;
-      line(`| ${w === small ? '10 routes / 10 roles' : '1,000 routes / 100 roles'} | ${fmt(at(10_000, 0).heapMiB, 1)} MiB | ${fmt(at(20_000, 0).heapMiB, 1)} MiB | ${fmt(at(30_000, 0).heapMiB, 1)} MiB | ${fmt(last.heapMiB, 1)} MiB | ${fmt(last.rssMiB)} MiB | heap <= 48 MiB, RSS <= 128 MiB, flat from 10k |`);
-    }
+    await memorySection(dynamo.endpoint, [small, big], outDir, line);
   } finally {
     await dynamo.stop();
   }
 }
 
-/** `npm run bench -- --only=shadow`: one section alone (while developing it). */
+/** `npm run bench -- --only=shadow` (or `bundle`, `memory`): one section alone (while developing it). */
 const only = process.argv.slice(2).find((a) => a.startsWith('--only='))?.slice('--only='.length);
 const sections: Record<string, () => Promise<void>> = {
+  bundle: async () => bundleSection(await buildBundles(), (s) => console.log(s)),
+  memory: async () => {
+    const dynamo = await startDynamoLocal();
+    try {
+      const worlds: [World, World] = [await world(dynamo.endpoint, 'bench_small', 10, 10), await world(dynamo.endpoint, 'bench_big', 1000, 100)];
+      await memorySection(dynamo.endpoint, worlds, await buildBundles(), (s) => console.log(s));
+    } finally {
+      await dynamo.stop();
+    }
+  },
   shadow: async () => {
     const dynamo = await startDynamoLocal();
     try {

@@ -3,7 +3,7 @@ import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { LogKeys, type LogLevel, type LogObserver } from '../core/log';
 import type { Outcome } from '../core/metrics/classes';
 import type { InvocationMetrics } from '../core/metrics/gatehouse';
-import type { Runtime } from './runtime';
+import type { AuthorizerRuntime } from './authorizer/runtime';
 
 /** What the code running for one request sees: its log keys, its metrics, and any extra listener. */
 export interface Invocation {
@@ -118,7 +118,7 @@ let coldStart = true;
  * (more only when one invocation needs two values of one dimension). Authorizers' answers
  * and errors pass through untouched.
  */
-export function lambda<E, R>(rt: Pick<Runtime, 'metrics'>, kind: HandlerKind, handler: (event: E) => Promise<R>): (event: E, context?: LambdaContextLike) => Promise<R> {
+export function lambda<E, R>(rt: Pick<AuthorizerRuntime, 'metrics'>, kind: HandlerKind, handler: (event: E) => Promise<R>): (event: E, context?: LambdaContextLike) => Promise<R> {
   // Lambda Managed Instances may run several invocations at once in one environment.
   if (process.env.AWS_LAMBDA_MAX_CONCURRENCY) concurrentInvocations();
   rt.metrics.watchCaches(handler);

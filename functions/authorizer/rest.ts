@@ -1,9 +1,9 @@
 import { createRestAuthorizer } from '../../core/gateway/handlers';
 import { lambda } from '../lambda';
-import { runtime } from '../runtime';
+import { authorizerRuntime } from './runtime';
 
 // Built at module scope: configuration errors fail the cold start; caches live across warm invocations.
-const rt = runtime();
+const rt = authorizerRuntime();
 
 /** REST API (v1) TOKEN and REQUEST authorizer. */
 export const handler = lambda(rt, 'rest', createRestAuthorizer(rt.gateway));

@@ -1,50 +1,25 @@
-import { createHash } from 'node:crypto';
 import {
-  BatchGetItemCommand,
   BatchWriteItemCommand,
-  GetItemCommand,
   QueryCommand,
   TransactWriteItemsCommand,
-  UpdateItemCommand,
-  type BatchGetItemCommandOutput,
-  type KeysAndAttributes,
   type QueryCommandOutput,
   type TransactWriteItem,
 } from '@aws-sdk/client-dynamodb';
 import { Conflict, PreconditionFailed, StoreError } from '../../errors';
-import { ADMIN_SET, ADMIN_SET_VERSION, adminSetRoutes, DEFAULT_SET, isLegacyAdminRule } from '../../policy/admin-set';
+import { ADMIN_SET, DEFAULT_SET } from '../../policy/admin-set';
 import type { PolicyContent } from '../../policy/policy-diff';
 import { HISTORY_KEEP, summarizeChange, type ChangeSummary, type HistoryAction } from '../../policy/policy-history';
-import { API_ID_RE, checkSetName, checkStoredSize, type PolicyTest } from '../../policy/policy-set';
+import { checkSetName, checkStoredSize, type PolicyTest } from '../../policy/policy-set';
 import type { RouteRule } from '../../policy/routes';
-import type { Permission, Role } from '../../rbac/types';
+import type { Role } from '../../rbac/types';
 import { keys } from '../schema';
-import type { CandidateSnapshot, PolicySnapshot, ShadowAggregate, ShadowDifference, ShadowExample, ShadowOutcome } from '../types';
+import type { ShadowDifference, ShadowExample, ShadowOutcome } from '../types';
 import { NotFound } from '../../errors';
 import { orgAliveCheck } from './org-index';
-import { type Db, type Item, fromItem, guard, isConditionFailure, queryPage, toItem, transact, values } from './db';
+import { type Item, fromItem, guard, isConditionFailure, queryPage, toItem, transact, values } from './db';
+import { keyId, MAX_STORED_EXAMPLES, parseJson, PolicyReader, stampVersion, type Key, type StoredBinding, type StoredSet } from './policy-read';
 
-/** A policy set as stored, with what a conditional write needs to know about its version stamp. */
-export interface StoredSet {
-  name: string;
-  /** The `default` set always exists; any other exists from its first write until deleted. */
-  exists: boolean;
-  /** The set's version counter: 0 before its first write. Never reused: a deleted set keeps its count. */
-  version: number;
-  /** The version stamp item: absent, live, or a tombstone left by a deletion. */
-  stamp: 'none' | 'live' | 'deleted';
-  /** The `default` set still in the layout before policy sets (`POLICY`/`ROUTES`, `GATE`); its first write moves it. */
-  legacy: boolean;
-  /** How many APIs are bound to it (it cannot be deleted while any is). */
-  bindings: number;
-  routes: RouteRule[];
-  gate?: string;
-  tests: PolicyTest[];
-  updatedAt?: number;
-  updatedBy?: string;
-  /** Whether the set's history holds this version (false for versions written before history existed). */
-  recorded?: boolean;
-}
+export { MAX_STORED_EXAMPLES, roleFromItem, type StoredBinding, type StoredSet } from './policy-read';
 
 /** What a set's version stamp alone tells. */
 export type SetStamp = Pick<StoredSet, 'name' | 'exists' | 'version' | 'stamp' | 'bindings' | 'updatedAt' | 'updatedBy'>;
@@ -82,17 +57,6 @@ export interface StoredVersion extends VersionSummary {
   tests: PolicyTest[];
 }
 
-/** An API's binding to a policy set, as stored. */
-export interface StoredBinding {
-  apiId: string;
-  exists: boolean;
-  version: number;
-  stamp: 'none' | 'live' | 'deleted';
-  set?: string;
-  updatedAt?: number;
-  updatedBy?: string;
-}
-
 /** A stored set in a listing. */
 export interface SetSummary {
   name: string;
@@ -111,9 +75,6 @@ export interface BindingSummary {
   updatedBy?: string;
 }
 
-type Key = readonly [pk: string, sk: string];
-const keyId = ([pk, sk]: Key) => `${pk}\u0000${sk}`;
-
 /** Sets whose API bindings are counted on their stamp: the built-in ones can never be deleted. */
 const counted = (set: string | undefined): set is string => set !== undefined && set !== DEFAULT_SET && set !== ADMIN_SET;
 
@@ -126,45 +87,7 @@ const counted = (set: string | undefined): set is string => set !== undefined &&
  * snapshot's version is never newer than its content: a write in between only makes
  * the next version check reload.
  */
-export class PolicyRepo {
-  constructor(private readonly db: Db) {}
-
-  /** The version of `set` together with the role catalog: `<set version>.<catalog version>`. */
-  async getPolicyVersion(set: string = DEFAULT_SET): Promise<string> {
-    checkSetName(set);
-    if (set === ADMIN_SET) return `${ADMIN_SET_VERSION}.${versionOf(await this.getItem('policy version', [keys.policy(), keys.versionSk()]))}`;
-    const stamps = await this.batchGet('policy version', [this.stampKey(set), [keys.policy(), keys.versionSk()]]);
-    const stamp = stamps.get(keyId(this.stampKey(set)));
-    return `${stampVersion(stamp)}.${versionOf(stamps.get(keyId([keys.policy(), keys.versionSk()])))}${candidateSuffix(stamp)}`;
-  }
-
-  /** A set's routes and gate with every custom role: stamps, then content and roles in parallel. */
-  async loadPolicy(set: string = DEFAULT_SET): Promise<PolicySnapshot> {
-    checkSetName(set);
-    const catalogKey: Key = [keys.policy(), keys.versionSk()];
-    if (set === ADMIN_SET) {
-      const catalogVersion = versionOf(await this.getItem('policy version', catalogKey));
-      const catalog = await this.loadCatalog();
-      return { set, version: `${ADMIN_SET_VERSION}.${catalogVersion}`, routes: adminSetRoutes(), roles: catalog.roles, ...(catalog.deletingOrgIds.length > 0 ? { deletingOrgIds: catalog.deletingOrgIds } : {}) };
-    }
-    const stamps = await this.batchGet('policy version', [this.stampKey(set), catalogKey]);
-    // The candidate (shadow mode) comes in the same batch as the set's content: no extra round trip.
-    const candidateKey: Key = [keys.policySet(set), keys.candidateSk()];
-    const [content, catalog] = await Promise.all([this.batchGet('policy set', [...this.contentKeys(set, false), candidateKey]), this.loadCatalog()]);
-    const stamp = stamps.get(keyId(this.stampKey(set)));
-    const state = this.assemble(set, stamp, content);
-    const candidate = candidateOf(stamp, content.get(keyId(candidateKey)));
-    return {
-      set,
-      version: `${state.version}.${versionOf(stamps.get(keyId(catalogKey)))}${candidateSuffix(stamp)}`,
-      routes: state.routes,
-      ...(state.gate !== undefined ? { gate: state.gate } : {}),
-      roles: catalog.roles,
-      ...(catalog.deletingOrgIds.length > 0 ? { deletingOrgIds: catalog.deletingOrgIds } : {}),
-      ...(candidate ? { candidate } : {}),
-    };
-  }
-
+export class PolicyRepo extends PolicyReader {
   /** A set's version stamp alone (one GetItem): whether it exists, its version and bindings. */
   async readStamp(name: string): Promise<SetStamp> {
     checkSetName(name);
@@ -251,29 +174,6 @@ export class PolicyRepo {
       { index: 'gsi1', partition: { name: 'gsi1pk', value: keys.allPolicySets() }, limit: page.limit, ...(page.cursor ? { cursor: page.cursor } : {}) },
       (i) => (typeof i.name === 'string' && i.deleted !== true ? summary(i) : undefined),
     );
-  }
-
-  /** The policy set bound to an API, or undefined. A malformed id is never looked up. */
-  async getApiBinding(apiId: string): Promise<string | undefined> {
-    if (typeof apiId !== 'string' || !API_ID_RE.test(apiId)) return undefined;
-    const b = await this.readBinding(apiId);
-    return b.exists ? b.set : undefined;
-  }
-
-  /** An API's binding as stored (its version counts on across unbinding). */
-  async readBinding(apiId: string): Promise<StoredBinding> {
-    const item = await this.getItem('api binding', [keys.apiBinding(apiId), keys.apiBindingSk()]);
-    const stamp = !item ? 'none' : item.deleted === true ? 'deleted' : 'live';
-    const set = typeof item?.set === 'string' ? item.set : undefined;
-    return {
-      apiId,
-      exists: stamp === 'live' && set !== undefined,
-      version: stampVersion(item),
-      stamp,
-      ...(stamp === 'live' && set !== undefined ? { set } : {}),
-      ...(typeof item?.updatedAt === 'number' ? { updatedAt: item.updatedAt } : {}),
-      ...(typeof item?.updatedBy === 'string' ? { updatedBy: item.updatedBy } : {}),
-    };
   }
 
   /**
@@ -508,45 +408,6 @@ export class PolicyRepo {
     return this.getPolicyVersion();
   }
 
-  /** Every custom role (the catalog's `ROLE#` items). */
-  async loadRoles(): Promise<Role[]> {
-    return (await this.loadCatalog()).roles;
-  }
-
-  /**
-   * The catalog partition in one paginated Query: every custom role, and the orgs being
-   * deleted (their markers, written with a catalog version bump, so warm authorizers
-   * reload and drop those orgs' memberships and tokens).
-   */
-  async loadCatalog(): Promise<{ roles: Role[]; deletingOrgIds: string[] }> {
-    const roles: Role[] = [];
-    const deletingOrgIds: string[] = [];
-    let startKey: QueryCommandOutput['LastEvaluatedKey'];
-    do {
-      const out: QueryCommandOutput = await guard('Query roles', () =>
-        this.db.client.send(
-          new QueryCommand({
-            TableName: this.db.tableName,
-            KeyConditionExpression: 'pk = :pk',
-            ExpressionAttributeValues: values({ ':pk': keys.policy() }),
-            ConsistentRead: true,
-            ExclusiveStartKey: startKey,
-          }),
-        ),
-      );
-      for (const raw of out.Items ?? []) {
-        const item = fromItem(raw);
-        if (item.type === 'org-deleting' && typeof item.orgId === 'string') deletingOrgIds.push(item.orgId);
-        else if (item.type === 'role') {
-          const role = roleFromItem(item);
-          if (role) roles.push(role);
-        }
-      }
-      startKey = out.LastEvaluatedKey;
-    } while (startKey);
-    return { roles, deletingOrgIds };
-  }
-
   // --- Shadow mode: a set's candidate version and its report (DESIGN §9) ------------------
 
   /** A set's stamp and its candidate as stored (tests included): one GetItem, then one BatchGetItem. */
@@ -631,68 +492,6 @@ export class PolicyRepo {
     await this.deleteShadowReport(name, candidate);
   }
 
-  /**
-   * Adds one container's counts to a candidate's report: one UpdateItem for the totals,
-   * one per kind of difference, one for the examples (bounded by the caller's caps).
-   * Counts add (ADD), so containers never overwrite each other. Report items expire
-   * (`expiresAt`) a while after their last write: a report left behind by a discarded
-   * candidate, which a container flushed into after the discard, goes by itself.
-   */
-  async recordShadow(a: ShadowAggregate, now: number): Promise<number> {
-    const pk = keys.policySet(a.set);
-    const expiresAt = now + SHADOW_REPORT_TTL_SECONDS;
-    const update = (sk: string, expression: string, names: Record<string, string>, vals: Item, condition?: string) =>
-      guard('UpdateItem shadow report', () =>
-        this.db.client.send(
-          new UpdateItemCommand({
-            TableName: this.db.tableName,
-            Key: toItem({ pk, sk }),
-            UpdateExpression: expression,
-            ...(condition ? { ConditionExpression: condition } : {}),
-            ExpressionAttributeNames: names,
-            ExpressionAttributeValues: values(vals),
-          }),
-        ),
-      );
-    const writes: Promise<unknown>[] = [
-      update(
-        keys.shadowTotalsSk(a.candidate),
-        'ADD #cmp :cmp, #dif :dif, #fail :fail, #unk :unk SET #t = :type, #first = if_not_exists(#first, :now), #last = :now, #exp = :exp',
-        { '#cmp': 'compared', '#dif': 'differing', '#fail': 'failed', '#unk': 'unkeyed', '#t': 'type', '#first': 'firstAt', '#last': 'lastAt', '#exp': 'expiresAt' },
-        { ':cmp': a.compared, ':dif': a.differing, ':fail': a.failed, ':unk': a.unkeyed, ':type': 'shadow-totals', ':now': now, ':exp': expiresAt },
-      ),
-    ];
-    for (const d of a.differences) {
-      writes.push(
-        update(
-          keys.shadowDiffSk(a.candidate, differenceKey(d)),
-          'ADD #n :n SET #t = :type, #r = :route, #cr = :croute, #l = :live, #c = :cand, #exp = :exp',
-          { '#n': 'count', '#t': 'type', '#r': 'route', '#cr': 'candidateRoute', '#l': 'liveOutcome', '#c': 'candidateOutcome', '#exp': 'expiresAt' },
-          { ':n': d.count, ':type': 'shadow-difference', ':route': d.route, ':croute': d.candidateRoute, ':live': d.live, ':cand': d.candidate, ':exp': expiresAt },
-        ),
-      );
-    }
-    if (a.examples.length > 0) {
-      const examples = a.examples.slice(0, MAX_STORED_EXAMPLES);
-      writes.push(
-        update(
-          keys.shadowExamplesSk(a.candidate),
-          'SET #e = list_append(if_not_exists(#e, :empty), :new), #t = :type, #exp = :exp',
-          { '#e': 'examples', '#t': 'type', '#exp': 'expiresAt' },
-          { ':empty': [], ':new': examples, ':type': 'shadow-examples', ':exp': expiresAt, ':room': MAX_STORED_EXAMPLES - examples.length },
-          // The sample is bounded however many containers add to it: once full, it stays as it is.
-          'attribute_not_exists(#e) OR size(#e) <= :room',
-        ).catch((err) => {
-          if (!isConditionFailure((err as { cause?: unknown }).cause)) throw err;
-        }),
-      );
-    }
-    const results = await Promise.allSettled(writes);
-    const failed = results.find((r) => r.status === 'rejected');
-    if (failed) throw (failed as PromiseRejectedResult).reason;
-    return writes.length;
-  }
-
   /** A candidate's report as stored: totals, every kind of difference (most frequent first, at most `limit`), examples. */
   async readShadowReport(name: string, candidate: number, limit = 200): Promise<ShadowReport> {
     const pk = keys.policySet(name);
@@ -766,47 +565,6 @@ export class PolicyRepo {
     } while (startKey);
   }
 
-  private stampKey(set: string): Key {
-    return [keys.policySet(set), keys.versionSk()];
-  }
-
-  private contentKeys(set: string, withTests: boolean): Key[] {
-    const pk = keys.policySet(set);
-    const out: Key[] = [[pk, keys.routesSk()], [pk, keys.gateSk()]];
-    if (withTests) out.push([pk, keys.testsSk()]);
-    // Until its first write, the default set may still be in the old layout.
-    if (set === DEFAULT_SET) out.push([keys.policy(), keys.routesSk()], [keys.policy(), keys.gateSk()]);
-    return out;
-  }
-
-  private assemble(name: string, stampItem: Item | undefined, content: Map<string, Item>): StoredSet {
-    const stamp = !stampItem ? 'none' : stampItem.deleted === true ? 'deleted' : 'live';
-    const pk = keys.policySet(name);
-    const own = (sk: string) => content.get(keyId([pk, sk]));
-    const old = (sk: string) => content.get(keyId([keys.policy(), sk]));
-    const inNewLayout = stamp !== 'none' || own(keys.routesSk()) !== undefined || own(keys.gateSk()) !== undefined;
-    const legacy = name === DEFAULT_SET && !inNewLayout && (old(keys.routesSk()) !== undefined || old(keys.gateSk()) !== undefined);
-    const from = (sk: string) => (legacy ? old(sk) : stamp === 'deleted' ? undefined : own(sk));
-    const storedRoutes = from(keys.routesSk())?.routes;
-    const gate = from(keys.gateSk())?.expression;
-    const tests = legacy ? undefined : parseJson(from(keys.testsSk())?.tests);
-    return {
-      name,
-      exists: name === DEFAULT_SET || stamp === 'live',
-      version: stampVersion(stampItem),
-      stamp,
-      legacy,
-      bindings: typeof stampItem?.bindings === 'number' ? stampItem.bindings : 0,
-      // Copies of the admin rules the old layout stored are dropped: the admin API has its own set now.
-      routes: Array.isArray(storedRoutes) ? (storedRoutes as RouteRule[]).filter((r) => !(legacy && isLegacyAdminRule(r))) : [],
-      ...(typeof gate === 'string' ? { gate } : {}),
-      tests: Array.isArray(tests) ? (tests as PolicyTest[]) : [],
-      ...(typeof stampItem?.updatedAt === 'number' ? { updatedAt: stampItem.updatedAt } : {}),
-      ...(typeof stampItem?.updatedBy === 'string' ? { updatedBy: stampItem.updatedBy } : {}),
-      recorded: stamp !== 'none' && stampItem?.historyVersion === stampVersion(stampItem),
-    };
-  }
-
   /** The update that moves a set's stamp to `next`, conditioned on the stamp as `base` read it. */
   private stampWrite(base: StoredSet, next: number, now: number, actor: string | undefined): TransactWriteItem {
     // `default` always exists and is listed anyway: it stays out of the listing index.
@@ -848,30 +606,6 @@ export class PolicyRepo {
     return { Delete: { TableName: this.db.tableName, Key: toItem({ pk, sk }) } };
   }
 
-  private async getItem(what: string, [pk, sk]: Key): Promise<Item | undefined> {
-    const out = await guard(`GetItem ${what}`, () =>
-      this.db.client.send(new GetItemCommand({ TableName: this.db.tableName, Key: toItem({ pk, sk }), ConsistentRead: true })),
-    );
-    return out.Item ? fromItem(out.Item) : undefined;
-  }
-
-  /** Strongly consistent BatchGetItem; unprocessed keys are retried a few times, then it fails closed. */
-  private async batchGet(what: string, list: readonly Key[]): Promise<Map<string, Item>> {
-    const found = new Map<string, Item>();
-    let request: Record<string, KeysAndAttributes> = { [this.db.tableName]: { Keys: list.map(([pk, sk]) => toItem({ pk, sk })), ConsistentRead: true } };
-    for (let attempt = 0; ; attempt++) {
-      const out: BatchGetItemCommandOutput = await guard(`BatchGetItem ${what}`, () => this.db.client.send(new BatchGetItemCommand({ RequestItems: request })));
-      for (const raw of out.Responses?.[this.db.tableName] ?? []) {
-        const item = fromItem(raw);
-        found.set(keyId([String(item.pk), String(item.sk)]), item);
-      }
-      const rest = out.UnprocessedKeys?.[this.db.tableName];
-      if (!rest?.Keys?.length) return found;
-      if (attempt >= 4) throw new StoreError('store-unavailable', `DynamoDB BatchGetItem ${what} left keys unprocessed`);
-      await new Promise((r) => setTimeout(r, 10 * 2 ** attempt));
-      request = { [this.db.tableName]: rest };
-    }
-  }
 }
 
 /**
@@ -891,11 +625,6 @@ function stampValues(base: { stamp: 'none' | 'live' | 'deleted'; version: number
 function candidateChanged(set: string): PreconditionFailed {
   return new PreconditionFailed('version-mismatch', `policy set ${set} or its candidate changed meanwhile: read the candidate again`);
 }
-
-/** How long a shadow report's items outlive their last write. */
-const SHADOW_REPORT_TTL_SECONDS = 30 * 86400;
-/** Most examples a candidate's report keeps, however many containers add to it. */
-export const MAX_STORED_EXAMPLES = 50;
 
 /** A set's stamp and candidate state, as a candidate write needs it. */
 export interface CandidateState {
@@ -936,31 +665,6 @@ export interface ShadowReport {
   truncated: boolean;
 }
 
-/** `+<candidate>` while a live set has a candidate: the version check notices it coming and going. */
-function candidateSuffix(stamp: Item | undefined): string {
-  return stamp && stamp.deleted !== true && typeof stamp.candidate === 'number' ? `+${stamp.candidate}` : '';
-}
-
-/**
- * The candidate the stamp names, from its item. Read after the stamp, the item may be
- * newer or gone: then there is none now, and the next version check reloads.
- */
-function candidateOf(stamp: Item | undefined, item: Item | undefined): CandidateSnapshot | undefined {
-  if (!stamp || stamp.deleted === true || typeof stamp.candidate !== 'number' || !item || item.candidate !== stamp.candidate) return undefined;
-  return {
-    candidate: stamp.candidate,
-    basedOn: stampVersion({ version: item.basedOn }),
-    // Not checked here: a malformed table becomes a broken candidate when compiled, seen only by the shadow path.
-    routes: item.routes as RouteRule[],
-    ...(typeof item.gate === 'string' ? { gate: item.gate } : {}),
-  };
-}
-
-/** A stable, short key for a kind of difference. */
-function differenceKey(d: ShadowDifference): string {
-  return createHash('sha256').update(JSON.stringify([d.route, d.candidateRoute, d.live, d.candidate])).digest('base64url').slice(0, 16);
-}
-
 function mismatch(set: string): PreconditionFailed {
   return new PreconditionFailed('version-mismatch', `policy set ${set} changed meanwhile: read it again`);
 }
@@ -996,30 +700,6 @@ export function roleItem(role: Role, now: number) {
   };
 }
 
-function perms(v: unknown): Permission[] {
-  if (!Array.isArray(v)) return [];
-  return v.flatMap((p) => {
-    if (!p || typeof p !== 'object') return [];
-    const { resource, action, negate } = p as Record<string, unknown>;
-    if (typeof resource !== 'string' || typeof action !== 'string') return [];
-    return [negate === true ? { resource, action, negate: true } : { resource, action }];
-  });
-}
-
-/** Reads a custom role from a stored item. */
-export function roleFromItem(item: Record<string, unknown>): Role | undefined {
-  if (typeof item.name !== 'string') return undefined;
-  return {
-    name: item.name,
-    ...(typeof item.displayName === 'string' ? { displayName: item.displayName } : {}),
-    ...(typeof item.orgId === 'string' ? { orgId: item.orgId } : {}),
-    site: perms(item.site),
-    org: perms(item.org),
-    member: perms(item.member),
-    user: perms(item.user),
-  };
-}
-
 const HISTORY_ACTIONS: ReadonlySet<string> = new Set<HistoryAction>(['create', 'put', 'patch', 'put-routes', 'put-gate', 'rollback', 'promote', 'delete', 'write', 'baseline']);
 
 /** A history entry item as a listing shows it (undefined for anything else). */
@@ -1035,21 +715,3 @@ function versionSummary(i: Item): VersionSummary | undefined {
   };
 }
 
-function parseJson(text: unknown): unknown {
-  if (typeof text !== 'string') return undefined;
-  try {
-    return JSON.parse(text) as unknown;
-  } catch {
-    return undefined;
-  }
-}
-
-function versionOf(item: Record<string, unknown> | undefined): string {
-  const v = item?.version;
-  return typeof v === 'number' || typeof v === 'string' ? String(v) : '0';
-}
-
-function stampVersion(item: Record<string, unknown> | undefined): number {
-  const v = item?.version;
-  return typeof v === 'number' && Number.isSafeInteger(v) && v >= 0 ? v : 0;
-}

@@ -1,30 +1,19 @@
-import { GetItemCommand, PutItemCommand, UpdateItemCommand, type TransactWriteItem } from '@aws-sdk/client-dynamodb';
-import { createHash, randomBytes } from 'node:crypto';
+import { PutItemCommand, UpdateItemCommand, type TransactWriteItem } from '@aws-sdk/client-dynamodb';
 import { keys } from '../schema';
-import type { AccessLogAggregate, AccessLogEntry, TokenRecord } from '../types';
+import type { AccessLogEntry, TokenRecord } from '../types';
 import { NotFound, StoreError } from '../../errors';
-import { type Db, fromItem, guard, isConditionFailure, queryPage, toItem, transact, values } from './db';
+import { type Db, guard, isConditionFailure, queryPage, toItem, transact, values } from './db';
 import { orgAliveCheck, orgIndexDelete, orgIndexPut } from './org-index';
+import { tokenFromItem, TokenReader } from './tokens-read';
 
-/** Access-log entries live 90 days (DynamoDB TTL). */
-export const ACCESS_LOG_TTL_SECONDS = 90 * 24 * 3600;
+export { ACCESS_LOG_TTL_SECONDS, tokenFromItem } from './tokens-read';
+
 
 /**
  * Tokens: `TOKEN#<id>`/`TOKEN` holds the record (GSI1 by holder, GSI2 all tokens);
  * the same partition holds its access log (`LOG#<time>#…`), newest first by sort key.
  */
-export class TokenRepo {
-  constructor(private readonly db: Db) {}
-
-  async getToken(tokenId: string): Promise<TokenRecord | undefined> {
-    const out = await guard('GetItem token', () =>
-      this.db.client.send(
-        new GetItemCommand({ TableName: this.db.tableName, Key: toItem({ pk: keys.token(tokenId), sk: keys.tokenSk() }), ConsistentRead: true }),
-      ),
-    );
-    return out.Item ? tokenFromItem(fromItem(out.Item)) : undefined;
-  }
-
+export class TokenRepo extends TokenReader {
   /**
    * Creates a token record; the id must be new (condition: no item with that key). An org
    * token is written only while its org exists and is not being deleted, together with
@@ -67,63 +56,6 @@ export class TokenRepo {
       if (!isConditionFailure((err as { cause?: unknown }).cause)) throw err;
     }
     await transact(this.db, 'TransactWriteItems org index', [orgIndexDelete(this.db, orgId, 'TOKEN', tokenId)]);
-  }
-
-  /**
-   * Appends an access-log entry. With `dedupeKey` the sort key is deterministic and the
-   * write is conditional, so concurrent containers record a use once per window.
-   */
-  async recordTokenAccess(tokenId: string, entry: AccessLogEntry, dedupeKey?: string): Promise<void> {
-    const at = new Date(entry.at * 1000).toISOString();
-    const suffix = dedupeKey ?? randomBytes(6).toString('hex');
-    try {
-      await guard('PutItem access log', () =>
-        this.db.client.send(
-          new PutItemCommand({
-            TableName: this.db.tableName,
-            Item: toItem({
-              pk: keys.token(tokenId), sk: keys.accessLogSk(at, suffix), type: 'access', tokenId,
-              ...entry, expiresAt: entry.at + ACCESS_LOG_TTL_SECONDS,
-            }),
-            // Deduplicated entries are written once per window.
-            ConditionExpression: dedupeKey ? 'attribute_not_exists(pk)' : undefined,
-          }),
-        ),
-      );
-    } catch (err) {
-      if (!isConditionFailure((err as { cause?: unknown }).cause)) throw err;
-    }
-  }
-
-  /**
-   * Adds failed attempts to their aggregate entry: one item per (token, reason, source
-   * IP, minute), whatever the number of attempts or containers, so a flood of forged
-   * secrets for a public token id costs a bounded number of items. The sort key is
-   * derived from the aggregate key (the minute first, so the log stays in time order);
-   * `count` is added, never set, so concurrent writers sum up.
-   */
-  async recordTokenFailures(a: AccessLogAggregate): Promise<void> {
-    const minute = new Date(a.minute * 1000).toISOString();
-    const key = createHash('sha256').update(`${a.reason}\u0000${a.sourceIp ?? ''}`).digest('hex').slice(0, 24);
-    await guard('UpdateItem access log', () =>
-      this.db.client.send(
-        new UpdateItemCommand({
-          TableName: this.db.tableName,
-          Key: toItem({ pk: keys.token(a.tokenId), sk: keys.accessLogSk(minute, `fail-${key}`) }),
-          UpdateExpression:
-            'SET #type = :type, tokenId = :tokenId, #at = if_not_exists(#at, :first), lastAt = :last, route = if_not_exists(route, :route), ' +
-            'outcome = :outcome, reason = :reason, expiresAt = if_not_exists(expiresAt, :expires)' +
-            (a.sourceIp !== undefined ? ', sourceIp = :ip' : '') +
-            ' ADD #count :n',
-          ExpressionAttributeNames: { '#type': 'type', '#at': 'at', '#count': 'count' },
-          ExpressionAttributeValues: values({
-            ':type': 'access', ':tokenId': a.tokenId, ':first': a.firstAt, ':last': a.lastAt, ':route': a.route,
-            ':outcome': 'unauthorized', ':reason': a.reason, ':expires': a.firstAt + ACCESS_LOG_TTL_SECONDS, ':n': a.count,
-            ...(a.sourceIp !== undefined ? { ':ip': a.sourceIp } : {}),
-          }),
-        }),
-      ),
-    );
   }
 
   /**
@@ -210,25 +142,6 @@ export class TokenRepo {
     );
   }
 
-  /** Sets lastUsedAt only when it is absent or older than `olderThan`: at most one write per window. */
-  async touchTokenLastUsed(tokenId: string, at: number, olderThan: number): Promise<void> {
-    try {
-      await guard('UpdateItem lastUsedAt', () =>
-        this.db.client.send(
-          new UpdateItemCommand({
-            TableName: this.db.tableName,
-            Key: toItem({ pk: keys.token(tokenId), sk: keys.tokenSk() }),
-            UpdateExpression: 'SET lastUsedAt = :at',
-            // Exists (never re-create a deleted token) and was not touched within the window.
-            ConditionExpression: 'attribute_exists(pk) AND (attribute_not_exists(lastUsedAt) OR lastUsedAt < :older)',
-            ExpressionAttributeValues: values({ ':at': at, ':older': olderThan }),
-          }),
-        ),
-      );
-    } catch (err) {
-      if (!isConditionFailure((err as { cause?: unknown }).cause)) throw err;
-    }
-  }
 }
 
 /** The stored shape of a token (keys and indexes derived from the record). */
@@ -245,33 +158,6 @@ export function tokenItem(r: TokenRecord) {
     gsi2pk: keys.allTokens(),
     gsi2sk: order,
     ...r,
-  };
-}
-
-/** Reads a token record from a stored item, ignoring key attributes. */
-export function tokenFromItem(item: Record<string, unknown>): TokenRecord | undefined {
-  if (item.type !== 'token' || typeof item.id !== 'string' || typeof item.secretHash !== 'string') return undefined;
-  const kind = item.kind;
-  if (kind !== 'personal' && kind !== 'org' && kind !== 'site') return undefined;
-  const num = (v: unknown) => (typeof v === 'number' && Number.isFinite(v) ? v : undefined);
-  const str = (v: unknown) => (typeof v === 'string' ? v : undefined);
-  const scopes = item.scopes instanceof Set ? [...item.scopes] : item.scopes;
-  return {
-    id: item.id,
-    kind,
-    name: str(item.name) ?? '',
-    ownerId: str(item.ownerId),
-    orgId: str(item.orgId),
-    scopes: Array.isArray(scopes) ? scopes.filter((s): s is string => typeof s === 'string') : undefined,
-    secretHash: item.secretHash,
-    previousSecretHash: str(item.previousSecretHash),
-    previousValidUntil: num(item.previousValidUntil),
-    createdAt: num(item.createdAt) ?? 0,
-    expiresAt: num(item.expiresAt) ?? 0,
-    lastUsedAt: num(item.lastUsedAt),
-    revokedAt: num(item.revokedAt),
-    createdBy: str(item.createdBy),
-    rootUserId: str(item.rootUserId),
   };
 }
 

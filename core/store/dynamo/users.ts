@@ -1,8 +1,8 @@
-import { DeleteItemCommand, GetItemCommand, QueryCommand, TransactWriteItemsCommand, type QueryCommandOutput, type TransactWriteItem } from '@aws-sdk/client-dynamodb';
+import { GetItemCommand, TransactWriteItemsCommand, type TransactWriteItem } from '@aws-sdk/client-dynamodb';
 import { Conflict } from '../../errors';
 import { keys } from '../schema';
-import type { UserRecord } from '../types';
-import { type Db, failedConditionIndex, fromItem, guard, queryPage, toItem, transact, values } from './db';
+import { failedConditionIndex, fromItem, guard, queryPage, toItem, transact, values } from './db';
+import { stringList, UserReader } from './users-read';
 import { orgAliveCheck, orgIndexDelete, orgIndexPut } from './org-index';
 
 const SITE_ADMIN = 'site-admin';
@@ -17,37 +17,7 @@ const SITE_ADMIN_COUNTER_SK = 'ADMINCOUNT';
  * item per membership (`MEMBER#<org>`), so one Query loads a whole principal.
  * Membership items are also indexed in GSI1 under the org (`ORGMEMBERS#<org>`).
  */
-export class UserRepo {
-  constructor(private readonly db: Db) {}
-
-  /** Site roles and memberships of a user (one Query, paginated only past 1 MB). */
-  async loadUser(userId: string): Promise<UserRecord> {
-    const record: UserRecord = { userId, siteRoles: [], orgs: Object.create(null) as Record<string, string[]> };
-    let startKey: QueryCommandOutput['LastEvaluatedKey'];
-    do {
-      const out: QueryCommandOutput = await guard('Query user', () =>
-        this.db.client.send(
-          new QueryCommand({
-            TableName: this.db.tableName,
-            KeyConditionExpression: 'pk = :pk',
-            ExpressionAttributeValues: values({ ':pk': keys.user(userId) }),
-            ConsistentRead: true,
-            ExclusiveStartKey: startKey,
-          }),
-        ),
-      );
-      for (const raw of out.Items ?? []) {
-        const item = fromItem(raw);
-        if (item.sk === keys.userProfile()) record.siteRoles = stringList(item.siteRoles);
-        else if (typeof item.sk === 'string' && item.sk.startsWith('MEMBER#') && typeof item.orgId === 'string') {
-          record.orgs[item.orgId] = stringList(item.roles);
-        }
-      }
-      startKey = out.LastEvaluatedKey;
-    } while (startKey);
-    return record;
-  }
-
+export class UserRepo extends UserReader {
   /** Site roles of a user (empty when none were ever set). */
   async getSiteRoles(userId: string): Promise<string[]> {
     const out = await guard('GetItem profile', () =>
@@ -205,9 +175,4 @@ export function membershipItem(orgId: string, userId: string, roles: string[], n
     createdAt: now,
     updatedAt: now,
   };
-}
-
-function stringList(v: unknown): string[] {
-  if (v instanceof Set) v = [...v];
-  return Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : [];
 }
