@@ -42,7 +42,7 @@ export class RepeatedAnswers {
     const { result, answer } = repeat;
     if (key === undefined || !result.policy.repeatable || !result.principal) return answer;
     // Shared by every repeat: nothing downstream may change it.
-    deepFreeze(answer);
+    freeze(answer);
     this.deps.cache.set(key, repeat, result.validUntilMs - this.deps.now(), 1024 + 2 * (key.length + answerChars(answer)));
     return answer;
   }
@@ -56,10 +56,10 @@ function answerChars(answer: IamAuthorizerResponse): number {
   return n;
 }
 
-function deepFreeze<T>(value: T): T {
-  if (value && typeof value === 'object' && !Object.isFrozen(value)) {
-    Object.freeze(value);
-    for (const v of Object.values(value)) deepFreeze(v);
-  }
-  return value;
+/** Freezes an answer and everything in it (its shape is fixed: `iamPolicy`). */
+function freeze(answer: IamAuthorizerResponse): void {
+  for (const s of answer.policyDocument.Statement) Object.freeze(Object.freeze(s).Resource);
+  Object.freeze(Object.freeze(answer.policyDocument).Statement);
+  if (answer.context) Object.freeze(answer.context);
+  Object.freeze(answer);
 }
