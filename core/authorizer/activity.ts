@@ -1,3 +1,4 @@
+import { fnv1a32 } from '../identity/digest';
 import type { Logger } from '../log';
 import type { AuthorizerStore, TokenRecord } from '../store/types';
 import { FailedAttemptLog } from '../tokens/access-log';
@@ -58,7 +59,7 @@ export class TokenActivity {
       const memo = `use#${token.id}#${routeKey}`;
       if (this.recent.get(memo) !== minute) {
         this.remember(memo, minute);
-        writes.push(this.deps.store.recordTokenAccess(token.id, entry, `use-${minute}-${shortHash(routeKey)}`));
+        writes.push(this.deps.store.recordTokenAccess(token.id, entry, `use-${minute}-${fnv1a32(routeKey).toString(36)}`));
       }
       const hour = Math.floor(nowS / 3600);
       const touch = `touch#${token.id}`;
@@ -84,10 +85,4 @@ export class TokenActivity {
       if (!oldest.done) this.recent.delete(oldest.value);
     }
   }
-}
-
-function shortHash(s: string): string {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193) >>> 0;
-  return h.toString(36);
 }

@@ -15,3 +15,10 @@ const oneShot: OneShot =
 export function sha256Base64url(text: string): string {
   return oneShot('sha256', text, 'base64url');
 }
+
+/** FNV-1a (32 bits) of a string's UTF-16 code units: a fast, non-cryptographic hash (dedupe keys, admission filters). */
+export function fnv1a32(s: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193) >>> 0;
+  return h;
+}
