@@ -17,7 +17,7 @@ import type { Fresh, ResolvedCredential } from './principals';
  * | `users` | PrincipalResolver | user id | 20,000 entries, 4 MiB | TTL |
  * | `tokens` | PrincipalResolver | token id (unknown ids too) | 20,000 entries, 2 MiB | TTL |
  * | `answers` | IamAnswers (core/gateway) | policy set and version, what a decision reads of the principal | 8 MiB | TTL |
- * | `repeats` | RepeatedAnswers (core/gateway) | flavour, method ARN, SHA-256 of the credential | 20,000 entries, 4 MiB | until the decision's `validUntilMs`: TTL from when its principal and policy were read, never past the credential's expiry |
+ * | `repeats` | RepeatedAnswers (core/gateway) | flavour, method ARN, SHA-256 of the credential (a TOKEN event's as sent) | 20,000 entries, 4 MiB; kept from a key's second request on | until the decision's `validUntilMs`: TTL from when its principal and policy were read, never past the credential's expiry |
  * | policies | PolicySource (`policy.ts`) | policy set | one per set (at most 64) | TTL, then a version check |
  * | API bindings | PolicySource | API id | 1,000 entries | TTL |
  * | token writes | TokenActivity (`activity.ts`) | token and route | 10,000 entries | one minute / one hour windows |
