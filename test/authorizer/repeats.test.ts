@@ -6,6 +6,7 @@ import type { RouteRule } from '../../core/policy/routes';
 import { createRuntime } from '../../functions/runtime';
 import { TestClock } from '../support/runtime';
 import { API, arn, PURE_ROUTES, ROUTES, world } from './fixtures';
+import { mulberry32, pick } from '../support/prng';
 
 const TTL = 30;
 const HEADER_ROUTES = ROUTES; // POST /orgs/{orgId}/deploy reads request.headers["x-approved"]
@@ -22,18 +23,6 @@ function named(answer: { policyDocument: { Statement: { Effect: string; Resource
   return st.some((s) => s.Effect === 'Allow' && s.Resource.includes(methodArn)) ? 'Allow' : 'not named';
 }
 
-/** A seeded PRNG (mulberry32): the sequence is the same every run, and a failure names its seed. */
-function prng(seed: number) {
-  let a = seed >>> 0;
-  const next = () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-  return { next, pick: <T>(xs: readonly T[]): T => xs[Math.floor(next() * xs.length)]! };
-}
 
 /** What a handler made of an event: the whole answer, or the error it threw. */
 async function outcome(handler: (e: never) => Promise<unknown>, event: unknown): Promise<string> {
@@ -59,12 +48,22 @@ async function twins() {
   return { ...w, clock, decided };
 }
 
+/** A world whose policy and alice's roles were read at 0 (a request of hers), the clock now at 25. */
+async function readAtZeroThen25() {
+  const clock = new TestClock();
+  const w = await world({ clock, routes: PURE_ROUTES, cacheTtlSeconds: TTL, ttl: false });
+  await w.rest(w.tokenEvent(await w.jwtFor('alice'), 'GET', '/orgs/acme/projects'));
+  clock.advance(25);
+  return { w, clock };
+}
+
 describe('repeated requests answered from memory (RepeatedAnswers)', () => {
   it('differential: under random requests, time, role, token and policy changes, every answer equals the one a container without the memory gives', async () => {
     const w = await twins();
     const { clock, rt } = w;
     const seed = 20261203;
-    const r = prng(seed);
+    const next = mulberry32(seed);
+    const r = { next, pick: <T,>(xs: readonly T[]) => pick(next, xs) };
     const credentials = [
       await w.jwtFor('alice'),
       await w.jwtFor('bob'),
@@ -149,11 +148,8 @@ describe('repeated requests answered from memory (RepeatedAnswers)', () => {
   });
 
   it('an answer is given again only until the policy it was decided with is due for a check, not for a TTL from when it was given', async () => {
-    const clock = new TestClock();
-    const w = await world({ clock, routes: PURE_ROUTES, cacheTtlSeconds: TTL, ttl: false });
     // The policy is read at 0 (alice's request); the auditor's first request, at 25, reads their roles.
-    await w.rest(w.tokenEvent(await w.jwtFor('alice'), 'GET', '/orgs/acme/projects'));
-    clock.advance(25);
+    const { w, clock } = await readAtZeroThen25();
     const event = w.tokenEvent(await w.jwtFor('auditor'), 'GET', '/orgs/acme/projects/p1');
     const ask = async () => named(await w.rest(event), event.methodArn);
     // Kept from the second request on.
@@ -166,11 +162,8 @@ describe('repeated requests answered from memory (RepeatedAnswers)', () => {
   });
 
   it('a credential first seen late in its user\'s cache life is resolved for what is left of it, not a whole TTL', async () => {
-    const clock = new TestClock();
-    const w = await world({ clock, routes: PURE_ROUTES, cacheTtlSeconds: TTL, ttl: false });
     // alice's roles are read at 0; a new JWT of hers at 25 is resolved from them.
-    await w.rest(w.tokenEvent(await w.jwtFor('alice'), 'GET', '/orgs/acme/projects'));
-    clock.advance(25);
+    const { w, clock } = await readAtZeroThen25();
     const later = await w.jwtFor('alice');
     const ask = async (path: string) => named(await w.rest(w.tokenEvent(later, 'GET', path)), arn('GET', path));
     expect(await ask('/orgs/acme/projects/p1')).toBe('Allow');

@@ -10,6 +10,7 @@ import type { IamAuthorizerResponse } from '../../core/gateway/iam';
 import { createLogger } from '../../core/log';
 import { compileRouteTable, type RouteRule } from '../../core/policy/routes';
 import type { Permission, Principal, Role } from '../../core/rbac/types';
+import { mulberry32, pick, type Rng } from '../support/prng';
 
 /**
  * The IAM answer compiler against a fresh decide(), on generated worlds: random route
@@ -35,18 +36,6 @@ const PREFIX = 'arn:aws:execute-api:us-east-1:123456789012:api1/prod';
 const METHODS = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'HEAD', 'OPTIONS'];
 const NOW = Date.UTC(2026, 10, 22, 12, 0, 0);
 
-type Rng = () => number;
-function mulberry32(seed: number): Rng {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-const pick = <T,>(r: Rng, xs: readonly T[]): T => xs[Math.floor(r() * xs.length)]!;
 const some = <T,>(r: Rng, xs: readonly T[], p = 0.4): T[] => xs.filter(() => r() < p);
 
 const LITERALS = ['a', 'b', 'orgs', 'items', 'secret', 'v1'];

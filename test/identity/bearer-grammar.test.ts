@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { parseBearer } from '../../core/identity/credential';
+import { mulberry32 as prng } from '../support/prng';
 
 const B64TOKEN = new Set('ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~+/');
 
@@ -22,15 +23,6 @@ function reference(value: string): string | undefined {
   return credential.length <= 8192 ? credential : undefined;
 }
 
-/** A small deterministic PRNG (mulberry32), so a failure reproduces. */
-function prng(seed: number) {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 describe('parseBearer', () => {
   it('accepts exactly what the Bearer grammar accepts, on generated inputs', () => {

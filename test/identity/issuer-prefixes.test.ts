@@ -5,6 +5,7 @@ import { ConfigError, Unauthenticated } from '../../core/errors';
 import { JwtVerifier } from '../../core/identity/jwt';
 import { buildHandlers } from '../../functions/apps';
 import { testRuntime, TestClock } from '../support/runtime';
+import { mulberry32 as prng } from '../support/prng';
 
 /**
  * DESIGN §2: two issuers must never be able to name the same user. Issuers with the same
@@ -101,15 +102,6 @@ describe('a user id belongs to the issuer with the longest prefix it starts with
   });
 });
 
-/** A small deterministic PRNG (mulberry32), so a failing case can be replayed from its seed. */
-function prng(seed: number) {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** The reference: every issuer whose prefix the id starts with, the longest one. */
 function longestPrefixReference(configs: IssuerConfig[], id: string): IssuerConfig | undefined {
