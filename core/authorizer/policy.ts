@@ -118,7 +118,6 @@ export function compilePolicy(snapshot: PolicySnapshot, logger?: Logger): Compil
     credential: reads.some((r) => r === 'request' || r === 'request.headers' || r === 'request.headers.authorization' || r.startsWith('request.headers.authorization.')),
   };
   const candidate = snapshot.candidate ? compileCandidate(snapshot, snapshot.candidate, logger) : undefined;
-  const fixedByRoute = (r: string) => !(r === 'now' || r.startsWith('now.') || (underRequest(r) && !ROUTE_READS.some((p) => r === p || r.startsWith(`${p}.`))));
   return {
     set: snapshot.set ?? DEFAULT_SET,
     version: snapshot.version,
@@ -129,13 +128,10 @@ export function compilePolicy(snapshot: PolicySnapshot, logger?: Logger): Compil
     principalReads,
     deletingOrgIds: new Set(snapshot.deletingOrgIds ?? []),
     ...(candidate ? { candidate } : {}),
-    repeatable: candidate === undefined && reads.every(fixedByRoute),
+    // An invalid expression denies whatever the request: it is fixed too.
+    repeatable: candidate === undefined && slots.every((x) => !x.ok || x.compiled.fixedByRoute),
   };
 }
-
-/** What an expression may read of the request and still be fixed by the method ARN. */
-const ROUTE_READS = ['request.method', 'request.path', 'request.pathParameters'];
-const underRequest = (path: string) => path === 'request' || path.startsWith('request.');
 
 /** A candidate with its set's roles; whatever goes wrong stays with the candidate, never the set. */
 function compileCandidate(set: PolicySnapshot, c: NonNullable<PolicySnapshot['candidate']>, logger?: Logger): CompiledCandidate {

@@ -60,6 +60,12 @@ export interface ValidatedExpression {
   readsUncachedRequestData: boolean;
   /** True when it reads `now`: a cached answer may outlive the truth by the TTL. */
   timeDependent: boolean;
+  /**
+   * True when its value is fixed by the principal and the method ARN: it reads neither
+   * `now` nor request data other than the method, path and path parameters (which the
+   * ARN holds). A repeated request may then get the answer already given to it.
+   */
+  fixedByRoute: boolean;
 }
 
 declare const compiledBrand: unique symbol;
@@ -363,6 +369,8 @@ function visit(w: Walk, node: unknown, scope: Scope, chained: boolean): string[]
 }
 
 const underRequest = (path: string) => path === 'request' || path.startsWith('request.');
+/** What of the request the method ARN holds. */
+const ROUTE_READS = ['request.method', 'request.path', 'request.pathParameters'];
 const isCacheKey = (path: string) => path === CACHE_KEY_READ || path.startsWith(`${CACHE_KEY_READ}.`);
 
 /** Validates and compiles; the program returned is the one whose tree was checked. */
@@ -393,6 +401,7 @@ function analyse(text: unknown): { validated: ValidatedExpression; program: Prog
       reads,
       readsUncachedRequestData: reads.some((r) => underRequest(r) && !isCacheKey(r)),
       timeDependent: reads.some((r) => r === 'now' || r.startsWith('now.')),
+      fixedByRoute: reads.every((r) => !(r === 'now' || r.startsWith('now.')) && (!underRequest(r) || ROUTE_READS.some((p) => r === p || r.startsWith(`${p}.`)))),
     },
   };
 }

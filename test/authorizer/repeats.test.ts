@@ -7,6 +7,7 @@ import { createRuntime } from '../../functions/runtime';
 import { TestClock } from '../support/runtime';
 import { API, arn, PURE_ROUTES, ROUTES, world } from './fixtures';
 import { mulberry32, pick } from '../support/prng';
+import { iamAllows, type PolicyLike } from '../support/iam';
 
 const TTL = 30;
 const HEADER_ROUTES = ROUTES; // POST /orgs/{orgId}/deploy reads request.headers["x-approved"]
@@ -16,11 +17,9 @@ const timeRoutes = (t: number): RouteRule[] =>
 /** PURE_ROUTES with project reads needing the delete permission (org viewers lose them). */
 const STRICT_ROUTES: RouteRule[] = PURE_ROUTES.map((r) => (r.route === 'GET /orgs/{orgId}/projects/{projectId}' ? { ...r, action: 'delete' } : r));
 
-/** What an IAM answer says about `methodArn` when it names it: an explicit Deny wins. */
-function named(answer: { policyDocument: { Statement: { Effect: string; Resource: string[] }[] } }, methodArn: string): string {
-  const st = answer.policyDocument.Statement;
-  if (st.some((s) => s.Effect === 'Deny' && s.Resource.includes(methodArn))) return 'Deny';
-  return st.some((s) => s.Effect === 'Allow' && s.Resource.includes(methodArn)) ? 'Allow' : 'not named';
+/** What an IAM answer does with `methodArn`, evaluated as IAM would (an explicit Deny wins). */
+function named(answer: PolicyLike, methodArn: string): 'Allow' | 'Deny' {
+  return iamAllows(answer, methodArn) ? 'Allow' : 'Deny';
 }
 
 

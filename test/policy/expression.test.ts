@@ -398,6 +398,25 @@ describe('what an expression reads (cache-key awareness)', () => {
     expect(v.timeDependent).toBe(time);
   });
 
+  it.each([
+    ['principal.emailVerified == true', true],
+    ['resource.orgId == "acme"', true],
+    ['request.method == "GET"', true],
+    ['request.path|startsWith("/admin")', true],
+    ['request.pathParameters.orgId == "acme"', true],
+    ['request.pathParameters[.x == 1]|length == 0', true],
+    ['request.headers.authorization|length > 10', false],
+    ['request.headers["x-approved"] == "yes"', false],
+    ['request.query.debug == "1"', false],
+    ['request.sourceIp == "1.2.3.4"', false],
+    ['request|length == 1', false],
+    ['"x" in request.headers', false],
+    ['now < 2000000000', false],
+    ['principal.claims.flags[.request.query == 1]|length > 0', false],
+  ])('%s: fixed by the route and principal=%s', (text, fixed) => {
+    expect(validateExpression(text).fixedByRoute).toBe(fixed);
+  });
+
   it('the falsy-element fallback is real, which is why it counts as a read', () => {
     expect(run('principal.claims.flags[.request.method == "GET"]|length == 1').value).toBe(true);
     expect(run('principal.claims.flags[.request.method == "GET"]|length == 1', ctx({ request: { ...ctx().request, method: 'POST' } })).value).toBe(false);
