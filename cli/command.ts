@@ -76,6 +76,19 @@ export async function readInput(ctx: Context, file: string): Promise<string> {
   }
 }
 
+/** How a file argument is named in messages: `standard input` for `-`. */
+export const fileName = (file: string): string => (file === '-' ? 'standard input' : JSON.stringify(file));
+
+/** Reads a file (or standard input for `-`) as JSON; a usage error names it when it cannot be read or is not JSON. */
+export async function readJson(ctx: Context, file: string): Promise<unknown> {
+  const text = await readInput(ctx, file);
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw new UsageError(`${fileName(file)} is not JSON`);
+  }
+}
+
 /** Epoch seconds as a UTC timestamp. */
 export function when(v: unknown): string {
   return typeof v === 'number' ? new Date(v * 1000).toISOString().replace('.000Z', 'Z') : v === null || v === undefined ? '-' : String(v);

@@ -1,6 +1,6 @@
 import { UsageError } from '../args';
 import { ApiError, EXIT } from '../client';
-import { type Command, type Context, fields, listing, more, PAGE_OPTIONS, readInput, seg, str, table, when } from '../command';
+import { type Command, type Context, fields, listing, more, PAGE_OPTIONS, readJson, seg, str, table, when } from '../command';
 
 /**
  * A set's history and its server-side checks (DESIGN §9): `gatehouse policy history`,
@@ -38,13 +38,7 @@ function failureLines(results: { name: string; passed: boolean; expected: { deci
 
 /** The candidate of `check --file`: a set document (what `GET /policies/sets/{set}` answers is one), its read-only fields dropped. */
 async function candidate(ctx: Context, file: string): Promise<Record<string, unknown>> {
-  const text = await readInput(ctx, file);
-  let doc: unknown;
-  try {
-    doc = JSON.parse(text);
-  } catch {
-    throw new UsageError(`${file === '-' ? 'standard input' : JSON.stringify(file)} is not JSON`);
-  }
+  const doc = await readJson(ctx, file);
   if (!doc || typeof doc !== 'object' || Array.isArray(doc)) throw new UsageError('the file must hold a JSON object: { "routes"?, "gate"?, "tests"? }');
   // A pulled policy file is a candidate too: its set, version, warnings and test-only roles are not part of it (the server tests with the stored roles).
   const { set: _s, version: _v, warnings: _w, roles: _r, ...body } = doc as Record<string, unknown>;

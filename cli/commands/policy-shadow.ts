@@ -1,5 +1,5 @@
 import { UsageError } from '../args';
-import { type Command, type Context, fields, readInput, seg, str, table, when } from '../command';
+import { type Command, type Context, fields, readJson, seg, str, table, when } from '../command';
 
 const SET = { name: 'set', description: 'the policy set (e.g. default)' };
 const candidatePath = (ctx: Context) => `/policies/sets/${seg(ctx.args.set)}/candidate`;
@@ -12,13 +12,7 @@ async function current(ctx: Context): Promise<{ candidate: string; basedOn: stri
 /** A policy file as `gatehouse policy pull` writes it: `{ set, version, routes, gate, tests }`. */
 async function policyFile(ctx: Context): Promise<{ routes: unknown; gate?: unknown; tests?: unknown }> {
   const file = str(ctx.values.file)!;
-  let doc: unknown;
-  try {
-    doc = JSON.parse(await readInput(ctx, file));
-  } catch (err) {
-    if (err instanceof UsageError) throw err;
-    throw new UsageError(`${file === '-' ? 'standard input' : JSON.stringify(file)} is not JSON`);
-  }
+  const doc = await readJson(ctx, file);
   if (!doc || typeof doc !== 'object' || Array.isArray(doc)) throw new UsageError('the policy file must hold a JSON object { set, version, routes, gate, tests }');
   const d = doc as Record<string, unknown>;
   if (d.set !== undefined && d.set !== ctx.args.set) throw new UsageError(`the file is policy set ${JSON.stringify(d.set)}, not ${JSON.stringify(ctx.args.set)}`);

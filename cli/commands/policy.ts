@@ -9,7 +9,7 @@ import { validateRouteRules, type RouteRule } from '../../core/policy/routes';
 import type { Role } from '../../core/rbac/types';
 import { UsageError } from '../args';
 import { ApiError, EXIT } from '../client';
-import { type Command, type Context, list, listing, more, PAGE_OPTIONS, readInput, seg, str, table, when } from '../command';
+import { type Command, type Context, list, listing, more, PAGE_OPTIONS, fileName, readInput, readJson, seg, str, table, when } from '../command';
 
 /**
  * `gatehouse policy …`: policy sets and API bindings (DESIGN §6 "Policy sets", §9).
@@ -39,7 +39,6 @@ const TEST_ORDER: (keyof PolicyTest)[] = ['name', 'principal', 'request', 'expec
 const validateCondition = (text: string) => void validateExpression(text);
 const ordered = <T extends object>(o: T, keys: (keyof T)[]): T => Object.fromEntries(keys.filter((k) => o[k] !== undefined).map((k) => [k, o[k]])) as T;
 const unquote = (etag: string | undefined) => (etag === undefined ? undefined : /^(?:W\/)?"([^"]*)"$/.exec(etag)?.[1] ?? etag);
-const fileName = (file: string) => (file === '-' ? 'standard input' : JSON.stringify(file));
 /**
  * A version as the file records it: what an entity tag may hold (RFC 9110 §8.8.3), so it
  * can go back in If-Match. Stored sets are at counters ("3"); the built-in admin set is at
@@ -369,13 +368,7 @@ export const POLICY_COMMANDS: Command[] = [
       const body: Record<string, unknown> = {};
       const upsertFile = str(ctx.values.upsert);
       if (upsertFile !== undefined) {
-        let rules: unknown;
-        try {
-          rules = JSON.parse(await readInput(ctx, upsertFile));
-        } catch (err) {
-          if (err instanceof UsageError) throw err;
-          throw new UsageError(`${fileName(upsertFile)} is not JSON`);
-        }
+        const rules = await readJson(ctx, upsertFile);
         body.upsert = Array.isArray(rules) ? rules : [rules];
       }
       if (list(ctx.values.remove).length) body.remove = list(ctx.values.remove);
@@ -455,13 +448,7 @@ export const POLICY_COMMANDS: Command[] = [
         return { json: answer.body, human: `default set, version ${unquote(answer.etag) ?? String(b.version)}: ${b.routes?.length ?? 0} routes\n${rules}` };
       }
       if (ctx.values.force && ctx.values.version !== undefined) throw new UsageError('give --version or --force, not both');
-      let raw: unknown;
-      try {
-        raw = JSON.parse(await readInput(ctx, file));
-      } catch (err) {
-        if (err instanceof UsageError) throw err;
-        throw new UsageError(`${fileName(file)} is not JSON`);
-      }
+      const raw = await readJson(ctx, file);
       const doc = raw && typeof raw === 'object' && !Array.isArray(raw) ? (raw as { routes?: unknown; version?: unknown }) : undefined;
       if (!doc || doc.routes === undefined) throw new UsageError(`${fileName(file)} must hold an object with "routes"`);
       let routes: RouteRule[];

@@ -1,5 +1,5 @@
 import { UsageError } from '../args';
-import { type Command, readInput, seg, str, table } from '../command';
+import { type Command, readJson, seg, str, table } from '../command';
 
 const ORG = { type: 'string', value: '<orgId>', description: 'an org role (default: a site role)' } as const;
 const base = (org: string | undefined) => (org !== undefined ? `/orgs/${seg(org)}/roles` : '/roles');
@@ -26,13 +26,7 @@ export const ROLE_COMMANDS: Command[] = [
       examples: ['gatehouse roles put auditor --file auditor.json', 'echo \'{"org":[{"resource":"project","action":"read"}]}\' | gatehouse roles put reader --org acme --file -'],
     },
     async run(ctx) {
-      const text = await readInput(ctx, str(ctx.values.file)!);
-      let body: unknown;
-      try {
-        body = JSON.parse(text);
-      } catch {
-        throw new UsageError(`${str(ctx.values.file) === '-' ? 'standard input' : JSON.stringify(str(ctx.values.file))} is not JSON`);
-      }
+      const body = await readJson(ctx, str(ctx.values.file)!);
       if (!body || typeof body !== 'object' || Array.isArray(body)) throw new UsageError('the role file must hold a JSON object');
       const answer = await ctx.client.call('PUT', `${base(str(ctx.values.org))}/${seg(ctx.args.name)}`, { body });
       const r = answer.body as Record<string, unknown>;
