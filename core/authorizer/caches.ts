@@ -1,5 +1,5 @@
 import { LruCache } from '../cache/lru';
-import type { CompiledStatements } from '../gateway/compile';
+import type { WrittenStatements } from '../gateway/answers';
 import type { Repeat } from '../gateway/repeats';
 import type { TokenRecord, UserRecord } from '../store/types';
 import type { Fresh, ResolvedCredential } from './principals';
@@ -13,10 +13,10 @@ import type { Fresh, ResolvedCredential } from './principals';
  *
  * | cache | owner | key | bound | lifetime |
  * |---|---|---|---|---|
- * | `resolved` | PrincipalResolver | SHA-256 of the credential | 20,000 entries, 8 MiB | TTL from when the user and token records it was built from were read, never past the credential's `exp`/`expiresAt` |
+ * | `resolved` | PrincipalResolver | SHA-256 of the credential | 20,000 entries, 8 MiB; kept from a credential's second resolution on | TTL from when the user and token records it was built from were read, never past the credential's `exp`/`expiresAt` |
  * | `users` | PrincipalResolver | user id | 20,000 entries, 4 MiB | TTL |
  * | `tokens` | PrincipalResolver | token id (unknown ids too) | 20,000 entries, 2 MiB | TTL |
- * | `answers` | IamAnswers (core/gateway) | policy set and version, what a decision reads of the principal | 8 MiB | TTL |
+ * | `answers` | IamAnswers (core/gateway) | policy set and version, what a decision reads of the principal, API stage | 8 MiB | TTL |
  * | `repeats` | RepeatedAnswers (core/gateway) | flavour, method ARN, SHA-256 of the credential (a TOKEN event's as sent) | 20,000 entries, 4 MiB; kept from a key's second request on | until the decision's `validUntilMs`: TTL from when its principal and policy were read, never past the credential's expiry |
  * | policies | PolicySource (`policy.ts`) | policy set | one per set (at most 64) | TTL, then a version check |
  * | API bindings | PolicySource | API id | 1,000 entries | TTL |
@@ -30,7 +30,7 @@ export interface AuthorizerCaches {
   resolved: LruCache<string, ResolvedCredential>;
   users: LruCache<string, Fresh<UserRecord>>;
   tokens: LruCache<string, Fresh<TokenRecord | null>>;
-  answers: LruCache<string, CompiledStatements | 'cut'>;
+  answers: LruCache<string, WrittenStatements | 'cut'>;
   repeats: LruCache<string, Repeat>;
 }
 
@@ -40,10 +40,10 @@ const MiB = 1024 * 1024;
 export function createCaches(now: () => number, scale = 1): AuthorizerCaches {
   const bound = (n: number) => Math.max(1, Math.round(n * scale));
   return {
-    resolved: new LruCache({ maxEntries: bound(20_000), maxBytes: bound(8 * MiB), now }),
+    resolved: new LruCache({ maxEntries: bound(20_000), maxBytes: bound(8 * MiB), now, admitFromSecondSet: true }),
     users: new LruCache({ maxEntries: bound(20_000), maxBytes: bound(4 * MiB), now }),
     tokens: new LruCache({ maxEntries: bound(20_000), maxBytes: bound(2 * MiB), now }),
     answers: new LruCache({ maxEntries: bound(50_000), maxBytes: bound(8 * MiB), now }),
-    repeats: new LruCache({ maxEntries: bound(20_000), maxBytes: bound(4 * MiB), now }),
+    repeats: new LruCache({ maxEntries: bound(20_000), maxBytes: bound(4 * MiB), now, admitFromSecondSet: true }),
   };
 }

@@ -1,3 +1,5 @@
+import { fnv1a32 } from '../identity/digest';
+
 interface Entry<K, V> {
   key: K;
   value: V;
@@ -15,6 +17,12 @@ interface Entry<K, V> {
  * is not stored). A map plus a doubly linked list: every operation is O(1) (iterating a Map
  * to find its oldest key degrades under churn, so the list keeps the order instead).
  * Time comes from an injected clock (milliseconds) so tests can freeze it.
+ *
+ * With `admitFromSecondSet`, a key is stored from its second `set` on: most keys of a
+ * cache in front of many distinct callers (a new credential, a new path) come once, and
+ * keeping their values only makes old-generation garbage. Which keys came lately is a
+ * table of their 32-bit hashes, one per slot, the newest winning: a collision can only
+ * store a value one `set` early, and what is stored is the same value either way.
  */
 export class LruCache<K, V> {
   private readonly map = new Map<K, Entry<K, V>>();
@@ -24,11 +32,13 @@ export class LruCache<K, V> {
   readonly maxEntries: number;
   readonly maxBytes: number;
   private readonly now: () => number;
+  /** Hashes of keys `set` lately (`admitFromSecondSet`): one slot each, the newest winning. */
+  private readonly setLately: Uint32Array | undefined;
   /** Lookups that found a live entry, and those that did not (metrics). */
   hits = 0;
   misses = 0;
 
-  constructor(options: { maxEntries: number; maxBytes?: number; now?: () => number }) {
+  constructor(options: { maxEntries: number; maxBytes?: number; now?: () => number; admitFromSecondSet?: boolean }) {
     if (!Number.isInteger(options.maxEntries) || options.maxEntries < 1) {
       throw new RangeError('maxEntries must be a positive integer');
     }
@@ -38,6 +48,8 @@ export class LruCache<K, V> {
     this.maxEntries = options.maxEntries;
     this.maxBytes = options.maxBytes ?? Number.POSITIVE_INFINITY;
     this.now = options.now ?? Date.now;
+    // Twice the entries, rounded up to a power of two: a key set again soon finds its slot unchanged.
+    if (options.admitFromSecondSet) this.setLately = new Uint32Array(2 ** Math.ceil(Math.log2(2 * options.maxEntries)));
   }
 
   /** The value, or undefined when absent or expired (an expired entry is dropped). */
@@ -63,12 +75,13 @@ export class LruCache<K, V> {
   /**
    * Stores `value` until `ttlMs` from now, declared to cost `bytes` (default 1). A
    * non-positive TTL, or a size over the whole budget, stores nothing (and drops an
-   * old value under the key).
+   * old value under the key); with `admitFromSecondSet`, neither does a key's first `set`.
    */
   set(key: K, value: V, ttlMs: number, bytes = 1): void {
     const existing = this.map.get(key);
     if (existing) this.remove(existing);
     if (!(ttlMs > 0) || bytes > this.maxBytes) return;
+    if (this.setLately && !existing && !this.setBefore(String(key))) return;
     const e: Entry<K, V> = { key, value, expiresAtMs: this.now() + ttlMs, bytes, prev: null, next: null };
     this.map.set(key, e);
     this.pushFront(e);
@@ -94,6 +107,16 @@ export class LruCache<K, V> {
   /** The declared sizes of the entries held, added up. */
   get bytes(): number {
     return this.totalBytes;
+  }
+
+  /** True when `key` was the last key set in its slot; records it either way. */
+  private setBefore(key: string): boolean {
+    const table = this.setLately!;
+    const h = fnv1a32(key);
+    const slot = h & (table.length - 1);
+    if (table[slot] === h) return true;
+    table[slot] = h;
+    return false;
   }
 
   private remove(e: Entry<K, V>): void {

@@ -1,6 +1,6 @@
 import type { Decided } from '../authorizer/authorize';
 import type { LruCache } from '../cache/lru';
-import { fnv1a32, sha256Base64url } from '../identity/digest';
+import { sha256Base64url } from '../identity/digest';
 import type { MethodArn } from './arn';
 import type { IamAuthorizerResponse } from './iam';
 
@@ -24,15 +24,12 @@ export interface Repeat {
  * like the caches it draws on: the decision itself knows nothing of it. Keys hold the
  * credential's SHA-256, never the credential.
  *
- * An answer is kept from a key's second request on: most credentials are seen once (a
- * client with a new token, a new path), and keeping their answers for a while only makes
- * work for the garbage collector. Which keys came lately is a table of their 32-bit
- * hashes, one per slot, the newest winning: a collision can only keep an answer a request
- * early, and what is kept is the same exact answer either way.
+ * An answer is kept from a key's second request on (the cache admits a key from its
+ * second `set`, `caches.ts`): most credentials are seen once (a client with a new token,
+ * a new path), and keeping their answers for a while only makes work for the garbage
+ * collector.
  */
 export class RepeatedAnswers {
-  private readonly seen = new Uint32Array(SEEN_SLOTS);
-
   constructor(private readonly deps: { cache: LruCache<string, Repeat>; now: () => number }) {}
 
   /** The key of a request that may have been answered before; undefined unless both are strings. */
@@ -48,25 +45,13 @@ export class RepeatedAnswers {
   /** Keeps an answer under `key` when it may be given again; returns the answer. */
   remember(key: string | undefined, repeat: Repeat): IamAuthorizerResponse {
     const { result, answer } = repeat;
-    if (key === undefined || !result.policy.repeatable || !result.principal || !this.seenBefore(key)) return answer;
+    if (key === undefined || !result.policy.repeatable || !result.principal) return answer;
     // Shared by every repeat: nothing downstream may change it.
     freeze(answer);
     this.deps.cache.set(key, repeat, result.validUntilMs - this.deps.now(), 1024 + 2 * (key.length + answerChars(answer)));
     return answer;
   }
-
-  /** True when `key` was the last key seen in its slot; records it either way. */
-  private seenBefore(key: string): boolean {
-    const h = fnv1a32(key);
-    const slot = h & (SEEN_SLOTS - 1);
-    if (this.seen[slot] === h) return true;
-    this.seen[slot] = h;
-    return false;
-  }
 }
-
-/** Slots of the table of keys seen lately (256 KiB). */
-const SEEN_SLOTS = 1 << 16;
 
 /** Characters of an answer's strings (its size in memory, roughly halved; 1 KiB above is for the decision and request). */
 function answerChars(answer: IamAuthorizerResponse): number {

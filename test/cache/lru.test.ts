@@ -57,4 +57,25 @@ describe('LruCache', () => {
     expect(c.size).toBe(0);
     expect(() => new LruCache({ maxEntries: 0 })).toThrow();
   });
+
+  it('admitFromSecondSet: a key is stored from its second set on, and an update of a stored key is kept', () => {
+    const c = new LruCache<string, number>({ maxEntries: 100, admitFromSecondSet: true });
+    c.set('a', 1, 1000);
+    expect(c.get('a')).toBeUndefined();
+    expect(c.size).toBe(0);
+    c.set('a', 2, 1000);
+    expect(c.get('a')).toBe(2);
+    c.set('a', 3, 1000);
+    expect(c.get('a')).toBe(3);
+    // A stream of keys each set once leaves nothing behind.
+    for (let i = 0; i < 10_000; i++) c.set(`once-${i}`, i, 1000);
+    expect(c.size).toBe(1);
+    // A key whose slot was taken by later keys waits for another second set.
+    const other = new LruCache<string, number>({ maxEntries: 1, admitFromSecondSet: true });
+    other.set('x', 1, 1000);
+    for (let i = 0; i < 64; i++) other.set(`y${i}`, i, 1000);
+    other.set('x', 2, 1000);
+    other.set('x', 3, 1000);
+    expect(other.get('x')).toBe(3);
+  });
 });
