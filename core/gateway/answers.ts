@@ -5,7 +5,7 @@ import { sha256Base64url } from '../identity/digest';
 import type { Logger } from '../log';
 import type { Principal } from '../rbac/types';
 import type { MethodArn } from './arn';
-import { ANY, compileStatements, type CompiledStatements } from './compile';
+import { ANY, compileStatements, iamPatternsRegExp, type CompiledStatements } from './compile';
 import { flattenContext, iamPolicy, MAX_POLICY_BYTES, statement, type IamAuthorizerResponse, type IamStatement } from './iam';
 
 /** Bytes of an answer besides its resources (principal, statements, context keys), generously. */
@@ -19,17 +19,35 @@ const NO_METHOD = 'NONE';
 type CutReason = 'too-large' | 'per-request' | 'not-listable';
 
 /**
+ * A principal's compiled statements written for one API stage: each pattern under the
+ * stage's ARN prefix, as the answer lists it. Shared by every answer that needs nothing
+ * added (frozen), and matched against a live ARN's tail in one test per effect.
+ */
+export interface WrittenStatements {
+  compiled: CompiledStatements;
+  /** `Allow` and `Deny` statements of the patterns under the prefix (frozen; absent when empty). */
+  allow?: IamStatement;
+  deny?: IamStatement;
+  /** Bytes the written patterns take in an answer. */
+  bytes: number;
+  /** Matches a tail (after `<prefix>/`) any pattern covers, as IAM matches it; undefined when none. */
+  allowMatch?: RegExp;
+  denyMatch?: RegExp;
+}
+
+/**
  * IAM answers that stay exact under API Gateway's cache (DESIGN §5). API Gateway applies
  * a cached answer to every route of the API and stage, so an answer holds the compiled
  * statements (`compile.ts`) of everything the principal may use there, plus the live
  * request when no statement covers it. The statements depend only on the policy and what
  * decisions under it read of the principal, so they are compiled once per such key and
- * shared by every principal equal in it (the cache is passed in, bounded in bytes).
+ * API stage, written under the stage's ARN prefix, and shared by every principal equal in
+ * it (the cache is passed in, bounded in bytes).
  * When the statements cannot be used (too large, a gate reading request data), the
  * answer covers the live request only, and says so in the log.
  */
 export class IamAnswers {
-  constructor(private readonly deps: { cache: LruCache<string, CompiledStatements | 'cut'>; logger: Logger; now: () => number; ttlMs: number }) {}
+  constructor(private readonly deps: { cache: LruCache<string, WrittenStatements | 'cut'>; logger: Logger; now: () => number; ttlMs: number }) {}
 
   /** The IAM answer to a decided request for `currentArn` (the method ARN API Gateway asked about). */
   answer(result: Decided, request: AuthzRequest, arn: MethodArn, currentArn: string): IamAuthorizerResponse {
@@ -39,35 +57,40 @@ export class IamAnswers {
     // (such a request is allowed only where an entitled statement already covers it).
     const nameable = !IAM_WILDCARD.test(currentArn);
     const budget = MAX_POLICY_BYTES - POLICY_OVERHEAD_BYTES - contextBytes(context) - currentArn.length;
-    const compiled = result.principal ? this.statements(result, request, budget) : 'cut';
-    let cut: CutReason | undefined = compiled === 'cut' ? 'too-large' : compiled.perRequest ? 'per-request' : undefined;
+    const written = result.principal ? this.statements(result, request, arn.prefix, budget) : 'cut';
+    let cut: CutReason | undefined = written === 'cut' ? 'too-large' : written.compiled.perRequest ? 'per-request' : undefined;
     let statements: IamStatement[] = [];
-    if (compiled !== 'cut' && !compiled.perRequest) {
-      const prefix = `${arn.prefix}/`;
-      const allow = compiled.allow.map((p) => prefix + p);
-      const deny = compiled.deny.map((p) => prefix + p);
+    if (written !== 'cut' && !written.compiled.perRequest) {
+      let { allow, deny } = written;
+      let added = 0;
       // The live ARN is the prefix and a tail (`parseMethodArn` rebuilds the prefix from it):
       // the patterns are matched against the tail.
-      const tail = currentArn.slice(prefix.length);
-      const deniedLive = compiled.denyMatch.some((re) => re.test(tail));
-      if (result.effect === 'allow' && (!covered(compiled, result, arn, currentArn) || deniedLive)) {
+      const tail = currentArn.slice(arn.prefix.length + 1);
+      const deniedLive = written.denyMatch?.test(tail) === true;
+      if (result.effect === 'allow' && (!covered(written.compiled, result, arn, currentArn) || deniedLive)) {
         // Allowed live, but no statement covers it (a condition reading request data, a
         // route left out, a Deny carving a rare value out of an Allow): name it, unless a
         // Deny covers it (an explicit Deny wins: then the answer is cut to the live request).
-        if (nameable && !deniedLive) allow.push(currentArn);
-        else cut = 'not-listable';
+        if (nameable && !deniedLive) {
+          allow = statement('Allow', [...(allow?.Resource ?? []), currentArn]);
+          added++;
+        } else cut = 'not-listable';
       }
       // The live request's own effect comes first (a Deny also names the live ARN): the
       // order changes nothing for IAM (an explicit Deny wins) but reads as the decision.
-      if (result.effect === 'deny' && nameable) deny.unshift(currentArn);
+      if (result.effect === 'deny' && nameable) {
+        deny = statement('Deny', [currentArn, ...(deny?.Resource ?? [])]);
+        added++;
+      }
       // Denied live but not nameable: no wildcard may cover it (a path no rule routes is
       // outside the statements' proof, and this one is being asked about now).
-      if (result.effect === 'deny' && !nameable && compiled.allowMatch.some((re) => re.test(tail)) && !deniedLive) cut = 'not-listable';
-      const denied = deny.length > 0 ? [statement('Deny', deny)] : [];
-      const allowed = allow.length > 0 ? [statement('Allow', allow)] : [];
-      statements = result.effect === 'allow' ? [...allowed, ...denied] : [...denied, ...allowed];
+      if (result.effect === 'deny' && !nameable && written.allowMatch?.test(tail) === true && !deniedLive) cut = 'not-listable';
+      const first = result.effect === 'allow' ? allow : deny;
+      const second = result.effect === 'allow' ? deny : allow;
+      if (first) statements.push(first);
+      if (second) statements.push(second);
       // Each pattern is written with this API's prefix: the answer must still fit.
-      if (compiled.bytes + (allow.length + deny.length) * (prefix.length + 3) > budget) cut = 'too-large';
+      if (written.bytes + added * (arn.prefix.length + 4) > budget) cut = 'too-large';
     }
     if (cut !== undefined) {
       statements = this.currentOnly(result, nameable, currentArn, arn);
@@ -86,23 +109,44 @@ export class IamAnswers {
     return [statement(result.effect === 'allow' ? 'Allow' : 'Deny', [currentArn])];
   }
 
-  /** The principal's compiled statements, once per key (and never a list too large for an answer). */
-  private statements(result: Decided, request: AuthzRequest, budget: number): CompiledStatements | 'cut' {
+  /** The principal's statements written under `prefix`, compiled once per key and stage (and never a list too large for an answer). */
+  private statements(result: Decided, request: AuthzRequest, prefix: string, budget: number): WrittenStatements | 'cut' {
     // An expression reading the credential itself makes the statements the credential's own.
     const identity = result.policy.principalReads.credential ? identitySource(request) : undefined;
-    const key = statementsKey(result, identity);
+    const key = `${statementsKey(result, identity)}\u0000${prefix}`;
     const hit = this.deps.cache.get(key);
     if (hit !== undefined) return hit;
     const compiled = compileStatements(result.policy, result.principal!, this.deps.now(), { maxBytes: budget, ...(identity ? { identity } : {}) });
     if (compiled !== 'cut' && compiled.omitted.length > 0) {
       this.deps.logger.info('authorizer.entitlements-omitted', { principalId: result.context.principalId, routes: compiled.omitted.slice(0, 20), count: compiled.omitted.length });
     }
+    const written = compiled === 'cut' ? 'cut' : write(compiled, prefix);
     const ttl = Math.min(this.deps.ttlMs, result.validUntilMs - this.deps.now());
-    // Bytes: the key, the patterns (twice: text and answer strings), the coverage map, and each pattern's RegExp.
-    const bytes = 256 + key.length + (compiled === 'cut' ? 0 : 2 * compiled.bytes + 64 * compiled.covered.size + 512 * (compiled.allow.length + compiled.deny.length));
-    this.deps.cache.set(key, compiled, ttl, bytes);
-    return compiled;
+    // Bytes: the key, the patterns (as compiled and as written), the coverage map, and the two RegExps.
+    const bytes = 256 + key.length + (written === 'cut' ? 0 : compiled !== 'cut' ? 2 * compiled.bytes + written.bytes + 64 * compiled.covered.size + 512 : 0);
+    this.deps.cache.set(key, written, ttl, bytes);
+    return written;
   }
+}
+
+/** A principal's statements written under an API stage's ARN prefix (see {@link WrittenStatements}). */
+function write(compiled: CompiledStatements, prefix: string): WrittenStatements {
+  const under = (patterns: readonly string[]) => patterns.map((p) => `${prefix}/${p}`);
+  // Each pattern gains the prefix and its `/` (and 3 bytes of JSON around it, as `compiled.bytes` counts).
+  const out: WrittenStatements = { compiled, bytes: compiled.bytes + (compiled.allow.length + compiled.deny.length) * (prefix.length + 4) };
+  if (compiled.allow.length > 0) out.allow = frozen(statement('Allow', under(compiled.allow)));
+  if (compiled.deny.length > 0) out.deny = frozen(statement('Deny', under(compiled.deny)));
+  const allowMatch = iamPatternsRegExp(compiled.allow);
+  const denyMatch = iamPatternsRegExp(compiled.deny);
+  if (allowMatch) out.allowMatch = allowMatch;
+  if (denyMatch) out.denyMatch = denyMatch;
+  return out;
+}
+
+/** A statement shared by many answers: nobody may change it. */
+function frozen(s: IamStatement): IamStatement {
+  Object.freeze(s.Resource);
+  return Object.freeze(s);
 }
 
 /** True when the statements cover the live request's own route binding. */

@@ -79,14 +79,16 @@ export interface CompiledStatements {
   omitted: readonly string[];
   /** The gate reads request data: no statement can hold for another request. */
   perRequest: boolean;
-  /** `allow` and `deny` as IAM matches them, compiled once (answers test the live ARN's tail against them). */
-  allowMatch: readonly RegExp[];
-  denyMatch: readonly RegExp[];
 }
 
-/** How IAM matches a resource pattern: `*` any run of characters (`/` too), `?` exactly one. */
-export function iamPatternRegExp(pattern: string): RegExp {
-  return new RegExp(`^${pattern.replace(/[.+^${}()|[\]\\/]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.')}$`, 's');
+/**
+ * How IAM matches resource patterns: `*` any run of characters (`/` too), `?` exactly
+ * one. One expression for a list (any of them matches), undefined for none.
+ */
+export function iamPatternsRegExp(patterns: readonly string[]): RegExp | undefined {
+  if (patterns.length === 0) return undefined;
+  const each = patterns.map((p) => p.replace(/[.+^${}()|[\]\\/]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.'));
+  return new RegExp(`^(?:${each.join('|')})$`, 's');
 }
 
 function paramRef(spec: string | undefined): string | undefined {
@@ -272,7 +274,7 @@ export function compileStatements(
   nowMs: number,
   options: { identity?: Record<string, string>; maxBytes: number },
 ): CompiledStatements | 'cut' {
-  const empty: CompiledStatements = { allow: [], deny: [], bytes: 0, covered: new Map(), omitted: [], perRequest: true, allowMatch: [], denyMatch: [] };
+  const empty: CompiledStatements = { allow: [], deny: [], bytes: 0, covered: new Map(), omitted: [], perRequest: true };
   if (perRequestSlot(policy.gate)) return empty;
   const request = options.identity ? { ...NO_REQUEST, headers: options.identity } : NO_REQUEST;
   const index = routeIndex(policy);
@@ -396,7 +398,7 @@ export function compileStatements(
     const bytes = [...new Set(allow)].reduce((n, p) => n + p.length + 3, 0) + kept.reduce((n, p) => n + p.length + 3, 0);
     if (bytes > options.maxBytes) return 'cut';
     const allowed = [...new Set(allow)];
-    return { allow: allowed, deny: kept, bytes, covered, omitted: [...omitted], perRequest: false, allowMatch: allowed.map(iamPatternRegExp), denyMatch: kept.map(iamPatternRegExp) };
+    return { allow: allowed, deny: kept, bytes, covered, omitted: [...omitted], perRequest: false };
   } catch (err) {
     // A comparison too large to finish proves nothing: the answer covers the live request only.
     if (err instanceof SearchTooLarge) return 'cut';
