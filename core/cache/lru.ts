@@ -73,19 +73,22 @@ export class LruCache<K, V> {
   }
 
   /**
-   * Stores `value` until `ttlMs` from now, declared to cost `bytes` (default 1). A
-   * non-positive TTL, or a size over the whole budget, stores nothing (and drops an
-   * old value under the key); with `admitFromSecondSet`, neither does a key's first `set`.
+   * Stores `value` until `ttlMs` from now, declared to cost `bytes` (default 1; a
+   * function is asked only when the value is stored). A non-positive TTL, or a size over
+   * the whole budget, stores nothing (and drops an old value under the key); with
+   * `admitFromSecondSet`, neither does a key's first `set`.
    */
-  set(key: K, value: V, ttlMs: number, bytes = 1): void {
+  set(key: K, value: V, ttlMs: number, bytes: number | ((value: V) => number) = 1): void {
     const existing = this.map.get(key);
     if (existing) this.remove(existing);
-    if (!(ttlMs > 0) || bytes > this.maxBytes) return;
+    if (!(ttlMs > 0)) return;
     if (this.setLately && !existing && !this.setBefore(String(key))) return;
-    const e: Entry<K, V> = { key, value, expiresAtMs: this.now() + ttlMs, bytes, prev: null, next: null };
+    const size = typeof bytes === 'function' ? bytes(value) : bytes;
+    if (size > this.maxBytes) return;
+    const e: Entry<K, V> = { key, value, expiresAtMs: this.now() + ttlMs, bytes: size, prev: null, next: null };
     this.map.set(key, e);
     this.pushFront(e);
-    this.totalBytes += bytes;
+    this.totalBytes += size;
     while ((this.map.size > this.maxEntries || this.totalBytes > this.maxBytes) && this.tail) this.remove(this.tail);
   }
 

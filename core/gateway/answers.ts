@@ -189,6 +189,6 @@ function statementsKey(result: Decided, identity: Record<string, string> | undef
 
 function contextBytes(ctx: Record<string, unknown>): number {
   let n = 0;
-  for (const [k, v] of Object.entries(ctx)) n += k.length + String(v).length + 8;
+  for (const k of Object.keys(ctx)) n += k.length + String(ctx[k]).length + 8;
   return n;
 }

@@ -36,7 +36,8 @@ export function iamPolicy(principalId: string, statements: IamStatement[], conte
 /** Keeps only values API Gateway accepts in an authorizer context: strings, finite numbers, booleans. */
 export function flattenContext(values: Record<string, unknown>): Record<string, string | number | boolean> {
   const out: Record<string, string | number | boolean> = {};
-  for (const [k, v] of Object.entries(values)) {
+  for (const k of Object.keys(values)) {
+    const v = values[k];
     if (typeof v === 'string') out[k] = v.length > MAX_CONTEXT_STRING ? v.slice(0, MAX_CONTEXT_STRING) : v;
     else if (typeof v === 'boolean') out[k] = v;
     else if (typeof v === 'number' && Number.isFinite(v)) out[k] = v;

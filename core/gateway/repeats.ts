@@ -48,7 +48,7 @@ export class RepeatedAnswers {
     if (key === undefined || !result.policy.repeatable || !result.principal) return answer;
     // Shared by every repeat: nothing downstream may change it.
     freeze(answer);
-    this.deps.cache.set(key, repeat, result.validUntilMs - this.deps.now(), 1024 + 2 * (key.length + answerChars(answer)));
+    this.deps.cache.set(key, repeat, result.validUntilMs - this.deps.now(), () => 1024 + 2 * (key.length + answerChars(answer)));
     return answer;
   }
 }
@@ -57,7 +57,8 @@ export class RepeatedAnswers {
 function answerChars(answer: IamAuthorizerResponse): number {
   let n = answer.principalId.length;
   for (const s of answer.policyDocument.Statement) for (const r of s.Resource) n += r.length + 16;
-  for (const [k, v] of Object.entries(answer.context ?? {})) n += k.length + String(v).length + 16;
+  const context = answer.context ?? {};
+  for (const k in context) n += k.length + String(context[k]).length + 16;
   return n;
 }
 

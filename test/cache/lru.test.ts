@@ -77,5 +77,13 @@ describe('LruCache', () => {
     other.set('x', 2, 1000);
     other.set('x', 3, 1000);
     expect(other.get('x')).toBe(3);
+    // A size function is asked only when the value is stored.
+    const sized = new LruCache<string, number>({ maxEntries: 10, maxBytes: 100, admitFromSecondSet: true });
+    let asked = 0;
+    const size = () => (asked++, 40);
+    sized.set('k', 1, 1000, size);
+    expect(asked).toBe(0);
+    sized.set('k', 1, 1000, size);
+    expect([asked, sized.bytes, sized.get('k')]).toEqual([1, 40, 1]);
   });
 });
