@@ -22,7 +22,7 @@ interface Entry<K, V> {
  * cache in front of many distinct callers (a new credential, a new path) come once, and
  * keeping their values only makes old-generation garbage. Which keys came lately is a
  * table of their 32-bit hashes, one per slot, the newest winning: a collision can only
- * store a value one `set` early, and what is stored is the same value either way.
+ * store a value one `set` early, which is as correct as storing it later.
  */
 export class LruCache<K, V> {
   private readonly map = new Map<K, Entry<K, V>>();

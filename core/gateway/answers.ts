@@ -123,7 +123,7 @@ export class IamAnswers {
     const written = compiled === 'cut' ? 'cut' : write(compiled, prefix);
     const ttl = Math.min(this.deps.ttlMs, result.validUntilMs - this.deps.now());
     // Bytes: the key, the patterns (as compiled and as written), the coverage map, and the two RegExps.
-    const bytes = 256 + key.length + (written === 'cut' ? 0 : compiled !== 'cut' ? 2 * compiled.bytes + written.bytes + 64 * compiled.covered.size + 512 : 0);
+    const bytes = 256 + key.length + (written === 'cut' ? 0 : 2 * written.compiled.bytes + written.bytes + 64 * written.compiled.covered.size + 512);
     this.deps.cache.set(key, written, ttl, bytes);
     return written;
   }
