@@ -243,9 +243,8 @@ async function buildBundles(): Promise<string> {
   writeFileSync(bareEntry, `import { DynamoDBClient, GetItemCommand } from '@aws-sdk/client-dynamodb';\nimport { createLocalJWKSet, jwtVerify } from 'jose';\nconst client = new DynamoDBClient({});\nexport const handler = async (e: { t: string }) => [client, GetItemCommand, jwtVerify, createLocalJWKSet, e];\n`);
   const outDir = join(ROOT, 'dist', 'bench');
   mkdirSync(outDir, { recursive: true });
-  const common = LAMBDA_BUILD;
-  await build({ ...common, entryPoints: [join(ROOT, 'functions/authorizer/rest.ts')], outfile: join(outDir, 'rest.mjs') });
-  await build({ ...common, entryPoints: [bareEntry], outfile: join(outDir, 'bare.mjs') });
+  await build({ ...LAMBDA_BUILD, entryPoints: [join(ROOT, 'functions/authorizer/rest.ts')], outfile: join(outDir, 'rest.mjs') });
+  await build({ ...LAMBDA_BUILD, entryPoints: [bareEntry], outfile: join(outDir, 'bare.mjs') });
   return outDir;
 }
 
