@@ -83,9 +83,13 @@ describe('forged and failing tokens', () => {
     const { principals, caches } = w.rt;
     await principals.resolve(await w.jwtFor('alice'));
     const real = await w.jwtFor('alice', { jti: 'real' });
+    const before = caches.resolved.size;
     await principals.resolve(real);
-    // Kept from its second resolution on (caches.ts): then the same credential resolves from the cache, the same object.
+    // A credential resolved once leaves nothing behind; it is kept from its second resolution on (caches.ts),
+    // and then the same credential resolves from the cache, the same object.
+    expect(caches.resolved.size).toBe(before);
     const second = await principals.resolve(real);
+    expect(caches.resolved.size).toBe(before + 1);
     expect(await principals.resolve(real)).toBe(second);
     const size = caches.resolved.size;
     const forged = await forge(w, 'alice');
