@@ -76,20 +76,21 @@ export class LruCache<K, V> {
    * Stores `value` until `ttlMs` from now, declared to cost `bytes` (default 1; a
    * function is asked only when the value is stored). A non-positive TTL, or a size over
    * the whole budget, stores nothing (and drops an old value under the key); with
-   * `admitFromSecondSet`, neither does a key's first `set`.
+   * `admitFromSecondSet`, neither does a key's first `set`. Returns whether it stored.
    */
-  set(key: K, value: V, ttlMs: number, bytes: number | ((value: V) => number) = 1): void {
+  set(key: K, value: V, ttlMs: number, bytes: number | ((value: V) => number) = 1): boolean {
     const existing = this.map.get(key);
     if (existing) this.remove(existing);
-    if (!(ttlMs > 0)) return;
-    if (this.setLately && !existing && !this.setBefore(String(key))) return;
+    if (!(ttlMs > 0)) return false;
+    if (this.setLately && !existing && !this.setBefore(String(key))) return false;
     const size = typeof bytes === 'function' ? bytes(value) : bytes;
-    if (size > this.maxBytes) return;
+    if (size > this.maxBytes) return false;
     const e: Entry<K, V> = { key, value, expiresAtMs: this.now() + ttlMs, bytes: size, prev: null, next: null };
     this.map.set(key, e);
     this.pushFront(e);
     this.totalBytes += size;
     while ((this.map.size > this.maxEntries || this.totalBytes > this.maxBytes) && this.tail) this.remove(this.tail);
+    return true;
   }
 
   delete(key: K): void {

@@ -46,9 +46,8 @@ export class RepeatedAnswers {
   remember(key: string | undefined, repeat: Repeat): IamAuthorizerResponse {
     const { result, answer } = repeat;
     if (key === undefined || !result.policy.repeatable || !result.principal) return answer;
-    // Shared by every repeat: nothing downstream may change it.
-    freeze(answer);
-    this.deps.cache.set(key, repeat, result.validUntilMs - this.deps.now(), () => 1024 + 2 * (key.length + answerChars(answer)));
+    // Once kept, shared by every repeat: nothing downstream may change it.
+    if (this.deps.cache.set(key, repeat, result.validUntilMs - this.deps.now(), () => 1024 + 2 * (key.length + answerChars(answer)))) freeze(answer);
     return answer;
   }
 }

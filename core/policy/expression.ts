@@ -394,14 +394,15 @@ function analyse(text: unknown): { validated: ValidatedExpression; program: Prog
   const w: Walk = { text, nodes: 0, reads: new Set() };
   visit(w, ast, { depth: 0, filters: 0 }, false);
   const reads = [...w.reads].sort();
+  const timeDependent = reads.some((r) => r === 'now' || r.startsWith('now.'));
   return {
     program,
     validated: {
       text,
       reads,
       readsUncachedRequestData: reads.some((r) => underRequest(r) && !isCacheKey(r)),
-      timeDependent: reads.some((r) => r === 'now' || r.startsWith('now.')),
-      fixedByRoute: reads.every((r) => !(r === 'now' || r.startsWith('now.')) && (!underRequest(r) || ROUTE_READS.some((p) => r === p || r.startsWith(`${p}.`)))),
+      timeDependent,
+      fixedByRoute: !timeDependent && reads.every((r) => !underRequest(r) || ROUTE_READS.some((p) => r === p || r.startsWith(`${p}.`))),
     },
   };
 }

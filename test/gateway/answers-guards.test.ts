@@ -1,15 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import type { Decided } from '../../core/authorizer/authorize';
-import { gatewayContext } from '../../core/authorizer/context';
-import { decide } from '../../core/authorizer/decide';
 import { compilePolicy } from '../../core/authorizer/policy';
 import { LruCache } from '../../core/cache/lru';
-import { IamAnswers, type WrittenStatements } from '../../core/gateway/answers';
-import { parseMethodArn } from '../../core/gateway/arn';
+import type { WrittenStatements } from '../../core/gateway/answers';
 import { iamPatternsRegExp } from '../../core/gateway/compile';
 import { statement } from '../../core/gateway/iam';
-import { createLogger } from '../../core/log';
 import type { Principal } from '../../core/rbac/types';
+import { answerFor } from '../support/answers';
 import { iamAllows } from '../support/iam';
 
 const PREFIX = 'arn:aws:execute-api:us-east-1:123456789012:api1/prod';
@@ -37,17 +33,10 @@ class Holding extends LruCache<string, WrittenStatements | 'cut'> {
   }
 }
 
-function answerFor(principal: Principal, current: string) {
-  const lines: { message: string; reason?: string }[] = [];
-  const logger = createLogger({ level: 'debug', sink: (l) => lines.push(JSON.parse(l)) });
-  const answers = new IamAnswers({ cache: new Holding({ maxEntries: 10 }), logger, now: () => NOW, ttlMs: 30_000 });
-  // Reading a project needs project:delete here: an org viewer is refused every one.
+/** The answer to `current` for an org viewer under a policy where reading a project needs project:delete (every one refused), from the wrong statements. */
+function refusedAnswer(principal: Principal, current: string) {
   const policy = compilePolicy({ version: '1', routes: [{ route: 'GET /orgs/{orgId}/projects/{projectId}', resource: 'project', action: 'delete', org: '{orgId}' }], roles: [] });
-  const arn = parseMethodArn(current)!;
-  const request = { method: arn.method, path: arn.path, headers: {}, query: {}, apiId: arn.apiId };
-  const decision = decide(policy, principal, request, NOW);
-  const result: Decided = { effect: decision.allowed ? 'allow' : 'deny', code: decision.code, decision, principal, policy, context: gatewayContext(principal), validUntilMs: NOW + 30_000 };
-  return { answer: answers.answer(result, request, arn, current), allowed: decision.allowed, lines };
+  return answerFor(policy, principal, current, NOW, new Holding({ maxEntries: 10 }));
 }
 
 describe('IAM answers: the live request is never allowed by an answer to a refusal', () => {
@@ -55,7 +44,7 @@ describe('IAM answers: the live request is never allowed by an answer to a refus
 
   it('a refused ARN holding `*` (it cannot be named in a Deny) that an Allow pattern covers gets an answer cut to nothing', () => {
     const current = `${PREFIX}/GET/orgs/acme/projects/x*`;
-    const { answer, allowed, lines } = answerFor(alice, current);
+    const { answer, allowed, lines } = refusedAnswer(alice, current);
     expect(allowed).toBe(false);
     // IAM reads the answer's `*` as a wildcard: nothing in the answer may cover this ARN.
     expect(iamAllows(answer, current)).toBe(false);
@@ -64,7 +53,7 @@ describe('IAM answers: the live request is never allowed by an answer to a refus
 
   it('a refused ARN that can be named is denied by name, which wins over the Allow', () => {
     const current = `${PREFIX}/GET/orgs/acme/projects/p1`;
-    const { answer, allowed } = answerFor(alice, current);
+    const { answer, allowed } = refusedAnswer(alice, current);
     expect(allowed).toBe(false);
     expect(answer.policyDocument.Statement[0]).toMatchObject({ Effect: 'Deny', Resource: [current] });
     expect(iamAllows(answer, current)).toBe(false);

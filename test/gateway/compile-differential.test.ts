@@ -1,15 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import type { Decided } from '../../core/authorizer/authorize';
-import { gatewayContext, type AuthzRequest } from '../../core/authorizer/context';
 import { decide } from '../../core/authorizer/decide';
 import { compilePolicy, type CompiledPolicy } from '../../core/authorizer/policy';
-import { LruCache } from '../../core/cache/lru';
-import { IamAnswers } from '../../core/gateway/answers';
-import { parseMethodArn } from '../../core/gateway/arn';
 import type { IamAuthorizerResponse } from '../../core/gateway/iam';
-import { createLogger } from '../../core/log';
 import { compileRouteTable, type RouteRule } from '../../core/policy/routes';
 import type { Permission, Principal, Role } from '../../core/rbac/types';
+import { answerFor, requestOf } from '../support/answers';
 import { mulberry32, pick, type Rng } from '../support/prng';
 
 /**
@@ -154,28 +149,17 @@ function probesFor(world: World): string[] {
   return [...out];
 }
 
-function requestOf(arn: string): AuthzRequest {
-  const parsed = parseMethodArn(arn)!;
-  return { method: parsed.method, path: parsed.path, headers: {}, query: {}, apiId: parsed.apiId };
-}
-
 interface Inexact {
   cut: boolean;
   omitted: Set<string>;
 }
 
 /** The answer IamAnswers gives for `current`, and what it reported about itself. */
-function answerFor(policy: CompiledPolicy, principal: Principal, current: string): { answer: IamAuthorizerResponse; live: boolean; inexact: Inexact } {
-  const lines: Record<string, unknown>[] = [];
-  const logger = createLogger({ level: 'debug', sink: (l) => lines.push(JSON.parse(l)) });
-  const answers = new IamAnswers({ cache: new LruCache({ maxEntries: 10 }), logger, now: () => NOW, ttlMs: 30_000 });
-  const request = requestOf(current);
-  const decision = decide(policy, principal, request, NOW);
-  const result: Decided = { effect: decision.allowed ? 'allow' : 'deny', code: decision.code, decision, principal, policy, context: gatewayContext(principal, principal.token?.id), validUntilMs: NOW + 30_000 };
-  const answer = answers.answer(result, request, parseMethodArn(current)!, current);
+function answerOf(policy: CompiledPolicy, principal: Principal, current: string): { answer: IamAuthorizerResponse; live: boolean; inexact: Inexact } {
+  const { answer, allowed, lines } = answerFor(policy, principal, current, NOW);
   const omitted = new Set(lines.filter((l) => l.message === 'authorizer.entitlements-omitted').flatMap((l) => l.routes as string[]));
   const cut = lines.some((l) => l.message === 'authorizer.policy-too-large' || l.message === 'authorizer.answer-cut');
-  return { answer, live: decision.allowed, inexact: { cut, omitted } };
+  return { answer, live: allowed, inexact: { cut, omitted } };
 }
 
 /** API Gateway's verdict for a cached answer (explicit Deny wins; `*` any run, `?` one character). */
@@ -247,7 +231,7 @@ function shrink(world: World, principal: Principal, current: string): World {
     const fewer = routes.filter((_, k) => k !== i);
     const candidate = { ...world, routes: fewer };
     const policy = policyOf(candidate);
-    const { answer, live, inexact } = answerFor(policy, principal, current);
+    const { answer, live, inexact } = answerOf(policy, principal, current);
     if (check(policy, principal, current, probesFor(candidate), answer, live, inexact).disagreements.length > 0) routes = fewer;
   }
   return { ...world, routes };
@@ -270,7 +254,7 @@ describe('IAM answers against fresh decisions (generated worlds)', () => {
       const r = mulberry32(world.seed);
       for (const principal of randomPrincipals(world.seed)) {
         const current = pick(r, probes);
-        const { answer, live, inexact } = answerFor(policy, principal, current);
+        const { answer, live, inexact } = answerOf(policy, principal, current);
         answers++;
         if (!inexact.cut && inexact.omitted.size === 0) exactAnswers++;
         const result = check(policy, principal, current, probes, answer, live, inexact);
@@ -279,7 +263,7 @@ describe('IAM answers against fresh decisions (generated worlds)', () => {
         served += result.served;
         if (result.disagreements.length > 0) {
           const small = shrink(world, principal, current);
-          const smallAnswer = answerFor(policyOf(small), principal, current);
+          const smallAnswer = answerOf(policyOf(small), principal, current);
           throw new Error(
             `seed ${world.seed}: ${result.disagreements.length} disagreement(s), first ${JSON.stringify(result.disagreements[0])}\n` +
               `shrunk routes: ${JSON.stringify(small.routes)}\ngate: ${JSON.stringify(small.gate ?? null)}\nprincipal: ${JSON.stringify(principal)}\n` +
@@ -312,7 +296,7 @@ describe('IAM answers against fresh decisions (generated worlds)', () => {
       const probes = probesFor(world);
       for (const principal of randomPrincipals(world.seed)) {
         const current = probes[0]!;
-        const { answer, live, inexact } = answerFor(policy, principal, current);
+        const { answer, live, inexact } = answerOf(policy, principal, current);
         const statements = answer.policyDocument.Statement;
         const noDeny = { ...answer, policyDocument: { ...answer.policyDocument, Statement: statements.filter((s) => s.Effect !== 'Deny') } };
         const widened = {
