@@ -5,10 +5,11 @@ import type { Principal } from '../rbac/types';
 import type { TokenRecord } from '../store/types';
 import { TokenActivity } from './activity';
 import { gatewayContext, type AuthzRequest, type GatewayContext } from './context';
-import { decide, type Decision } from './decide';
-import type { CompiledPolicy, PolicySource } from './policy';
+import type { Decision } from './decide';
+import { principalClass, type CompiledPolicy, type PolicySource } from './policy';
 import { TokenRejected, type PrincipalResolver } from './principals';
 import type { ShadowDecisions } from './shadow';
+import type { SharedDecisions } from './shared';
 
 /** A request that ended before a decision: no usable credential (401) or a failure (fail closed). */
 export type Undecided = { effect: 'unauthorized'; code: string } | { effect: 'error'; code: string };
@@ -20,6 +21,8 @@ export interface Decided {
   decision: Decision;
   /** Undefined for an anonymous caller on a public route. */
   principal?: Principal;
+  /** With `principal`: what decisions under the policy read of it (`principalClass`); decisions and statements are shared under it. */
+  principalClass?: string;
   token?: TokenRecord;
   policy: CompiledPolicy;
   context: GatewayContext;
@@ -32,6 +35,8 @@ export type AuthzResult = Undecided | Decided;
 export interface AuthorizerOptions {
   principals: PrincipalResolver;
   policies: PolicySource;
+  /** `decide()`, shared by principals equal in what the policy reads of them. */
+  decisions: SharedDecisions;
   activity: TokenActivity;
   /** Decides with a set's candidate beside it (shadow mode); it never changes an answer. */
   shadow: ShadowDecisions;
@@ -46,7 +51,8 @@ export interface AuthorizerOptions {
  *    claims (no read at all when they fail), a gatehouse token's format and checksum
  *    (offline), then its record and hash. Then the principal's roles.
  * 3. The policy set of the calling API.
- * 4. `decide()`; without a credential anything but an Allow is a 401.
+ * 4. `decide()` (shared by principals the policy cannot tell apart, `shared.ts`);
+ *    without a credential anything but an Allow is a 401.
  * 5. A gatehouse token's use goes to its access log.
  * Beside step 4, a set's candidate (shadow mode) decides too; only the live set answers.
  * Never throws: every failure is a 401 (`unauthorized`) or, for a store or key source
@@ -64,7 +70,8 @@ export class Authorizer {
       const { policy, freshUntilMs } = await this.deps.policies.forApi(request.apiId);
       // Orgs being deleted grant nothing: memberships in them and their org tokens are dropped.
       const principal = resolved && withoutDeletingOrgs(resolved.principal, policy.deletingOrgIds);
-      const decision = decide(policy, principal, request, this.deps.now());
+      const cls = principal && principalClass(policy, principal);
+      const decision = this.deps.decisions.decide(policy, principal, cls, request, this.deps.now());
       this.deps.shadow.compare(policy, principal, request, decision, this.deps.now());
       // Without a credential, anything but an allow is a 401: a credential might change the answer.
       if (!resolved && !decision.allowed) return { effect: 'unauthorized', code: 'no-credential' };
@@ -78,7 +85,10 @@ export class Authorizer {
         context: gatewayContext(principal, resolved?.token?.id),
         validUntilMs: Math.min(resolved?.validUntilMs ?? Infinity, freshUntilMs),
       };
-      if (principal) result.principal = principal;
+      if (principal) {
+        result.principal = principal;
+        result.principalClass = cls;
+      }
       if (resolved?.token) result.token = resolved.token;
       return result;
     } catch (err) {

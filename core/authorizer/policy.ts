@@ -2,7 +2,9 @@ import { LruCache } from '../cache/lru';
 import type { Logger } from '../log';
 import { compileExpression, type CompiledExpression } from '../policy/expression';
 import { compileRouteTable, parseRouteKey, type RouteRule, type RouteTable } from '../policy/routes';
+import { sha256Base64url } from '../identity/digest';
 import { RoleCatalog } from '../rbac/catalog';
+import type { Principal } from '../rbac/types';
 import type { AuthorizerStore, PolicySnapshot } from '../store/types';
 
 /** An expression slot: compiled, or invalid (which never allows). */
@@ -20,6 +22,26 @@ export interface PrincipalReads {
   claims: boolean;
   /** `request.headers.authorization`: the credential itself (the identity source), so answers are per credential. */
   credential: boolean;
+}
+
+/**
+ * What decisions under `policy` read of `principal`, as a key: its kind, site roles and
+ * memberships, its token's kind, org and scopes (never the token's id: tokens alike
+ * decide alike, core/rbac/decide.ts), and its id, email, groups or claims only when the
+ * policy reads them (`principalReads`; claims as a digest: they differ per token).
+ * Principals equal in it get equal decisions under the policy, for the same request, so
+ * decisions (`SharedDecisions`) and IAM statements (`IamAnswers`) are shared under it.
+ * The credential itself is not in it: statements that read it are keyed by it as well.
+ */
+export function principalClass(policy: CompiledPolicy, p: Principal): string {
+  const reads = policy.principalReads;
+  let key = `${p.kind}\u0000${JSON.stringify(p.siteRoles)}\u0000${JSON.stringify(p.orgs)}`;
+  if (p.token) key += `\u0000token:${p.token.kind}:${p.token.orgId ?? ''}:${JSON.stringify(p.token.scopes ?? null)}`;
+  if (reads.id) key += `\u0000id:${p.id}`;
+  if (reads.email) key += `\u0000email:${p.email ?? ''}:${p.emailVerified === true}`;
+  if (reads.groups) key += `\u0000groups:${JSON.stringify(p.groups ?? null)}`;
+  if (reads.claims) key += `\u0000claims:${sha256Base64url(JSON.stringify(p.claims ?? null))}`;
+  return key;
 }
 
 /** A policy snapshot indexed once per version: route table, role catalog, compiled expressions. */

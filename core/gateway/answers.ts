@@ -3,10 +3,9 @@ import type { AuthzRequest } from '../authorizer/context';
 import type { LruCache } from '../cache/lru';
 import { sha256Base64url } from '../identity/digest';
 import type { Logger } from '../log';
-import type { Principal } from '../rbac/types';
 import type { MethodArn } from './arn';
 import { ANY, compileStatements, iamPatternsRegExp, type CompiledStatements } from './compile';
-import { flattenContext, iamPolicy, MAX_POLICY_BYTES, statement, type IamAuthorizerResponse, type IamStatement } from './iam';
+import { answerChars, flattenContext, freezeAnswer, iamPolicy, MAX_POLICY_BYTES, statement, type IamAuthorizerResponse, type IamStatement } from './iam';
 
 /** Bytes of an answer besides its resources (principal, statements, context keys), generously. */
 const POLICY_OVERHEAD_BYTES = 512;
@@ -47,10 +46,38 @@ export interface WrittenStatements {
  * answer covers the live request only, and says so in the log.
  */
 export class IamAnswers {
-  constructor(private readonly deps: { cache: LruCache<string, WrittenStatements | 'cut'>; logger: Logger; now: () => number; ttlMs: number }) {}
+  constructor(
+    private readonly deps: {
+      cache: LruCache<string, WrittenStatements | 'cut'>;
+      /** Answers shared by a holder's credentials (see `answer`). */
+      shared: LruCache<string, IamAuthorizerResponse>;
+      logger: Logger;
+      now: () => number;
+      ttlMs: number;
+    },
+  ) {}
 
-  /** The IAM answer to a decided request for `currentArn` (the method ARN API Gateway asked about). */
+  /**
+   * The IAM answer to a decided request for `currentArn` (the method ARN API Gateway asked
+   * about). Under a repeatable policy an answer is built from the statements, the decision
+   * and the context alone, each fixed by the statements' key, the method ARN (and the
+   * method and path decided on) and the holder (id, token, verified email: the context), so it is shared by the holder's
+   * credentials: a user's new JWT gets the answer the last one got. Kept from a key's
+   * second request on, and frozen once kept.
+   */
   answer(result: Decided, request: AuthzRequest, arn: MethodArn, currentArn: string): IamAuthorizerResponse {
+    if (!result.policy.repeatable || !result.principal || result.policy.principalReads.credential) return this.build(result, request, arn, currentArn);
+    const p = result.principal;
+    const key = `${statementsKey(result, undefined)}\u0000${currentArn}\u0000${request.method}\u0000${request.path}\u0000${p.id}\u0000${result.token?.id ?? ''}\u0000${p.emailVerified === true ? (p.email ?? '') : ''}`;
+    const kept = this.deps.shared.get(key);
+    if (kept) return kept;
+    const answer = this.build(result, request, arn, currentArn);
+    const ttl = Math.min(this.deps.ttlMs, result.validUntilMs - this.deps.now());
+    if (this.deps.shared.set(key, answer, ttl, () => 512 + 2 * (key.length + answerChars(answer)))) freezeAnswer(answer);
+    return answer;
+  }
+
+  private build(result: Decided, request: AuthzRequest, arn: MethodArn, currentArn: string): IamAuthorizerResponse {
     const context = flattenContext(result.context);
     const principalId = String(result.context.principalId);
     // Nothing from the request widens a statement: an ARN holding `*` or `?` is never named
@@ -166,23 +193,11 @@ function identitySource(request: AuthzRequest): Record<string, string> {
 }
 
 /**
- * The key statements are shared under: policy set and version, and what decisions under
- * the policy read of the principal — kind, roles, memberships, its token's kind, org and
- * scopes, and its id,
- * email, groups or claims (or the credential) only when the policy reads them.
+ * The key statements are shared under: policy set and version, what decisions under the
+ * policy read of the principal (`principalClass`), and the credential when the policy reads it.
  */
 function statementsKey(result: Decided, identity: Record<string, string> | undefined): string {
-  const p = result.principal as Principal;
-  const reads = result.policy.principalReads;
-  let key = `${result.policy.set}\u0000${result.policy.version}\u0000${p.kind}\u0000${JSON.stringify(p.siteRoles)}\u0000${JSON.stringify(p.orgs)}`;
-  // Of a token, decisions read its kind, scopes and org (core/rbac/decide.ts), never its id:
-  // tokens alike share statements (the holder's id joins the key only when read, above).
-  if (p.token) key += `\u0000token:${p.token.kind}:${p.token.orgId ?? ''}:${JSON.stringify(p.token.scopes ?? null)}`;
-  if (reads.id) key += `\u0000id:${p.id}`;
-  if (reads.email) key += `\u0000email:${p.email ?? ''}:${p.emailVerified === true}`;
-  if (reads.groups) key += `\u0000groups:${JSON.stringify(p.groups ?? null)}`;
-  // Claims differ per token (iat, jti): they join the key (as a digest) only when read.
-  if (reads.claims) key += `\u0000claims:${sha256Base64url(JSON.stringify(p.claims ?? null))}`;
+  let key = `${result.policy.set}\u0000${result.policy.version}\u0000${result.principalClass}`;
   if (identity !== undefined) key += `\u0000credential:${sha256Base64url(identity.authorization ?? '')}`;
   return key;
 }

@@ -2,7 +2,7 @@ import type { Decided } from '../authorizer/authorize';
 import type { LruCache } from '../cache/lru';
 import { sha256Base64url } from '../identity/digest';
 import type { MethodArn } from './arn';
-import type { IamAuthorizerResponse } from './iam';
+import { answerChars, freezeAnswer, type IamAuthorizerResponse } from './iam';
 
 /** An answer already given, the decision it was built from and the ARN it was for (never the request: it holds the credential). */
 export interface Repeat {
@@ -47,24 +47,7 @@ export class RepeatedAnswers {
     const { result, answer } = repeat;
     if (key === undefined || !result.policy.repeatable || !result.principal) return answer;
     // Once kept, shared by every repeat: nothing downstream may change it.
-    if (this.deps.cache.set(key, repeat, result.validUntilMs - this.deps.now(), () => 1024 + 2 * (key.length + answerChars(answer)))) freeze(answer);
+    if (this.deps.cache.set(key, repeat, result.validUntilMs - this.deps.now(), () => 1024 + 2 * (key.length + answerChars(answer)))) freezeAnswer(answer);
     return answer;
   }
-}
-
-/** Characters of an answer's strings (its size in memory, roughly halved; 1 KiB above is for the decision and request). */
-function answerChars(answer: IamAuthorizerResponse): number {
-  let n = answer.principalId.length;
-  for (const s of answer.policyDocument.Statement) for (const r of s.Resource) n += r.length + 16;
-  const context = answer.context ?? {};
-  for (const k in context) n += k.length + String(context[k]).length + 16;
-  return n;
-}
-
-/** Freezes an answer and everything in it (its shape is fixed: `iamPolicy`). */
-function freeze(answer: IamAuthorizerResponse): void {
-  for (const s of answer.policyDocument.Statement) Object.freeze(Object.freeze(s).Resource);
-  Object.freeze(Object.freeze(answer.policyDocument).Statement);
-  if (answer.context) Object.freeze(answer.context);
-  Object.freeze(answer);
 }

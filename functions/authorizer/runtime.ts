@@ -5,6 +5,7 @@ import { createCaches, type AuthorizerCaches } from '../../core/authorizer/cache
 import { PolicySource } from '../../core/authorizer/policy';
 import { PrincipalResolver } from '../../core/authorizer/principals';
 import { ShadowDecisions } from '../../core/authorizer/shadow';
+import { SharedDecisions } from '../../core/authorizer/shared';
 import { parseSettings, type Settings } from '../../core/config/settings';
 import { IamAnswers } from '../../core/gateway/answers';
 import type { GatewayDeps } from '../../core/gateway/handlers';
@@ -87,8 +88,9 @@ export function buildAuthorizerRuntime<S extends AuthorizerDynamoStore>(
   const policies = new PolicySource({ store, now, ttlSeconds: ttl, logger, ...(settings.policySet ? { pinnedSet: settings.policySet } : {}) });
   const activity = new TokenActivity({ store, logger, now });
   const shadow = new ShadowDecisions({ store, logger, now, ...(overrides.shadowFlushMs !== undefined ? { flushIntervalMs: overrides.shadowFlushMs } : {}) });
-  const authorizer = new Authorizer({ principals, policies, activity, shadow, logger, now });
-  const answers = new IamAnswers({ cache: caches.answers, logger, now, ttlMs: ttl * 1000 });
+  const decisions = new SharedDecisions({ cache: caches.decisions, ttlMs: ttl * 1000 });
+  const authorizer = new Authorizer({ principals, policies, decisions, activity, shadow, logger, now });
+  const answers = new IamAnswers({ cache: caches.answers, shared: caches.shared, logger, now, ttlMs: ttl * 1000 });
   const gateway: GatewayDeps = { authorizer, answers, repeats: new RepeatedAnswers({ cache: caches.repeats, now }), logger };
   metrics.watchCaches({ cacheCounters: () => Object.entries(caches).map(([name, c]) => ({ name, hits: c.hits, misses: c.misses })) });
   return { settings, logger, metrics, store, jwt, caches, principals, policies, authorizer, answers, gateway, now };

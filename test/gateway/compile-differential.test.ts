@@ -1,7 +1,14 @@
 import { describe, expect, it } from 'vitest';
-import { decide } from '../../core/authorizer/decide';
-import { compilePolicy, type CompiledPolicy } from '../../core/authorizer/policy';
+import type { Decided } from '../../core/authorizer/authorize';
+import { gatewayContext } from '../../core/authorizer/context';
+import { decide, type Decision } from '../../core/authorizer/decide';
+import { compilePolicy, principalClass, type CompiledPolicy } from '../../core/authorizer/policy';
+import { SharedDecisions } from '../../core/authorizer/shared';
+import { LruCache } from '../../core/cache/lru';
+import { IamAnswers, type WrittenStatements } from '../../core/gateway/answers';
+import { parseMethodArn } from '../../core/gateway/arn';
 import type { IamAuthorizerResponse } from '../../core/gateway/iam';
+import { createLogger } from '../../core/log';
 import { compileRouteTable, type RouteRule } from '../../core/policy/routes';
 import type { Permission, Principal, Role } from '../../core/rbac/types';
 import { answerFor, requestOf } from '../support/answers';
@@ -312,5 +319,82 @@ describe('IAM answers against fresh decisions (generated worlds)', () => {
     }
     expect(found.noDeny).toBeGreaterThan(0);
     expect(found.widened).toBeGreaterThan(0);
+  });
+});
+
+/**
+ * Decisions and answers shared by principals equal in what the policy reads of them
+ * (`SharedDecisions`, `IamAnswers`' shared answers) against fresh ones: each generated
+ * principal is joined by look-alikes that differ in one thing a policy may read (id, email,
+ * verified email, groups, token scopes, claims), and every (principal, probe) pair is asked
+ * three times in a shuffled order (a key is kept from its second request), so kept decisions and answers serve look-alikes. Each must be
+ * the fresh decision and the fresh answer.
+ */
+describe('decisions and answers shared by principal class (generated worlds)', () => {
+  const lookAlikes = (p: Principal, r: Rng): Principal[] => {
+    const out: Principal[] = [p, { ...p, email: 'other@x.test' }, { ...p, emailVerified: !p.emailVerified }, { ...p, groups: some(r, ['ops', 'dev', 'banned'], 0.5) }, { ...p, claims: { jti: String(r()) } }];
+    if (p.kind === 'user') out.push({ ...p, id: pick(r, USERS) });
+    if (p.token) out.push({ ...p, token: { ...p.token, scopes: [{ resource: pick(r, RESOURCES), action: '*' }] } });
+    return out;
+  };
+
+  const run = (worldCount: number) => {
+    let asked = 0;
+    let kept = 0;
+    let keptAnswers = 0;
+    const disagreements: string[] = [];
+    for (let w = 0; w < worldCount && disagreements.length === 0; w++) {
+      const world = randomWorld(20261204 + w);
+      const policy = policyOf(world);
+      if (!policy.repeatable) continue;
+      const probes = probesFor(world);
+      const r = mulberry32(world.seed ^ 0x9e3779b9);
+      const decisions = new LruCache<string, Decision>({ maxEntries: 100_000, admitFromSecondSet: true });
+      const sharedAnswers = new LruCache<string, IamAuthorizerResponse>({ maxEntries: 100_000, admitFromSecondSet: true });
+      const memo = new SharedDecisions({ cache: decisions, ttlMs: 60_000 });
+      const logger = createLogger({ level: 'error', sink: () => {} });
+      const answers = new IamAnswers({ cache: new LruCache({ maxEntries: 1000 }), shared: sharedAnswers, logger, now: () => NOW, ttlMs: 60_000 });
+      // The fresh side keeps only compiled statements (their own differential is above).
+      const freshStatements = new LruCache<string, WrittenStatements | 'cut'>({ maxEntries: 1000 });
+      const principals = randomPrincipals(world.seed).slice(0, 3).flatMap((p) => lookAlikes(p, r));
+      const pairs: [Principal, string][] = [];
+      for (const p of principals) for (const probe of probes.filter(() => r() < 0.1)) pairs.push([p, probe], [p, probe], [p, probe]);
+      for (let i = pairs.length - 1; i > 0; i--) {
+        const j = Math.floor(r() * (i + 1));
+        [pairs[i], pairs[j]] = [pairs[j]!, pairs[i]!];
+      }
+      for (const [principal, current] of pairs) {
+        const request = requestOf(current);
+        const cls = principalClass(policy, principal);
+        const decision = memo.decide(policy, principal, cls, request, NOW);
+        asked++;
+        const fresh = decide(policy, principal, request, NOW);
+        if (JSON.stringify(decision) !== JSON.stringify(fresh)) {
+          disagreements.push(`seed ${world.seed}: decision for ${JSON.stringify(principal)} at ${current}: ${decision.code}, fresh ${fresh.code}`);
+          break;
+        }
+        const result: Decided = { effect: decision.allowed ? 'allow' : 'deny', code: decision.code, decision, principal, principalClass: cls, policy, context: gatewayContext(principal, principal.token?.id), validUntilMs: NOW + 30_000 };
+        if (principal.token) result.token = { id: principal.token.id } as Decided['token'] & object;
+        const answer = answers.answer(result, request, parseMethodArn(current)!, current);
+        const freshAnswer = answerFor(policy, principal, current, NOW, freshStatements).answer;
+        if (JSON.stringify(answer) !== JSON.stringify(freshAnswer)) {
+          disagreements.push(`seed ${world.seed}: answer for ${JSON.stringify(principal)} at ${current} differs from a fresh one`);
+          break;
+        }
+      }
+      kept += decisions.hits;
+      keptAnswers += sharedAnswers.hits;
+    }
+    return { asked, kept, keptAnswers, disagreements };
+  };
+
+  it('are the fresh decision and the fresh answer for every look-alike', () => {
+    const { asked, kept, keptAnswers, disagreements } = run(40);
+    expect(disagreements).toEqual([]);
+    expect(asked).toBeGreaterThan(2_000);
+    // Kept decisions and answers served a good share of the requests: both were exercised.
+    expect(kept).toBeGreaterThan(asked / 4);
+    expect(keptAnswers).toBeGreaterThan(asked / 10);
+    console.log(`shared decisions: ${asked} asked, ${kept} decisions and ${keptAnswers} answers served from the caches`);
   });
 });

@@ -1,7 +1,7 @@
 import type { Decided } from '../../core/authorizer/authorize';
 import { gatewayContext, type AuthzRequest } from '../../core/authorizer/context';
 import { decide } from '../../core/authorizer/decide';
-import type { CompiledPolicy } from '../../core/authorizer/policy';
+import { principalClass, type CompiledPolicy } from '../../core/authorizer/policy';
 import { LruCache } from '../../core/cache/lru';
 import { IamAnswers, type WrittenStatements } from '../../core/gateway/answers';
 import { parseMethodArn } from '../../core/gateway/arn';
@@ -29,9 +29,9 @@ export function answerFor(
 ): { answer: IamAuthorizerResponse; allowed: boolean; lines: Record<string, unknown>[] } {
   const lines: Record<string, unknown>[] = [];
   const logger = createLogger({ level: 'debug', sink: (l) => lines.push(JSON.parse(l)) });
-  const answers = new IamAnswers({ cache, logger, now: () => nowMs, ttlMs: 30_000 });
+  const answers = new IamAnswers({ cache, shared: new LruCache({ maxEntries: 10 }), logger, now: () => nowMs, ttlMs: 30_000 });
   const request = requestOf(current);
   const decision = decide(policy, principal, request, nowMs);
-  const result: Decided = { effect: decision.allowed ? 'allow' : 'deny', code: decision.code, decision, principal, policy, context: gatewayContext(principal, principal.token?.id), validUntilMs: nowMs + 30_000 };
+  const result: Decided = { effect: decision.allowed ? 'allow' : 'deny', code: decision.code, decision, principal, principalClass: principalClass(policy, principal), policy, context: gatewayContext(principal, principal.token?.id), validUntilMs: nowMs + 30_000 };
   return { answer: answers.answer(result, request, parseMethodArn(current)!, current), allowed: decision.allowed, lines };
 }
