@@ -4,7 +4,7 @@ import { withoutDeletingOrgs } from '../rbac/deleting-orgs';
 import type { Principal } from '../rbac/types';
 import type { TokenRecord } from '../store/types';
 import { TokenActivity } from './activity';
-import { gatewayContext, type AuthzRequest, type GatewayContext } from './context';
+import type { AuthzRequest } from './context';
 import type { Decision } from './decide';
 import { principalClass, type CompiledPolicy, type PolicySource } from './policy';
 import { TokenRejected, type PrincipalResolver } from './principals';
@@ -25,7 +25,6 @@ export interface Decided {
   principalClass?: string;
   token?: TokenRecord;
   policy: CompiledPolicy;
-  context: GatewayContext;
   /** Until when the same answer holds for the same credential and route (ms): the resolution's and the policy's freshness. */
   validUntilMs: number;
 }
@@ -66,7 +65,7 @@ export class Authorizer {
       await this.deps.activity.flushDue();
       await this.deps.shadow.flushDue();
       if (request.malformedCredential) return { effect: 'unauthorized', code: 'credential-malformed' };
-      const resolved = request.credential === undefined ? undefined : await this.deps.principals.resolve(request.credential);
+      const resolved = request.credential === undefined ? undefined : await this.deps.principals.resolve(request.credential, request.credentialDigest);
       const { policy, freshUntilMs } = await this.deps.policies.forApi(request.apiId);
       // Orgs being deleted grant nothing: memberships in them and their org tokens are dropped.
       const principal = resolved && withoutDeletingOrgs(resolved.principal, policy.deletingOrgIds);
@@ -82,7 +81,6 @@ export class Authorizer {
         code: decision.code,
         decision,
         policy,
-        context: gatewayContext(principal, resolved?.token?.id),
         validUntilMs: Math.min(resolved?.validUntilMs ?? Infinity, freshUntilMs),
       };
       if (principal) {

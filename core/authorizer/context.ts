@@ -5,6 +5,8 @@ import type { Principal } from '../rbac/types';
 export interface AuthzRequest {
   /** The extracted credential; undefined when none (or none that parses) was sent. */
   credential?: string;
+  /** With `credential`: its SHA-256 (base64url), computed once per request; caches key the credential by it, never by the credential itself. */
+  credentialDigest?: string;
   /** A credential was sent but does not parse (two headers, wrong scheme, junk): always 401. */
   malformedCredential?: boolean;
   /** HTTP method (upper-case). WebSocket `$connect` is `GET` on path `/$connect`. */
@@ -17,24 +19,6 @@ export interface AuthzRequest {
   headers: Record<string, string>;
   query: Record<string, string>;
   sourceIp?: string;
-}
-
-/** API Gateway context values: flat strings, numbers and booleans only (DESIGN §5). */
-export type GatewayContext = Record<string, string | number | boolean>;
-
-/** The context handed to API Gateway. Unverified claims never become authorization data. */
-export function gatewayContext(principal: Principal | undefined, tokenId?: string): GatewayContext {
-  if (!principal) return { principalId: 'anonymous', kind: 'anonymous' };
-  const ctx: GatewayContext = {
-    principalId: principal.id,
-    kind: principal.token ? 'token' : 'user',
-    orgIds: Object.keys(principal.orgs).sort().join(','),
-    siteRoles: principal.siteRoles.join(','),
-  };
-  if (principal.kind === 'user') ctx.userId = principal.id;
-  if (tokenId) ctx.tokenId = tokenId;
-  if (principal.email !== undefined && principal.emailVerified) ctx.email = principal.email;
-  return ctx;
 }
 
 /** Builds the expression context (what `jexl` policies may read). */

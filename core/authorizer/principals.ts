@@ -68,9 +68,12 @@ export class PrincipalResolver {
     },
   ) {}
 
-  /** Resolves or throws `Unauthenticated` (401; `TokenRejected` for a known token) / `StoreError` / `KeySourceError` (fail closed). */
-  async resolve(credential: string): Promise<ResolvedCredential> {
-    const key = sha256Base64url(credential);
+  /**
+   * Resolves or throws `Unauthenticated` (401; `TokenRejected` for a known token) / `StoreError` / `KeySourceError` (fail closed).
+   * `digest`: the credential's SHA-256 when the caller has it (`AuthzRequest.credentialDigest`).
+   */
+  async resolve(credential: string, digest = sha256Base64url(credential)): Promise<ResolvedCredential> {
+    const key = digest;
     const hit = this.deps.caches.resolved.get(key);
     if (hit) return hit;
     const nowMs = this.deps.now();

@@ -5,7 +5,7 @@ import { sha256Base64url } from '../identity/digest';
 import type { Logger } from '../log';
 import type { MethodArn } from './arn';
 import { ANY, compileStatements, iamPatternsRegExp, type CompiledStatements } from './compile';
-import { answerChars, flattenContext, freezeAnswer, iamPolicy, MAX_POLICY_BYTES, statement, type IamAuthorizerResponse, type IamStatement } from './iam';
+import { answerChars, flattenContext, freezeAnswer, gatewayContext, iamPolicy, principalIdOf, MAX_POLICY_BYTES, statement, type IamAuthorizerResponse, type IamStatement } from './iam';
 
 /** Bytes of an answer besides its resources (principal, statements, context keys), generously. */
 const POLICY_OVERHEAD_BYTES = 512;
@@ -78,8 +78,8 @@ export class IamAnswers {
   }
 
   private build(result: Decided, request: AuthzRequest, arn: MethodArn, currentArn: string): IamAuthorizerResponse {
-    const context = flattenContext(result.context);
-    const principalId = String(result.context.principalId);
+    const context = flattenContext(gatewayContext(result.principal, result.token?.id));
+    const principalId = principalIdOf(result.principal);
     // Nothing from the request widens a statement: an ARN holding `*` or `?` is never named
     // (such a request is allowed only where an entitled statement already covers it).
     const nameable = !IAM_WILDCARD.test(currentArn);
@@ -145,7 +145,7 @@ export class IamAnswers {
     if (hit !== undefined) return hit;
     const compiled = compileStatements(result.policy, result.principal!, this.deps.now(), { maxBytes: budget, ...(identity ? { identity } : {}) });
     if (compiled !== 'cut' && compiled.omitted.length > 0) {
-      this.deps.logger.info('authorizer.entitlements-omitted', { principalId: result.context.principalId, routes: compiled.omitted.slice(0, 20), count: compiled.omitted.length });
+      this.deps.logger.info('authorizer.entitlements-omitted', { principalId: principalIdOf(result.principal), routes: compiled.omitted.slice(0, 20), count: compiled.omitted.length });
     }
     const written = compiled === 'cut' ? 'cut' : write(compiled, prefix);
     const ttl = Math.min(this.deps.ttlMs, result.validUntilMs - this.deps.now());

@@ -1,4 +1,5 @@
 import { findAuthorization, findWebSocketProtocolCredential, parseBearer } from '../identity/credential';
+import { sha256Base64url } from '../identity/digest';
 import type { AuthzRequest } from '../authorizer/context';
 import type { MethodArn } from './arn';
 
@@ -57,22 +58,41 @@ function hasHeader(headers: Record<string, unknown>, name: string): boolean {
  */
 function request(
   base: Omit<AuthzRequest, 'credential' | 'malformedCredential' | 'sourceIp'>,
-  credential: string | undefined,
+  credential: PresentedCredential | undefined,
   sent: boolean,
   apiId: string | undefined,
   sourceIp?: unknown,
 ): AuthzRequest {
   const out: AuthzRequest = base;
   if (apiId !== undefined) out.apiId = apiId;
-  if (credential !== undefined) out.credential = credential;
-  else if (sent) out.malformedCredential = true;
+  if (credential !== undefined) {
+    out.credential = credential.text;
+    out.credentialDigest = credential.digest;
+  } else if (sent) out.malformedCredential = true;
   if (typeof sourceIp === 'string' && sourceIp.length <= 64) out.sourceIp = sourceIp;
   return out;
 }
 
-/** REST TOKEN: the credential is `authorizationToken`; method and path come from `methodArn`. */
-export function fromRestToken(event: RestTokenEvent, arn: MethodArn): AuthzRequest {
-  const credential = parseBearer(event.authorizationToken);
+/** A credential parsed from a request, and its SHA-256 (base64url), computed once: what caches key it by. */
+export interface PresentedCredential {
+  text: string;
+  digest: string;
+}
+
+function presented(text: string | undefined): PresentedCredential | undefined {
+  return text === undefined ? undefined : { text, digest: sha256Base64url(text) };
+}
+
+/** A REST TOKEN event's credential: its `authorizationToken`, parsed (undefined when it does not parse). */
+export function tokenCredential(event: RestTokenEvent): PresentedCredential | undefined {
+  return presented(parseBearer(event.authorizationToken));
+}
+
+/**
+ * REST TOKEN: the credential is `authorizationToken` (as `tokenCredential` parsed it);
+ * method and path come from `methodArn`.
+ */
+export function fromRestToken(event: RestTokenEvent, arn: MethodArn, credential = tokenCredential(event)): AuthzRequest {
   const sent = event.authorizationToken !== undefined && event.authorizationToken !== null;
   // The token is the Authorization header's value (the identity source): expressions may read it as such.
   const headers = Object.create(null) as Record<string, string>;
@@ -95,7 +115,7 @@ export function fromRestRequest(event: RestRequestEvent, arn: MethodArn): AuthzR
   const multi = (event.multiValueHeaders && typeof event.multiValueHeaders === 'object' ? event.multiValueHeaders : null) as Record<string, string[] | undefined> | null;
   const credential = findAuthorization(raw, multi);
   const base = { method: arn.method, path: arn.path, headers: stringMap(event.headers, true), query: stringMap(event.queryStringParameters) };
-  return request(base, credential, hasHeader(raw, 'authorization'), arn.apiId, event.requestContext?.identity?.sourceIp);
+  return request(base, presented(credential), hasHeader(raw, 'authorization'), arn.apiId, event.requestContext?.identity?.sourceIp);
 }
 
 /** WebSocket `$connect`: `Authorization`, else a `Sec-WebSocket-Protocol` entry. Route `GET /$connect`. */
@@ -109,7 +129,7 @@ export function fromWebSocketConnect(event: RestRequestEvent, arn: MethodArn): A
   const conflicting = hasAuthorization && fromProtocol !== undefined && fromProtocol !== fromHeader;
   const credential = conflicting ? undefined : hasAuthorization ? fromHeader : fromProtocol;
   const base = { method: 'GET', path: '/$connect', headers: stringMap(event.headers, true), query: stringMap(event.queryStringParameters) };
-  return request(base, credential, hasAuthorization, arn.apiId, event.requestContext?.identity?.sourceIp);
+  return request(base, presented(credential), hasAuthorization, arn.apiId, event.requestContext?.identity?.sourceIp);
 }
 
 /** HTTP API payload 2.0: headers arrive lower-cased, repeated ones comma-joined. */
@@ -117,5 +137,5 @@ export function fromHttpV2(event: HttpRequestEventV2, arn: MethodArn): AuthzRequ
   const headers = stringMap(event.headers, true);
   const credential = findAuthorization(headers);
   const base = { method: arn.method, path: arn.path, headers, query: stringMap(event.queryStringParameters) };
-  return request(base, credential, hasHeader(headers, 'authorization'), arn.apiId, event.requestContext?.http?.sourceIp);
+  return request(base, presented(credential), hasHeader(headers, 'authorization'), arn.apiId, event.requestContext?.http?.sourceIp);
 }

@@ -3,8 +3,8 @@ import type { AuthzRequest } from '../authorizer/context';
 import type { Logger } from '../log';
 import type { IamAnswers } from './answers';
 import { parseMethodArn, type MethodArn } from './arn';
-import { fromHttpV2, fromRestRequest, fromRestToken, fromWebSocketConnect, tokenRoute, type HttpRequestEventV2, type RestRequestEvent, type RestTokenEvent } from './events';
-import { flattenContext, iamPolicy, statement, type IamAuthorizerResponse } from './iam';
+import { fromHttpV2, fromRestRequest, fromRestToken, fromWebSocketConnect, tokenCredential, tokenRoute, type HttpRequestEventV2, type RestRequestEvent, type RestTokenEvent } from './events';
+import { flattenContext, gatewayContext, iamPolicy, principalIdOf, statement, type IamAuthorizerResponse } from './iam';
 import type { Repeat, RepeatedAnswers } from './repeats';
 
 /** The exact error API Gateway maps to 401 for REST and WebSocket authorizers. */
@@ -33,13 +33,14 @@ export interface HttpSimpleResponse {
 export function createRestAuthorizer(deps: GatewayDeps) {
   return async (event: RestTokenEvent | RestRequestEvent): Promise<IamAuthorizerResponse> => {
     if (event?.type === 'TOKEN') {
-      // A TOKEN event is a credential and a method ARN, nothing else: the same two, as
-      // sent, are the same request, known before either is parsed again.
-      const key = deps.repeats.key('rest-token', event.authorizationToken, event.methodArn);
+      // A TOKEN event is a credential and a method ARN, nothing else: the same credential
+      // asking about the same ARN is the same request, known before the ARN is parsed.
+      const credential = tokenCredential(event);
+      const key = deps.repeats.key('rest-token', credential?.digest, event.methodArn);
       const repeat = deps.repeats.get(key);
       if (repeat) return answerAgain(deps, 'rest-token', repeat, tokenRoute(repeat.arn));
       const arn = arnOrFail(deps.logger, 'rest-token', event.methodArn);
-      return decideAndAnswer(deps, 'rest-token', fromRestToken(event, arn), arn, event.methodArn as string, key);
+      return decideAndAnswer(deps, 'rest-token', fromRestToken(event, arn, credential), arn, event.methodArn as string, key);
     }
     const arn = arnOrFail(deps.logger, 'rest-request', event?.methodArn);
     return iamAnswer(deps, 'rest-request', fromRestRequest(event as RestRequestEvent, arn), arn, event.methodArn as string);
@@ -52,7 +53,7 @@ export function createRestAuthorizer(deps: GatewayDeps) {
  * request carries, parsed), and gets the answer already given while that still holds.
  */
 async function iamAnswer(deps: GatewayDeps, flavour: string, request: AuthzRequest, arn: MethodArn, currentArn: string): Promise<IamAuthorizerResponse> {
-  const key = deps.repeats.key(flavour, request.credential, currentArn);
+  const key = deps.repeats.key(flavour, request.credentialDigest, currentArn);
   const repeat = deps.repeats.get(key);
   return repeat ? answerAgain(deps, flavour, repeat, request) : decideAndAnswer(deps, flavour, request, arn, currentArn, key);
 }
@@ -82,7 +83,7 @@ export function createWebSocketAuthorizer(deps: GatewayDeps) {
     logDecision(deps.logger, 'websocket', request, arn, result);
     if (result.effect === 'unauthorized' || result.effect === 'error') fail(result);
     // One route per WebSocket authorizer: the answer is about $connect only.
-    return iamPolicy(String(result.context.principalId), [statement(result.effect === 'allow' ? 'Allow' : 'Deny', [event.methodArn as string])], flattenContext(result.context));
+    return iamPolicy(principalIdOf(result.principal), [statement(result.effect === 'allow' ? 'Allow' : 'Deny', [event.methodArn as string])], flattenContext(gatewayContext(result.principal, result.token?.id)));
   };
 }
 
@@ -103,7 +104,7 @@ export function createHttpAuthorizer(deps: GatewayDeps & { mode: 'simple' | 'iam
     const result = await deps.authorizer.authorize(request);
     logDecision(deps.logger, 'http', request, arn, result);
     if (result.effect === 'unauthorized' || result.effect === 'error') return { isAuthorized: false };
-    return { isAuthorized: result.effect === 'allow', context: flattenContext(result.context) };
+    return { isAuthorized: result.effect === 'allow', context: flattenContext(gatewayContext(result.principal, result.token?.id)) };
   };
 }
 
@@ -129,7 +130,7 @@ function logDecision(logger: Logger, flavour: string, request: AuthzRequest, arn
   if (logger.enabled && !logger.enabled(level)) return;
   const fields: Record<string, unknown> = { flavour, effect: result.effect, reason: result.code, method: request.method, path: request.path.slice(0, 256), apiId: arn.apiId };
   if (result.effect === 'allow' || result.effect === 'deny') {
-    fields.principalId = result.context.principalId;
+    fields.principalId = principalIdOf(result.principal);
     if (result.token) fields.tokenId = result.token.id;
     if (result.decision.route !== undefined) fields.route = result.decision.route;
     fields.policySet = result.policy.set;

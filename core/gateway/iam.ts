@@ -1,3 +1,5 @@
+import type { Principal } from '../rbac/types';
+
 /** One statement of an authorizer's IAM policy. */
 export interface IamStatement {
   Action: 'execute-api:Invoke';
@@ -60,4 +62,27 @@ export function freezeAnswer(answer: IamAuthorizerResponse): void {
   Object.freeze(Object.freeze(answer.policyDocument).Statement);
   if (answer.context) Object.freeze(answer.context);
   Object.freeze(answer);
+}
+
+/** The principal id of an answer: the principal's, or `anonymous`. */
+export function principalIdOf(principal: Principal | undefined): string {
+  return principal ? principal.id : 'anonymous';
+}
+
+/** API Gateway context values: flat strings, numbers and booleans only (DESIGN §5). */
+export type GatewayContext = Record<string, string | number | boolean>;
+
+/** The context handed to API Gateway, built from the decided principal (and token id). Unverified claims never become authorization data. */
+export function gatewayContext(principal: Principal | undefined, tokenId?: string): GatewayContext {
+  if (!principal) return { principalId: 'anonymous', kind: 'anonymous' };
+  const ctx: GatewayContext = {
+    principalId: principal.id,
+    kind: principal.token ? 'token' : 'user',
+    orgIds: Object.keys(principal.orgs).sort().join(','),
+    siteRoles: principal.siteRoles.join(','),
+  };
+  if (principal.kind === 'user') ctx.userId = principal.id;
+  if (tokenId) ctx.tokenId = tokenId;
+  if (principal.email !== undefined && principal.emailVerified) ctx.email = principal.email;
+  return ctx;
 }

@@ -1,6 +1,5 @@
 import type { Decided } from '../authorizer/authorize';
 import type { LruCache } from '../cache/lru';
-import { sha256Base64url } from '../identity/digest';
 import type { MethodArn } from './arn';
 import { answerChars, freezeAnswer, type IamAuthorizerResponse } from './iam';
 
@@ -14,8 +13,8 @@ export interface Repeat {
 /**
  * Answers to repeated requests: the same credential asking about the same method ARN
  * gets the IAM answer it got before, while that answer still holds. The credential is
- * taken as the event carries it: a TOKEN event's `authorizationToken` as sent (the
- * whole event is then the key), otherwise the credential parsed from the request. It holds when
+ * the one parsed from the request (a TOKEN event's is known before its ARN is parsed:
+ * the credential and the ARN are the whole event). It holds when
  * everything the decision and the answer were built from is fixed by the two: the
  * principal comes from the credential, the policy from the ARN's API, and the policy
  * reads nothing else of the request nor the time (`CompiledPolicy.repeatable`); and
@@ -32,10 +31,10 @@ export interface Repeat {
 export class RepeatedAnswers {
   constructor(private readonly deps: { cache: LruCache<string, Repeat>; now: () => number }) {}
 
-  /** The key of a request that may have been answered before; undefined unless both are strings. */
-  key(flavour: string, credential: unknown, currentArn: unknown): string | undefined {
-    if (typeof credential !== 'string' || typeof currentArn !== 'string') return undefined;
-    return `${flavour}\u0000${currentArn}\u0000${sha256Base64url(credential)}`;
+  /** The key of a request that may have been answered before, from its credential's digest (`AuthzRequest.credentialDigest`); undefined without both. */
+  key(flavour: string, credentialDigest: string | undefined, currentArn: unknown): string | undefined {
+    if (credentialDigest === undefined || typeof currentArn !== 'string') return undefined;
+    return `${flavour}\u0000${currentArn}\u0000${credentialDigest}`;
   }
 
   get(key: string | undefined): Repeat | undefined {

@@ -1,6 +1,5 @@
 import { describe, expect, it } from 'vitest';
 import type { Decided } from '../../core/authorizer/authorize';
-import { gatewayContext } from '../../core/authorizer/context';
 import { decide, type Decision } from '../../core/authorizer/decide';
 import { compilePolicy, principalClass, type CompiledPolicy } from '../../core/authorizer/policy';
 import { SharedDecisions } from '../../core/authorizer/shared';
@@ -373,7 +372,7 @@ describe('decisions and answers shared by principal class (generated worlds)', (
           disagreements.push(`seed ${world.seed}: decision for ${JSON.stringify(principal)} at ${current}: ${decision.code}, fresh ${fresh.code}`);
           break;
         }
-        const result: Decided = { effect: decision.allowed ? 'allow' : 'deny', code: decision.code, decision, principal, principalClass: cls, policy, context: gatewayContext(principal, principal.token?.id), validUntilMs: NOW + 30_000 };
+        const result: Decided = { effect: decision.allowed ? 'allow' : 'deny', code: decision.code, decision, principal, principalClass: cls, policy, validUntilMs: NOW + 30_000 };
         if (principal.token) result.token = { id: principal.token.id } as Decided['token'] & object;
         const answer = answers.answer(result, request, parseMethodArn(current)!, current);
         const freshAnswer = answerFor(policy, principal, current, NOW, freshStatements).answer;

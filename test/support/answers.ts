@@ -1,5 +1,5 @@
 import type { Decided } from '../../core/authorizer/authorize';
-import { gatewayContext, type AuthzRequest } from '../../core/authorizer/context';
+import type { AuthzRequest } from '../../core/authorizer/context';
 import { decide } from '../../core/authorizer/decide';
 import { principalClass, type CompiledPolicy } from '../../core/authorizer/policy';
 import { LruCache } from '../../core/cache/lru';
@@ -32,6 +32,6 @@ export function answerFor(
   const answers = new IamAnswers({ cache, shared: new LruCache({ maxEntries: 10 }), logger, now: () => nowMs, ttlMs: 30_000 });
   const request = requestOf(current);
   const decision = decide(policy, principal, request, nowMs);
-  const result: Decided = { effect: decision.allowed ? 'allow' : 'deny', code: decision.code, decision, principal, principalClass: principalClass(policy, principal), policy, context: gatewayContext(principal, principal.token?.id), validUntilMs: nowMs + 30_000 };
+  const result: Decided = { effect: decision.allowed ? 'allow' : 'deny', code: decision.code, decision, principal, principalClass: principalClass(policy, principal), policy, validUntilMs: nowMs + 30_000 };
   return { answer: answers.answer(result, request, parseMethodArn(current)!, current), allowed: decision.allowed, lines };
 }
