@@ -97,6 +97,25 @@ describe('forged and failing tokens', () => {
     expect(caches.resolved.size).toBe(size);
   });
 
+  it('a token whose signature is tampered after the real one was cached is refused: caches key the whole credential', async () => {
+    const w = await world({ routes: PURE_ROUTES });
+    const real = await w.jwtFor('alice', { jti: 'cached' });
+    const dot = real.lastIndexOf('.');
+    // Same header and claims, another signature (its first character changed).
+    const tampered = `${real.slice(0, dot + 1)}${real[dot + 1] === 'A' ? 'B' : 'A'}${real.slice(dot + 2)}`;
+    const request = (credential: string) => ({ type: 'REQUEST' as const, methodArn: arn('GET', '/orgs/acme/projects/p1'), headers: { Authorization: `Bearer ${credential}` } });
+    // Resolved, kept and answered again (TOKEN and REQUEST events alike).
+    for (let i = 0; i < 3; i++) {
+      expect(effect(await w.rest(w.tokenEvent(real, 'GET', '/orgs/acme/projects/p1')))).toBe('Allow');
+      expect(effect(await w.rest(request(real)))).toBe('Allow');
+    }
+    expect(w.rt.caches.repeats.hits).toBeGreaterThan(0);
+    for (let i = 0; i < 2; i++) {
+      await expect(w.rest(w.tokenEvent(tampered, 'GET', '/orgs/acme/projects/p1'))).rejects.toThrow(/^Unauthorized$/);
+      await expect(w.rest(request(tampered))).rejects.toThrow(/^Unauthorized$/);
+    }
+  });
+
   it('a forged token\'s decision builds nothing: no allow-list is worked out for it', async () => {
     const w = await world({ routes: PURE_ROUTES });
     const forge = await forger();

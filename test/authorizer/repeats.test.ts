@@ -110,9 +110,11 @@ describe('repeated requests answered from memory (RepeatedAnswers)', () => {
           const hot = r.next() < 0.7;
           const credential = hot ? credentials[r.pick([0, 1, 6])]! : r.pick(credentials);
           const methodArn = hot ? arns[r.pick([0, 1, 8])]! : r.pick(arns);
+          // Spelled several ways: a repeat is the same credential, however its scheme is written.
+          const header = `${r.pick(['Bearer ', 'bearer ', 'BEARER  '])}${credential}`;
           const event = r.next() < 0.5
-            ? { type: 'TOKEN', authorizationToken: `Bearer ${credential}`, methodArn }
-            : { type: 'REQUEST', methodArn, headers: { Authorization: `Bearer ${credential}`, 'x-approved': r.pick(['yes', 'no']) } };
+            ? { type: 'TOKEN', authorizationToken: header, methodArn }
+            : { type: 'REQUEST', methodArn, headers: { Authorization: header, 'x-approved': r.pick(['yes', 'no']) } };
           const hitsBefore = rt.caches.repeats.hits;
           const ours = await outcome(w.rest, event);
           repeats += rt.caches.repeats.hits - hitsBefore;
