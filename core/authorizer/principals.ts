@@ -73,8 +73,7 @@ export class PrincipalResolver {
    * `digest`: the credential's SHA-256 when the caller has it (`AuthzRequest.credentialDigest`).
    */
   async resolve(credential: string, digest = sha256Base64url(credential)): Promise<ResolvedCredential> {
-    const key = digest;
-    const hit = this.deps.caches.resolved.get(key);
+    const hit = this.deps.caches.resolved.get(digest);
     if (hit) return hit;
     const nowMs = this.deps.now();
     let resolved: ResolvedCredential;
@@ -87,7 +86,7 @@ export class PrincipalResolver {
       resolved = { principal: jwtPrincipal(jwt, user.value), validUntilMs: Math.min(jwt.exp * 1000, user.freshUntilMs) };
     }
     // Claims dominate a resolution's size; the credential's length is a fair measure of them.
-    this.deps.caches.resolved.set(key, resolved, resolved.validUntilMs - nowMs, 1024 + 3 * credential.length);
+    this.deps.caches.resolved.set(digest, resolved, resolved.validUntilMs - nowMs, 1024 + 3 * credential.length);
     return resolved;
   }
 

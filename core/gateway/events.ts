@@ -57,7 +57,7 @@ function hasHeader(headers: Record<string, unknown>, name: string): boolean {
  * does not parse, the API id, and the source IP when it is a plausible one.
  */
 function request(
-  base: Omit<AuthzRequest, 'credential' | 'malformedCredential' | 'sourceIp'>,
+  base: Omit<AuthzRequest, 'credential' | 'credentialDigest' | 'malformedCredential' | 'sourceIp'>,
   credential: PresentedCredential | undefined,
   sent: boolean,
   apiId: string | undefined,

@@ -33,5 +33,7 @@ export function answerFor(
   const request = requestOf(current);
   const decision = decide(policy, principal, request, nowMs);
   const result: Decided = { effect: decision.allowed ? 'allow' : 'deny', code: decision.code, decision, principal, principalClass: principalClass(policy, principal), policy, validUntilMs: nowMs + 30_000 };
+  // A token principal's answer names its token (the context's tokenId), as the authorizer's does.
+  if (principal.token) result.token = { id: principal.token.id } as Decided['token'] & object;
   return { answer: answers.answer(result, request, parseMethodArn(current)!, current), allowed: decision.allowed, lines };
 }
