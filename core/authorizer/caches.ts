@@ -21,7 +21,7 @@ import type { Fresh, ResolvedCredential } from './principals';
  * | `decisions` | SharedDecisions (`shared.ts`) | policy set and version, method, path, what a decision reads of the principal (`principalClass`); repeatable policies only | 20,000 entries, 4 MiB; kept from a key's second request on | TTL |
  * | `answers` | IamAnswers (core/gateway) | policy set and version, what a decision reads of the principal, API stage | 8 MiB | TTL |
  * | `shared` | IamAnswers (core/gateway) | the statements' key, method ARN, holder (id, token id, verified email); repeatable policies only | 20,000 entries, 4 MiB; kept from a key's second request on | TTL, never past the decision's `validUntilMs` |
- * | `repeats` | RepeatedAnswers (core/gateway) | flavour, method ARN, SHA-256 of the credential (computed once per request) | 20,000 entries, 4 MiB; kept from a key's second request on | until the decision's `validUntilMs`: TTL from when its principal and policy were read, never past the credential's expiry |
+ * | `repeats` | RepeatedAnswers (core/gateway) | flavour, method ARN, SHA-256 of the credential (a TOKEN event's `authorizationToken` as sent) | 20,000 entries, 4 MiB; kept from a key's second request on | until the decision's `validUntilMs`: TTL from when its principal and policy were read, never past the credential's expiry |
  * | policies | PolicySource (`policy.ts`) | policy set | one per set (at most 64) | TTL, then a version check |
  * | API bindings | PolicySource | API id | 1,000 entries | TTL |
  * | token writes | TokenActivity (`activity.ts`) | token and route | 10,000 entries | one minute / one hour windows |

@@ -74,7 +74,7 @@ function request(
 }
 
 /** A credential parsed from a request, and its SHA-256 (base64url), computed once: what caches key it by. */
-export interface PresentedCredential {
+interface PresentedCredential {
   text: string;
   digest: string;
 }
@@ -83,16 +83,18 @@ function presented(text: string | undefined): PresentedCredential | undefined {
   return text === undefined ? undefined : { text, digest: sha256Base64url(text) };
 }
 
-/** A REST TOKEN event's credential: its `authorizationToken`, parsed (undefined when it does not parse). */
-export function tokenCredential(event: RestTokenEvent): PresentedCredential | undefined {
-  return presented(parseBearer(event.authorizationToken));
+/**
+ * A REST TOKEN event's `authorizationToken` as sent, hashed (SHA-256, base64url): with the
+ * method ARN, the whole event; undefined when it is not a string. The same two are the same
+ * request (`RepeatedAnswers`), known before either is parsed.
+ */
+export function tokenDigest(event: RestTokenEvent): string | undefined {
+  return typeof event.authorizationToken === 'string' ? sha256Base64url(event.authorizationToken) : undefined;
 }
 
-/**
- * REST TOKEN: the credential is `authorizationToken` (as `tokenCredential` parsed it);
- * method and path come from `methodArn`.
- */
-export function fromRestToken(event: RestTokenEvent, arn: MethodArn, credential = tokenCredential(event)): AuthzRequest {
+/** REST TOKEN: the credential is `authorizationToken`; method and path come from `methodArn`. */
+export function fromRestToken(event: RestTokenEvent, arn: MethodArn): AuthzRequest {
+  const credential = presented(parseBearer(event.authorizationToken));
   const sent = event.authorizationToken !== undefined && event.authorizationToken !== null;
   // The token is the Authorization header's value (the identity source): expressions may read it as such.
   const headers = Object.create(null) as Record<string, string>;

@@ -3,7 +3,7 @@ import type { AuthzRequest } from '../authorizer/context';
 import type { Logger } from '../log';
 import type { IamAnswers } from './answers';
 import { parseMethodArn, type MethodArn } from './arn';
-import { fromHttpV2, fromRestRequest, fromRestToken, fromWebSocketConnect, tokenCredential, tokenRoute, type HttpRequestEventV2, type RestRequestEvent, type RestTokenEvent } from './events';
+import { fromHttpV2, fromRestRequest, fromRestToken, fromWebSocketConnect, tokenDigest, tokenRoute, type HttpRequestEventV2, type RestRequestEvent, type RestTokenEvent } from './events';
 import { flattenContext, gatewayContext, iamPolicy, principalIdOf, statement, type IamAuthorizerResponse } from './iam';
 import type { Repeat, RepeatedAnswers } from './repeats';
 
@@ -33,14 +33,13 @@ export interface HttpSimpleResponse {
 export function createRestAuthorizer(deps: GatewayDeps) {
   return async (event: RestTokenEvent | RestRequestEvent): Promise<IamAuthorizerResponse> => {
     if (event?.type === 'TOKEN') {
-      // A TOKEN event is a credential and a method ARN, nothing else: the same credential
-      // asking about the same ARN is the same request, known before the ARN is parsed.
-      const credential = tokenCredential(event);
-      const key = deps.repeats.key('rest-token', credential?.digest, event.methodArn);
+      // A TOKEN event is a credential and a method ARN, nothing else: the same two, as
+      // sent, are the same request, known before either is parsed (a repeat costs one hash).
+      const key = deps.repeats.key('rest-token', tokenDigest(event), event.methodArn);
       const repeat = deps.repeats.get(key);
       if (repeat) return answerAgain(deps, 'rest-token', repeat, tokenRoute(repeat.arn));
       const arn = arnOrFail(deps.logger, 'rest-token', event.methodArn);
-      return decideAndAnswer(deps, 'rest-token', fromRestToken(event, arn, credential), arn, event.methodArn as string, key);
+      return decideAndAnswer(deps, 'rest-token', fromRestToken(event, arn), arn, event.methodArn as string, key);
     }
     const arn = arnOrFail(deps.logger, 'rest-request', event?.methodArn);
     return iamAnswer(deps, 'rest-request', fromRestRequest(event as RestRequestEvent, arn), arn, event.methodArn as string);

@@ -13,8 +13,9 @@ export interface Repeat {
 /**
  * Answers to repeated requests: the same credential asking about the same method ARN
  * gets the IAM answer it got before, while that answer still holds. The credential is
- * the one parsed from the request (a TOKEN event's is known before its ARN is parsed:
- * the credential and the ARN are the whole event). It holds when
+ * taken as the event carries it: a TOKEN event's `authorizationToken` as sent
+ * (`tokenDigest`: with the ARN, the whole event, known before either is parsed), otherwise
+ * the credential parsed from the request (`AuthzRequest.credentialDigest`). It holds when
  * everything the decision and the answer were built from is fixed by the two: the
  * principal comes from the credential, the policy from the ARN's API, and the policy
  * reads nothing else of the request nor the time (`CompiledPolicy.repeatable`); and
@@ -31,10 +32,10 @@ export interface Repeat {
 export class RepeatedAnswers {
   constructor(private readonly deps: { cache: LruCache<string, Repeat>; now: () => number }) {}
 
-  /** The key of a request that may have been answered before, from its credential's digest (`AuthzRequest.credentialDigest`); undefined without both. */
-  key(flavour: string, credentialDigest: string | undefined, currentArn: unknown): string | undefined {
-    if (credentialDigest === undefined || typeof currentArn !== 'string') return undefined;
-    return `${flavour}\u0000${currentArn}\u0000${credentialDigest}`;
+  /** The key of a request that may have been answered before, from its credential's digest (see above); undefined without both. */
+  key(flavour: string, digest: string | undefined, currentArn: unknown): string | undefined {
+    if (digest === undefined || typeof currentArn !== 'string') return undefined;
+    return `${flavour}\u0000${currentArn}\u0000${digest}`;
   }
 
   get(key: string | undefined): Repeat | undefined {

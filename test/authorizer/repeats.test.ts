@@ -110,7 +110,7 @@ describe('repeated requests answered from memory (RepeatedAnswers)', () => {
           const hot = r.next() < 0.7;
           const credential = hot ? credentials[r.pick([0, 1, 6])]! : r.pick(credentials);
           const methodArn = hot ? arns[r.pick([0, 1, 8])]! : r.pick(arns);
-          // Spelled several ways: a repeat is the same credential, however its scheme is written.
+          // The scheme spelled several ways: an answer given again is the one decided, however it is written.
           const header = `${r.pick(['Bearer ', 'bearer ', 'BEARER  '])}${credential}`;
           const event = r.next() < 0.5
             ? { type: 'TOKEN', authorizationToken: header, methodArn }
