@@ -58,7 +58,7 @@ function hasHeader(headers: Record<string, unknown>, name: string): boolean {
  */
 function request(
   base: Omit<AuthzRequest, 'credential' | 'credentialDigest' | 'malformedCredential' | 'sourceIp'>,
-  credential: PresentedCredential | undefined,
+  credential: string | undefined,
   sent: boolean,
   apiId: string | undefined,
   sourceIp?: unknown,
@@ -66,21 +66,12 @@ function request(
   const out: AuthzRequest = base;
   if (apiId !== undefined) out.apiId = apiId;
   if (credential !== undefined) {
-    out.credential = credential.text;
-    out.credentialDigest = credential.digest;
+    out.credential = credential;
+    // Hashed once here: the repeat key and the resolved-credential cache both use it.
+    out.credentialDigest = sha256Base64url(credential);
   } else if (sent) out.malformedCredential = true;
   if (typeof sourceIp === 'string' && sourceIp.length <= 64) out.sourceIp = sourceIp;
   return out;
-}
-
-/** A credential parsed from a request, and its SHA-256 (base64url), computed once: what caches key it by. */
-interface PresentedCredential {
-  text: string;
-  digest: string;
-}
-
-function presented(text: string | undefined): PresentedCredential | undefined {
-  return text === undefined ? undefined : { text, digest: sha256Base64url(text) };
 }
 
 /**
@@ -94,7 +85,7 @@ export function tokenDigest(event: RestTokenEvent): string | undefined {
 
 /** REST TOKEN: the credential is `authorizationToken`; method and path come from `methodArn`. */
 export function fromRestToken(event: RestTokenEvent, arn: MethodArn): AuthzRequest {
-  const credential = presented(parseBearer(event.authorizationToken));
+  const credential = parseBearer(event.authorizationToken);
   const sent = event.authorizationToken !== undefined && event.authorizationToken !== null;
   // The token is the Authorization header's value (the identity source): expressions may read it as such.
   const headers = Object.create(null) as Record<string, string>;
@@ -117,7 +108,7 @@ export function fromRestRequest(event: RestRequestEvent, arn: MethodArn): AuthzR
   const multi = (event.multiValueHeaders && typeof event.multiValueHeaders === 'object' ? event.multiValueHeaders : null) as Record<string, string[] | undefined> | null;
   const credential = findAuthorization(raw, multi);
   const base = { method: arn.method, path: arn.path, headers: stringMap(event.headers, true), query: stringMap(event.queryStringParameters) };
-  return request(base, presented(credential), hasHeader(raw, 'authorization'), arn.apiId, event.requestContext?.identity?.sourceIp);
+  return request(base, credential, hasHeader(raw, 'authorization'), arn.apiId, event.requestContext?.identity?.sourceIp);
 }
 
 /** WebSocket `$connect`: `Authorization`, else a `Sec-WebSocket-Protocol` entry. Route `GET /$connect`. */
@@ -131,7 +122,7 @@ export function fromWebSocketConnect(event: RestRequestEvent, arn: MethodArn): A
   const conflicting = hasAuthorization && fromProtocol !== undefined && fromProtocol !== fromHeader;
   const credential = conflicting ? undefined : hasAuthorization ? fromHeader : fromProtocol;
   const base = { method: 'GET', path: '/$connect', headers: stringMap(event.headers, true), query: stringMap(event.queryStringParameters) };
-  return request(base, presented(credential), hasAuthorization, arn.apiId, event.requestContext?.identity?.sourceIp);
+  return request(base, credential, hasAuthorization, arn.apiId, event.requestContext?.identity?.sourceIp);
 }
 
 /** HTTP API payload 2.0: headers arrive lower-cased, repeated ones comma-joined. */
@@ -139,5 +130,5 @@ export function fromHttpV2(event: HttpRequestEventV2, arn: MethodArn): AuthzRequ
   const headers = stringMap(event.headers, true);
   const credential = findAuthorization(headers);
   const base = { method: arn.method, path: arn.path, headers, query: stringMap(event.queryStringParameters) };
-  return request(base, presented(credential), hasHeader(headers, 'authorization'), arn.apiId, event.requestContext?.http?.sourceIp);
+  return request(base, credential, hasHeader(headers, 'authorization'), arn.apiId, event.requestContext?.http?.sourceIp);
 }
