@@ -5,7 +5,7 @@ import { sha256Base64url } from '../identity/digest';
 import type { Logger } from '../log';
 import type { MethodArn } from './arn';
 import { ANY, compileStatements, iamPatternsRegExp, type CompiledStatements } from './compile';
-import { answerChars, flattenContext, freezeAnswer, gatewayContext, iamPolicy, principalIdOf, MAX_POLICY_BYTES, statement, type IamAuthorizerResponse, type IamStatement } from './iam';
+import { answerChars, answerContext, freezeAnswer, iamPolicy, principalIdOf, MAX_POLICY_BYTES, statement, type IamAuthorizerResponse, type IamStatement } from './iam';
 
 /** Bytes of an answer besides its resources (principal, statements, context keys), generously. */
 const POLICY_OVERHEAD_BYTES = 512;
@@ -78,7 +78,7 @@ export class IamAnswers {
   }
 
   private build(result: Decided, request: AuthzRequest, arn: MethodArn, currentArn: string): IamAuthorizerResponse {
-    const context = flattenContext(gatewayContext(result.principal, result.token?.id));
+    const context = answerContext(result);
     const principalId = principalIdOf(result.principal);
     // Nothing from the request widens a statement: an ARN holding `*` or `?` is never named
     // (such a request is allowed only where an entitled statement already covers it).

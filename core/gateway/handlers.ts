@@ -4,7 +4,7 @@ import type { Logger } from '../log';
 import type { IamAnswers } from './answers';
 import { parseMethodArn, type MethodArn } from './arn';
 import { fromHttpV2, fromRestRequest, fromRestToken, fromWebSocketConnect, tokenDigest, tokenRoute, type HttpRequestEventV2, type RestRequestEvent, type RestTokenEvent } from './events';
-import { flattenContext, gatewayContext, iamPolicy, principalIdOf, statement, type IamAuthorizerResponse } from './iam';
+import { answerContext, iamPolicy, principalIdOf, statement, type IamAuthorizerResponse } from './iam';
 import type { Repeat, RepeatedAnswers } from './repeats';
 
 /** The exact error API Gateway maps to 401 for REST and WebSocket authorizers. */
@@ -82,7 +82,7 @@ export function createWebSocketAuthorizer(deps: GatewayDeps) {
     logDecision(deps.logger, 'websocket', request, arn, result);
     if (result.effect === 'unauthorized' || result.effect === 'error') fail(result);
     // One route per WebSocket authorizer: the answer is about $connect only.
-    return iamPolicy(principalIdOf(result.principal), [statement(result.effect === 'allow' ? 'Allow' : 'Deny', [event.methodArn as string])], flattenContext(gatewayContext(result.principal, result.token?.id)));
+    return iamPolicy(principalIdOf(result.principal), [statement(result.effect === 'allow' ? 'Allow' : 'Deny', [event.methodArn as string])], answerContext(result));
   };
 }
 
@@ -103,7 +103,7 @@ export function createHttpAuthorizer(deps: GatewayDeps & { mode: 'simple' | 'iam
     const result = await deps.authorizer.authorize(request);
     logDecision(deps.logger, 'http', request, arn, result);
     if (result.effect === 'unauthorized' || result.effect === 'error') return { isAuthorized: false };
-    return { isAuthorized: result.effect === 'allow', context: flattenContext(gatewayContext(result.principal, result.token?.id)) };
+    return { isAuthorized: result.effect === 'allow', context: answerContext(result) };
   };
 }
 

@@ -1,3 +1,4 @@
+import type { Decided } from '../authorizer/authorize';
 import type { Principal } from '../rbac/types';
 
 /** One statement of an authorizer's IAM policy. */
@@ -69,11 +70,16 @@ export function principalIdOf(principal: Principal | undefined): string {
   return principal ? principal.id : 'anonymous';
 }
 
+/** The context of a decided request's answer: `gatewayContext` of its principal and token, as API Gateway accepts it. */
+export function answerContext(result: Pick<Decided, 'principal' | 'token'>): Record<string, string | number | boolean> {
+  return flattenContext(gatewayContext(result.principal, result.token?.id));
+}
+
 /** API Gateway context values: flat strings, numbers and booleans only (DESIGN §5). */
-export type GatewayContext = Record<string, string | number | boolean>;
+type GatewayContext = Record<string, string | number | boolean>;
 
 /** The context handed to API Gateway, built from the decided principal (and token id). Unverified claims never become authorization data. */
-export function gatewayContext(principal: Principal | undefined, tokenId?: string): GatewayContext {
+function gatewayContext(principal: Principal | undefined, tokenId?: string): GatewayContext {
   if (!principal) return { principalId: 'anonymous', kind: 'anonymous' };
   const ctx: GatewayContext = {
     principalId: principal.id,
