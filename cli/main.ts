@@ -6,6 +6,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { helpText, type OptionSpec, parseCommand, shown, UsageError } from './args';
 import { ApiClient, ApiError, ConfigProblem, EXIT, Unreachable } from './client';
+import { loadExpressionEngine } from '../core/policy/expression';
 import type { Command, Context } from './command';
 import { INVITATION_COMMANDS } from './commands/invitations';
 import { MISC_COMMANDS } from './commands/misc';
@@ -190,6 +191,8 @@ export async function run(argv: string[], io: Io): Promise<number> {
       ...(debug ? { debug } : {}),
     });
     const ctx: Context = { client, values: v, args: parsed.args, stdin, now: io.now ?? Date.now, sleep: io.sleep ?? ((ms) => new Promise((r) => setTimeout(r, ms))) };
+    // Commands validate policy files before sending them, so jexl is loaded first (core/policy/expression.ts).
+    await loadExpressionEngine();
     const result = await command.run(ctx);
     const fieldsWanted = Array.isArray(v.field) ? v.field : [];
     if (fieldsWanted.length > 0) {

@@ -7,6 +7,7 @@ import { Conflict, Forbidden, InvalidInput, NotFound, Unauthenticated } from '..
 import { parseBody, parseQuery, pageFields, type ApiRequest, type ApiResponse, type Endpoint } from '../http/api';
 import { commonErrors, epochSeconds, listOf, permissionSchema, type RouteSpecs } from '../http/spec';
 import { ADMIN_SET } from '../policy/admin-set';
+import { loadExpressionEngine } from '../policy/expression';
 import { checkApiId, checkSetName } from '../policy/policy-set';
 import type { RouteRule } from '../policy/routes';
 import { BUILTIN_ROLES, isBuiltinRoleName, ORG_BUILTIN_ROLES, SITE_BUILTIN_ROLES } from '../rbac/builtin';
@@ -177,8 +178,17 @@ export class PolicyAdmin {
     this.sets = new PolicySetAdmin(deps);
   }
 
+  /**
+   * Every endpoint here may validate or compile an expression (a route's condition, a
+   * gate, the policy an explanation decides with), so jexl is loaded before each is
+   * handled: once per process, after which the await finds it loaded.
+   */
   routes(): Record<string, Endpoint> {
-    return {
+    const withExpressions = (endpoint: Endpoint): Endpoint => async (r) => {
+      await loadExpressionEngine();
+      return endpoint(r);
+    };
+    const routes: Record<string, Endpoint> = {
       'GET /roles': (r) => this.listSiteRoles(r),
       'PUT /roles/{name}': (r) => this.putRole(r, undefined),
       'DELETE /roles/{name}': (r) => this.deleteRole(r, undefined),
@@ -189,6 +199,7 @@ export class PolicyAdmin {
       'POST /authz/explain': (r) => this.explain(r),
       'GET /audit': (r) => this.audit(r),
     };
+    return Object.fromEntries(Object.entries(routes).map(([key, endpoint]) => [key, withExpressions(endpoint)]));
   }
 
   private siteLevel(caller: Principal, catalog: RoleCatalog, type: string, action: string): boolean {

@@ -1,6 +1,6 @@
 import { LruCache } from '../cache/lru';
 import type { Logger } from '../log';
-import { compileExpression, type CompiledExpression } from '../policy/expression';
+import { compileExpression, loadExpressionEngine, type CompiledExpression } from '../policy/expression';
 import { compileRouteTable, parseRouteKey, type RouteRule, type RouteTable } from '../policy/routes';
 import { sha256Base64url } from '../identity/digest';
 import { RoleCatalog } from '../rbac/catalog';
@@ -90,6 +90,16 @@ function slot(text: string): ExpressionSlot {
   } catch (err) {
     return { ok: false, error: (err as Error).message };
   }
+}
+
+/**
+ * Whether compiling `snapshot` compiles an expression: a rule's condition or the gate, of
+ * the set or of its candidate. Only then must jexl be loaded first (core/policy/expression.ts).
+ */
+export function holdsExpressions(snapshot: PolicySnapshot): boolean {
+  const conditioned = (routes: unknown) => Array.isArray(routes) && routes.some((r: unknown) => typeof (r as { condition?: unknown } | null)?.condition === 'string');
+  const c = snapshot.candidate;
+  return typeof snapshot.gate === 'string' || conditioned(snapshot.routes) || (c !== undefined && (typeof c.gate === 'string' || conditioned(c.routes)));
 }
 
 /**
@@ -241,7 +251,9 @@ export class PolicySource {
       this.remember(set, cur.policy, checkedAtMs);
       return cur.policy;
     }
-    const policy = compilePolicy({ ...(await this.deps.store.loadPolicy(set)), set }, this.deps.logger);
+    const snapshot = { ...(await this.deps.store.loadPolicy(set)), set };
+    if (holdsExpressions(snapshot)) await loadExpressionEngine();
+    const policy = compilePolicy(snapshot, this.deps.logger);
     this.remember(set, policy, checkedAtMs);
     return policy;
   }

@@ -1,4 +1,4 @@
-import jexl from 'jexl';
+import type jexl from 'jexl';
 import { LruCache } from '../cache/lru';
 import { InvalidInput } from '../errors';
 import { EXPRESSION_TRANSFORMS, expressionTransform } from './expression-transforms';
@@ -105,23 +105,58 @@ const CACHE_KEY_READ = 'request.headers.authorization';
 const BINARY_OPERATORS: ReadonlySet<string> = new Set(['+', '-', '*', '/', '//', '%', '^', '==', '!=', '>', '>=', '<', '<=', '&&', '||', 'in']);
 const UNARY_OPERATORS: ReadonlySet<string> = new Set(['!']);
 
+type Engine = InstanceType<typeof jexl.Jexl>;
+type Program = ReturnType<Engine['compile']>;
+
 /**
  * A private jexl instance: its grammar holds only the allow-listed transforms and no
  * functions, and no other module can add to it. Each transform is also wrapped so an
  * unforeseen throw becomes `undefined` rather than an error.
  */
-const engine = new jexl.Jexl();
-for (const [name, transform] of Object.entries(EXPRESSION_TRANSFORMS)) {
-  engine.addTransform(name, (...args: unknown[]) => {
-    try {
-      return transform.apply(args[0], ...args.slice(1));
-    } catch {
-      return undefined;
-    }
-  });
+function createEngine(J: typeof jexl.Jexl): Engine {
+  const engine = new J();
+  for (const [name, transform] of Object.entries(EXPRESSION_TRANSFORMS)) {
+    engine.addTransform(name, (...args: unknown[]) => {
+      try {
+        return transform.apply(args[0], ...args.slice(1));
+      } catch {
+        return undefined;
+      }
+    });
+  }
+  return engine;
 }
 
-type Program = ReturnType<typeof engine.compile>;
+/**
+ * jexl is loaded when first needed, not with this module: in an authorizer's bundle it
+ * is its own file, about a third of what the authorizer adds to a cold start (README,
+ * Benchmarks), and an API whose policies hold no expression never needs it. The
+ * authorizer loads it before it compiles a policy that holds an expression
+ * (core/authorizer/policy.ts), the admin API before it handles a policy request, the
+ * CLI before its policy commands. Until then validating or compiling throws a plain
+ * Error, never `invalid-expression` (the text is not at fault), and a policy's
+ * condition that could not be compiled denies.
+ */
+let engine: Engine | undefined;
+let loading: Promise<Engine> | undefined;
+
+/** Loads jexl once per process; concurrent callers share the load, and a failed load can be tried again. */
+export async function loadExpressionEngine(): Promise<void> {
+  loading ??= import('jexl').then(
+    (m) => createEngine(m.default.Jexl),
+    (err: unknown) => {
+      loading = undefined;
+      throw err;
+    },
+  );
+  engine = await loading;
+}
+
+function loadedEngine(): Engine {
+  if (engine === undefined) throw new Error('the expression engine is not loaded (loadExpressionEngine)');
+  return engine;
+}
+
 /** A syntax-tree node as jexl builds it. Read defensively: children may be null or missing. */
 type Node = Record<string, unknown>;
 
@@ -382,10 +417,11 @@ function analyse(text: unknown): { validated: ValidatedExpression; program: Prog
   const nesting = brackets(text);
   if (nesting.depth > MAX_EXPRESSION_DEPTH) invalid(text, `brackets or parentheses nested deeper than ${MAX_EXPRESSION_DEPTH}`);
   if (!nesting.balanced) invalid(text, 'syntax error: unbalanced brackets or parentheses');
+  const jexlEngine = loadedEngine();
   let program: Program;
   let ast: unknown;
   try {
-    program = engine.compile(text);
+    program = jexlEngine.compile(text);
     ast = program._getAst();
   } catch (err) {
     syntaxError(text, err);

@@ -1,8 +1,9 @@
-import { describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { decide } from '../../core/authorizer/decide';
 import { compilePolicy } from '../../core/authorizer/policy';
 import { generateToken, hashSecret } from '../../core/identity/token-format';
 import { ADMIN_SET_ROUTES } from '../../core/policy/admin-set';
+import { loadExpressionEngine } from '../../core/policy/expression';
 import { parseRouteKey, routeShape } from '../../core/policy/routes';
 import { InvitationRepo } from '../../core/store/dynamo/invitations';
 import type { TokenRecord } from '../../core/store/types';
@@ -12,6 +13,9 @@ import { ADMIN_ROUTES } from '../../functions/routes';
 import { bootstrapAdmin } from '../../scripts/bootstrap-admin';
 import { httpEvent, tokenContext, userContext, type AuthorizerContext } from '../support/events';
 import { adminWorld } from './admin-support';
+
+// These tests validate and compile expressions directly: jexl is loaded on first need (core/policy/expression.ts).
+beforeAll(() => loadExpressionEngine());
 
 type W = Awaited<ReturnType<typeof adminWorld>>;
 type RouteKey = keyof typeof ADMIN_ROUTES;

@@ -1,8 +1,9 @@
-import { describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { InvalidInput } from '../../core/errors';
 import {
   compileExpression,
   evaluateExpression,
+  loadExpressionEngine,
   MAX_EXPRESSION_DEPTH,
   MAX_EXPRESSION_LENGTH,
   validateExpression,
@@ -10,6 +11,9 @@ import {
   type ExpressionContext,
 } from '../../core/policy/expression';
 import { EXPRESSION_TRANSFORMS, MAX_SPLIT_PARTS } from '../../core/policy/expression-transforms';
+
+// These tests validate and compile expressions directly: jexl is loaded on first need (core/policy/expression.ts).
+beforeAll(() => loadExpressionEngine());
 
 const ctx = (over: Partial<ExpressionContext> = {}): ExpressionContext => ({
   principal: {

@@ -4,16 +4,20 @@
  * PrincipalResolver over DynamoDB Local), misspelt roles and scopes are errors, and org
  * ids from a document stay plain keys.
  */
-import { describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { compilePolicy } from '../../core/authorizer/policy';
 import { InvalidInput } from '../../core/errors';
 import { generateToken, hashSecret } from '../../core/identity/token-format';
+import { loadExpressionEngine } from '../../core/policy/expression';
 import type { PolicyTest } from '../../core/policy/policy-set';
 import { principalFromTest, requestFromTest, runPolicyTests } from '../../core/policy/policy-tests';
 import { RoleCatalog } from '../../core/rbac/catalog';
 import type { TokenRecord } from '../../core/store/types';
 import { adminWorld } from '../functions/admin-support';
 import { tokenContext } from '../support/events';
+
+// These tests validate and compile expressions directly: jexl is loaded on first need (core/policy/expression.ts).
+beforeAll(() => loadExpressionEngine());
 
 const CREW = { name: 'crew', orgId: 'acme', site: [], org: [{ resource: 'project', action: 'read' }], member: [], user: [] };
 const catalog = new RoleCatalog([CREW]);
