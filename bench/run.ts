@@ -5,11 +5,11 @@
 import { BatchWriteItemCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { marshall } from '@aws-sdk/util-dynamodb';
 import { JwtRsaVerifier } from 'aws-jwt-verify';
-import { build } from 'esbuild';
+import { build, type Metafile } from 'esbuild';
 import { createLocalJWKSet, jwtVerify } from 'jose';
 import { spawnSync } from 'node:child_process';
 import { createSign, KeyObject, verify as cryptoVerify } from 'node:crypto';
-import { mkdirSync, mkdtempSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -25,6 +25,7 @@ import { tokenItem } from '../core/store/dynamo/tokens';
 import { ensureTable } from '../core/store/dynamo/table';
 import type { createAuthorizerRuntime } from '../functions/authorizer/runtime';
 import { createRuntime } from '../functions/runtime';
+import { lambdaEsbuildOptions, loadedAtImport } from '../infra/handlers';
 import { startDynamoLocal } from '../local/dynamodb-local';
 import { countRequests } from '../test/support/count';
 import { makeIssuer } from '../test/support/jwt';
@@ -213,13 +214,6 @@ async function shadowSection(endpoint: string, line: (s: string) => void) {
   line(`| DynamoDB writes per minute, one container, 8,000 decisions/min differing in 200 kinds | ${perMinute.join(', ')} (max ${Math.max(...perMinute)}) | <= 52 (bounded) |`);
 }
 
-/** esbuild as SST builds a Node.js function (`nodejs: { format: 'esm', minify: true }`). */
-const LAMBDA_BUILD = {
-  bundle: true, platform: 'node' as const, format: 'esm' as const, target: 'node22', minify: true, mainFields: ['module', 'main'],
-  banner: { js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" },
-  nodePaths: [join(ROOT, 'node_modules')], logLevel: 'error' as const,
-};
-
 /**
  * The REST TOKEN handler of a new container on `w`'s table, built as Lambda runs it: the
  * authorizer runtime and handler bundled by esbuild as SST bundles them (not the
@@ -228,49 +222,68 @@ const LAMBDA_BUILD = {
  * bench/ops.ts measures what that adds.
  */
 async function bundledRest(w: World): Promise<(event: unknown) => Promise<IamAuthorizerResponse>> {
-  const outfile = join(ROOT, 'dist', 'bench', 'decisions.mjs');
-  const contents = "export { createAuthorizerRuntime } from './functions/authorizer/runtime';\nexport { createRestAuthorizer } from './core/gateway/handlers';\n";
-  await build({ ...LAMBDA_BUILD, stdin: { contents, resolveDir: ROOT, loader: 'ts', sourcefile: 'decisions-entry.ts' }, outfile });
-  const bundle = (await import(pathToFileURL(outfile).href)) as { createAuthorizerRuntime: typeof createAuthorizerRuntime; createRestAuthorizer: typeof createRestAuthorizer };
+  const dir = join(ROOT, 'dist', 'bench', 'decisions');
+  mkdirSync(dir, { recursive: true });
+  const entry = join(dir, 'entry.ts');
+  writeFileSync(entry, `export { createAuthorizerRuntime } from ${JSON.stringify(join(ROOT, 'functions/authorizer/runtime'))};\nexport { createRestAuthorizer } from ${JSON.stringify(join(ROOT, 'core/gateway/handlers'))};\n`);
+  await build({ ...lambdaEsbuildOptions(entry, dir), nodePaths: [join(ROOT, 'node_modules')] });
+  const bundle = (await import(pathToFileURL(join(dir, 'bundle.mjs')).href)) as { createAuthorizerRuntime: typeof createAuthorizerRuntime; createRestAuthorizer: typeof createRestAuthorizer };
   const rt = bundle.createAuthorizerRuntime(w.env, { client: w.client, logSink: () => {} });
   return bundle.createRestAuthorizer(rt.gateway) as (event: unknown) => Promise<IamAuthorizerResponse>;
 }
 
-/** Builds the bundled REST authorizer (`rest.mjs`) and the bare comparison (`bare.mjs`) into the returned folder. */
-async function buildBundles(): Promise<string> {
-  const dir = mkdtempSync(join(tmpdir(), 'gatehouse-bench-'));
-  const bareEntry = join(dir, 'bare.ts');
-  writeFileSync(bareEntry, `import { DynamoDBClient, GetItemCommand } from '@aws-sdk/client-dynamodb';\nimport { createLocalJWKSet, jwtVerify } from 'jose';\nconst client = new DynamoDBClient({});\nexport const handler = async (e: { t: string }) => [client, GetItemCommand, jwtVerify, createLocalJWKSet, e];\n`);
-  const outDir = join(ROOT, 'dist', 'bench');
-  mkdirSync(outDir, { recursive: true });
-  await build({ ...LAMBDA_BUILD, entryPoints: [join(ROOT, 'functions/authorizer/rest.ts')], outfile: join(outDir, 'rest.mjs') });
-  await build({ ...LAMBDA_BUILD, entryPoints: [bareEntry], outfile: join(outDir, 'bare.mjs') });
-  return outDir;
+/** A bundle as SST deploys it: its folder, its entry, and what its outputs hold. */
+interface Built {
+  dir: string;
+  entry: string;
+  outputs: Metafile['outputs'];
 }
 
-/** Bundle sizes and cold imports, each bundle imported in 15 fresh processes, alternating. */
-function bundleSection(outDir: string, line: (s: string) => void) {
+/** Builds the REST authorizer and the bare comparison (a DynamoDB client and jose), each as SST builds a function (infra/handlers.ts), into `dist/bench/{rest,bare}`. */
+async function buildBundles(): Promise<{ rest: Built; bare: Built }> {
+  const bareEntry = join(mkdtempSync(join(tmpdir(), 'gatehouse-bench-')), 'bare.ts');
+  writeFileSync(bareEntry, `import { DynamoDBClient, GetItemCommand } from '@aws-sdk/client-dynamodb';\nimport { createLocalJWKSet, jwtVerify } from 'jose';\nconst client = new DynamoDBClient({});\nexport const handler = async (e: { t: string }) => [client, GetItemCommand, jwtVerify, createLocalJWKSet, e];\n`);
+  const one = async (name: string, entry: string): Promise<Built> => {
+    const dir = join(ROOT, 'dist', 'bench', name);
+    rmSync(dir, { recursive: true, force: true });
+    const { metafile } = await build({ ...lambdaEsbuildOptions(entry, dir), metafile: true, nodePaths: [join(ROOT, 'node_modules')] });
+    return { dir, entry: join(dir, 'bundle.mjs'), outputs: metafile!.outputs };
+  };
+  return { rest: await one('rest', join(ROOT, 'functions/authorizer/rest.ts')), bare: await one('bare', bareEntry) };
+}
+
+const kib = (b: Built, files: string[]) => files.reduce((sum, f) => sum + b.outputs[f]!.bytes, 0) / 1024;
+const jsFiles = (b: Built) => Object.keys(b.outputs).filter((f) => f.endsWith('.mjs'));
+
+/** Bundle sizes and cold imports, each bundle's entry imported in 21 fresh processes, alternating; and what loading jexl adds, once. */
+function bundleSection(bundles: { rest: Built; bare: Built }, line: (s: string) => void) {
   const cwd = mkdtempSync(join(tmpdir(), 'gatehouse-bench-'));
-  const size = (f: string) => statSync(join(outDir, f)).size;
-  const importMs = (f: string) => {
-    const code = `const t=performance.now(); await import(${JSON.stringify('file://' + join(outDir, f))}); console.log(performance.now()-t);`;
+  const child = (code: string) => {
     const r = spawnSync(process.execPath, ['--input-type=module', '-e', code], { cwd, env: { PATH: process.env.PATH ?? '', GATEHOUSE_TABLE: 'bench', AWS_REGION: 'us-east-1' }, encoding: 'utf8' });
-    if (r.status !== 0) throw new Error(`import of ${f} failed: ${r.stderr}`);
+    if (r.status !== 0) throw new Error(`cold import failed: ${r.stderr}`);
     return Number(r.stdout.trim());
   };
+  const importMs = (b: Built) => child(`const t=performance.now(); await import(${JSON.stringify(pathToFileURL(b.entry).href)}); console.log(performance.now()-t);`);
+  const jexlChunk = jsFiles(bundles.rest).find((f) => Object.keys(bundles.rest.outputs[f]!.inputs).some((i) => i.includes('node_modules/jexl/')))!;
+  // After the cold import, what the first policy holding an expression adds: importing jexl's chunk.
+  const jexlMs = () => child(`await import(${JSON.stringify(pathToFileURL(bundles.rest.entry).href)}); const t=performance.now(); await import(${JSON.stringify(pathToFileURL(resolve(ROOT, jexlChunk)).href)}); console.log(performance.now()-t);`);
   const oursImport: number[] = [];
   const bareImport: number[] = [];
-  for (let i = 0; i < 15; i++) {
-    oursImport.push(importMs('rest.mjs'));
-    bareImport.push(importMs('bare.mjs'));
+  const jexlImport: number[] = [];
+  for (let i = 0; i < 21; i++) {
+    oursImport.push(importMs(bundles.rest));
+    bareImport.push(importMs(bundles.bare));
+    if (i < 7) jexlImport.push(jexlMs());
   }
+  const sizes = (b: Built) => `${fmt(kib(b, loadedAtImport(b.outputs)))} KiB in ${loadedAtImport(b.outputs).length} files (${fmt(kib(b, jsFiles(b)))} KiB in ${jsFiles(b).length} with what loads on demand)`;
   line('');
-  line('## Bundle (esbuild, minified ESM, node22) and cold import (median of 15 fresh processes)');
-  line('| bundle | size | cold import |');
+  line('## Bundle (as SST builds a function: minified, split ESM, names kept) and cold import (median of 21 fresh processes, alternating)');
+  line('| bundle | read at import | cold import |');
   line('|---|---|---|');
-  line(`| authorizer (functions/authorizer/rest.ts) | ${fmt(size('rest.mjs') / 1024)} KiB | ${fmt(median(oursImport), 1)} ms |`);
-  line(`| bare (@aws-sdk/client-dynamodb + jose) | ${fmt(size('bare.mjs') / 1024)} KiB | ${fmt(median(bareImport), 1)} ms |`);
-  line(`| ratio | ${fmt(size('rest.mjs') / size('bare.mjs'), 2)}x | ${fmt(median(oursImport) / median(bareImport), 2)}x (target <= 1.15x) |`);
+  line(`| authorizer (functions/authorizer/rest.ts) | ${sizes(bundles.rest)} | ${fmt(median(oursImport), 1)} ms |`);
+  line(`| bare (@aws-sdk/client-dynamodb + jose) | ${sizes(bundles.bare)} | ${fmt(median(bareImport), 1)} ms |`);
+  line(`| ratio | ${fmt(kib(bundles.rest, loadedAtImport(bundles.rest.outputs)) / kib(bundles.bare, loadedAtImport(bundles.bare.outputs)), 2)}x | ${fmt(median(oursImport) / median(bareImport), 2)}x (target <= 1.15x) |`);
+  line(`| jexl, loaded with the first policy that holds an expression (median of 7) | ${fmt(bundles.rest.outputs[jexlChunk]!.bytes / 1024)} KiB | +${fmt(median(jexlImport), 1)} ms on that request |`);
 }
 
 /** The bundled REST authorizer (from {@link bundleSection}) deciding for many callers in its own small process. */
@@ -284,7 +297,7 @@ function bundleSection(outDir: string, line: (s: string) => void) {
  */
 const SMALL_LAMBDA_HEAP = ['--max-old-space-size=64', '--max-semi-space-size=6'];
 
-async function memorySection(endpoint: string, worlds: [World, World], outDir: string, line: (s: string) => void) {
+async function memorySection(endpoint: string, worlds: [World, World], bundles: { rest: Built }, line: (s: string) => void) {
   const [small, big] = worlds;
   line('');
   line(`## Memory (bundled REST authorizer in its own process, ${SMALL_LAMBDA_HEAP.join(' ')} as a 128 MB Lambda's young generation; heap after a forced GC)`);
@@ -309,7 +322,7 @@ async function memorySection(endpoint: string, worlds: [World, World], outDir: s
     const r = spawnSync(process.execPath, [...SMALL_LAMBDA_HEAP, '--expose-gc', join(ROOT, 'bench/memory-child.mjs')], {
       env: {
         PATH: process.env.PATH ?? '', AWS_REGION: 'us-east-1', AWS_ACCESS_KEY_ID: 'bench', AWS_SECRET_ACCESS_KEY: 'bench', AWS_ENDPOINT_URL_DYNAMODB: endpoint,
-        ...w.env, BUNDLE: join(outDir, 'rest.mjs'), KEY_PEM: join(files, 'key.pem'), KID: 'k1', ISSUER: w.idp.issuer, USERS: String(users),
+        ...w.env, BUNDLE: bundles.rest.entry, KEY_PEM: join(files, 'key.pem'), KID: 'k1', ISSUER: w.idp.issuer, USERS: String(users),
         TOKENS_FILE: join(files, 'tokens.txt'), STEP: '10000', ARN_PREFIX: API,
       },
       encoding: 'utf8',
@@ -435,8 +448,8 @@ async function main() {
     for (const [name, v] of latRows) line(`| ${name} | ${v} |`);
 
     // --- bundle size and cold import ----------------------------------------------
-    const outDir = await buildBundles();
-    bundleSection(outDir, line);
+    const bundles = await buildBundles();
+    bundleSection(bundles, line);
 
     // --- scale: 10 routes/roles vs 1,000 routes / 100 roles --------------------------
     const big = await world(dynamo.endpoint, 'bench_big', 1000, 100);
@@ -482,7 +495,7 @@ async function main() {
     }
 
     // --- memory: the bundled authorizer in a small Lambda's heap ------------------------
-    await memorySection(dynamo.endpoint, [small, big], outDir, line);
+    await memorySection(dynamo.endpoint, [small, big], bundles, line);
   } finally {
     await dynamo.stop();
   }

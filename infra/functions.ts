@@ -1,5 +1,5 @@
 /// <reference path="../.sst/platform/config.d.ts" />
-import { FUNCTIONS, type FunctionKey, type FunctionSpec } from './handlers';
+import { FUNCTIONS, NODEJS_BUILD, type FunctionKey, type FunctionSpec } from './handlers';
 
 /**
  * Stage settings come from SST secrets (`npx sst secret set <Name> <value> --stage <stage>`),
@@ -16,7 +16,7 @@ function settings(production: boolean) {
   };
 }
 
-/** The six Lambda functions: Node.js 22 on arm64, minified ESM, each linked to the table. */
+/** The six Lambda functions: Node.js 22 on arm64, minified and split ESM (NODEJS_BUILD), each linked to the table. */
 export function functions(table: sst.aws.Dynamo, production: boolean) {
   const s = settings(production);
   const make = (key: FunctionKey) => {
@@ -28,7 +28,7 @@ export function functions(table: sst.aws.Dynamo, production: boolean) {
       memory: '512 MB',
       timeout: '10 seconds',
       link: [table],
-      nodejs: { minify: true, format: 'esm' },
+      nodejs: { ...NODEJS_BUILD },
       // JSON: our lines (written to stdout as JSON) stay structured, and Lambda's own lines are JSON too.
       logging: { retention: production ? '3 months' : '1 week', format: 'json' },
       transform: {

@@ -48,3 +48,66 @@ export const ADMIN_AUTHORIZER = {
   identitySources: ['$request.header.Authorization', '$context.httpMethod', '$context.path'],
   ttl: '60 seconds',
 } as const;
+
+/**
+ * How SST bundles every function (`nodejs` of `sst.aws.Function`): minified ESM, split.
+ * Splitting puts each module that is imported dynamically in a file of its own, loaded
+ * only when that import runs: jexl (core/policy/expression.ts) and the AWS SDK's
+ * credential providers and clients that a Lambda function, whose credentials are in its
+ * environment, never calls. README, Benchmarks: the cold import this saves.
+ */
+export const NODEJS_BUILD = { format: 'esm', minify: true, splitting: true } as const;
+
+/**
+ * The esbuild options SST's Node.js builder uses for {@link NODEJS_BUILD} on the
+ * `nodejs22.x` runtime, so the tests and the bench build what deploys: target ES2023,
+ * `module` before `main`, names kept (SST's default: error classes name themselves from
+ * `new.target.name`), its banner (a `require` for CommonJS dependencies), linked source
+ * maps, and the entry written as `bundle.mjs` beside its chunks in `outdir`.
+ */
+export function lambdaEsbuildOptions(entry: string, outdir: string) {
+  return {
+    entryPoints: [entry],
+    outdir,
+    entryNames: 'bundle',
+    outExtension: { '.js': '.mjs' },
+    bundle: true,
+    splitting: true,
+    platform: 'node' as const,
+    format: 'esm' as const,
+    target: 'es2023',
+    mainFields: ['module', 'main'],
+    keepNames: true,
+    minify: true,
+    sourcemap: 'linked' as const,
+    banner: {
+      js: [
+        "import { createRequire as topLevelCreateRequire } from 'module';",
+        'const require = topLevelCreateRequire(import.meta.url);',
+        'import { fileURLToPath as topLevelFileUrlToPath, URL as topLevelURL } from "url"',
+        'const __filename = topLevelFileUrlToPath(import.meta.url)',
+        'const __dirname = topLevelFileUrlToPath(new topLevelURL(".", import.meta.url))',
+        '',
+      ].join('\n'),
+    },
+    logLevel: 'error' as const,
+  };
+}
+
+/**
+ * The files a cold import of a bundle built with {@link lambdaEsbuildOptions} reads:
+ * `bundle.mjs` and the chunks it imports statically, transitively (from the outputs of
+ * esbuild's metafile). What is imported dynamically is read only when that import runs.
+ */
+export function loadedAtImport(outputs: Record<string, { imports: { path: string; kind: string; external?: boolean }[] }>): string[] {
+  const entry = Object.keys(outputs).find((f) => f.endsWith('/bundle.mjs'));
+  if (entry === undefined) throw new Error('no bundle.mjs among the outputs');
+  const seen = new Set<string>();
+  const visit = (f: string) => {
+    if (seen.has(f)) return;
+    seen.add(f);
+    for (const i of outputs[f]!.imports) if (i.kind === 'import-statement' && !i.external) visit(i.path);
+  };
+  visit(entry);
+  return [...seen];
+}

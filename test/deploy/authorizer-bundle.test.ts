@@ -1,6 +1,7 @@
 import { build, type Metafile } from 'esbuild';
 import { relative, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { lambdaEsbuildOptions, loadedAtImport } from '../../infra/handlers';
 
 /**
  * The authorizers' bundles carry no admin code (issue 14: their cold start is compared
@@ -26,24 +27,34 @@ const ADMIN_MODULES = [
   'core/invitations/service.ts',
 ];
 
-async function inputs(entry: string): Promise<string[]> {
-  const out = await build({
-    entryPoints: [resolve(entry)], bundle: true, write: false, metafile: true, outfile: 'out.mjs',
-    platform: 'node', format: 'esm', target: 'node22', minify: true, mainFields: ['module', 'main'], logLevel: 'error',
-  });
-  const meta: Metafile = out.metafile;
-  return Object.values(meta.outputs).flatMap((o) => Object.keys(o.inputs)).map((p) => relative(process.cwd(), resolve(p)));
+/** The outputs of `entry` built as SST deploys it (infra/handlers.ts), unwritten. */
+async function outputs(entry: string): Promise<Metafile['outputs']> {
+  const out = await build({ ...lambdaEsbuildOptions(resolve(entry), resolve('dist/unwritten')), write: false, metafile: true });
+  return out.metafile.outputs;
 }
+
+const rel = (p: string) => relative(process.cwd(), resolve(p));
+
+/** The source files bundled into `outs`, as repository paths. */
+const inputsOf = (outs: Metafile['outputs'], files = Object.keys(outs)): string[] => files.flatMap((f) => Object.keys(outs[f]!.inputs)).map(rel);
 
 describe('authorizer bundles', () => {
   it.each(['functions/authorizer/rest.ts', 'functions/authorizer/http.ts', 'functions/authorizer/websocket.ts'])('%s holds none of the admin side', async (entry) => {
-    const bundled = await inputs(entry);
+    const bundled = inputsOf(await outputs(entry));
     expect(bundled).toContain('core/store/dynamo/policy-read.ts');
     expect(bundled.filter((p) => ADMIN_MODULES.includes(p) || p.includes('node_modules/zod/'))).toEqual([]);
   }, 60_000);
 
   it('the check sees admin modules where they are (the tokens function)', async () => {
-    const bundled = await inputs('functions/tokens.ts');
+    const bundled = inputsOf(await outputs('functions/tokens.ts'));
     expect(bundled).toEqual(expect.arrayContaining(['functions/runtime.ts', 'core/store/dynamo/tokens.ts', 'core/tokens/service.ts', 'core/http/api.ts']));
+  }, 60_000);
+
+  it.each(['functions/authorizer/rest.ts', 'functions/authorizer/http.ts', 'functions/authorizer/websocket.ts'])('%s: jexl is a chunk of its own, not loaded at import (core/policy/expression.ts)', async (entry) => {
+    const outs = await outputs(entry);
+    const atImport = inputsOf(outs, loadedAtImport(outs));
+    expect(atImport).toContain('core/policy/expression.ts');
+    expect(atImport.filter((p) => p.includes('node_modules/jexl/'))).toEqual([]);
+    expect(inputsOf(outs)).toContain('node_modules/jexl/dist/Jexl.js');
   }, 60_000);
 });

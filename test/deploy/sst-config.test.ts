@@ -5,6 +5,7 @@ import { TABLE_SCHEMA } from '../../core/store/schema';
 import { METRIC_NAMES } from '../../core/metrics/gatehouse';
 import { ADMIN_ROUTES } from '../../functions/routes';
 import { ALARMS } from '../../infra/metrics';
+import { NODEJS_BUILD } from '../../infra/handlers';
 
 type Created = { type: string; name: string; args: any; instance: any };
 
@@ -98,7 +99,7 @@ describe('sst.config.ts wiring', () => {
     expect(args.deletionProtectionEnabled).toBe(stage === 'production');
   });
 
-  it.each(STAGES)('%s: seven functions on Node.js 22 arm64, minified, linked to the table, settings from secrets', async (stage) => {
+  it.each(STAGES)('%s: seven functions on Node.js 22 arm64, minified and split as the tests and bench build them, linked to the table, settings from secrets', async (stage) => {
     const { of } = await load(stage);
     const table = of('Dynamo')[0]!.instance;
     const fns = of('Function');
@@ -109,7 +110,9 @@ describe('sst.config.ts wiring', () => {
     const secrets = Object.fromEntries(of('Secret').map((s) => [s.name, s]));
     expect(Object.keys(secrets).sort()).toEqual(['GatehouseCacheTtlSeconds', 'GatehouseIssuers', 'GatehouseLogLevel']);
     for (const f of fns) {
-      expect(f.args).toMatchObject({ runtime: 'nodejs22.x', architecture: 'arm64', nodejs: { minify: true } });
+      // NODEJS_BUILD is what lambdaEsbuildOptions reproduces (test/deploy/bundle.test.ts, bench/run.ts).
+      expect(f.args).toMatchObject({ runtime: 'nodejs22.x', architecture: 'arm64', nodejs: { format: 'esm', minify: true, splitting: true } });
+      expect(f.args.nodejs).toEqual(NODEJS_BUILD);
       expect(f.args.logging.retention).toMatch(/^\d+ (day|days|week|weeks|month|months|year|years)$/);
       expect(f.args.link).toEqual([table]);
       const env = f.args.environment;
