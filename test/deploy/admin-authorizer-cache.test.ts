@@ -1,4 +1,4 @@
-import { beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { ADMIN_SET_ROUTES } from '../../core/policy/admin-set';
 import { loadExpressionEngine, validateExpression } from '../../core/policy/expression';
 import { buildHandlers } from '../../functions/apps';
@@ -9,7 +9,7 @@ import { freshTable } from '../support/dynamo';
 import { makeIssuer } from '../support/jwt';
 
 // These tests validate and compile expressions directly: jexl is loaded on first need (core/policy/expression.ts).
-beforeAll(() => loadExpressionEngine());
+await loadExpressionEngine();
 
 const API = 'arn:aws:execute-api:us-east-1:123456789012:abcdefghij/$default';
 const NOW = Date.UTC(2026, 10, 22, 12) / 1000;

@@ -1,4 +1,4 @@
-import { beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { decide } from '../../core/authorizer/decide';
 import { compilePolicy } from '../../core/authorizer/policy';
 import { generateToken, hashSecret } from '../../core/identity/token-format';
@@ -15,7 +15,7 @@ import { httpEvent, tokenContext, userContext, type AuthorizerContext } from '..
 import { adminWorld } from './admin-support';
 
 // These tests validate and compile expressions directly: jexl is loaded on first need (core/policy/expression.ts).
-beforeAll(() => loadExpressionEngine());
+await loadExpressionEngine();
 
 type W = Awaited<ReturnType<typeof adminWorld>>;
 type RouteKey = keyof typeof ADMIN_ROUTES;

@@ -1,4 +1,4 @@
-import { beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { InvalidInput } from '../../core/errors';
 import {
   compileExpression,
@@ -13,7 +13,7 @@ import {
 import { EXPRESSION_TRANSFORMS, MAX_SPLIT_PARTS } from '../../core/policy/expression-transforms';
 
 // These tests validate and compile expressions directly: jexl is loaded on first need (core/policy/expression.ts).
-beforeAll(() => loadExpressionEngine());
+await loadExpressionEngine();
 
 const ctx = (over: Partial<ExpressionContext> = {}): ExpressionContext => ({
   principal: {

@@ -4,7 +4,7 @@
  * PrincipalResolver over DynamoDB Local), misspelt roles and scopes are errors, and org
  * ids from a document stay plain keys.
  */
-import { beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { compilePolicy } from '../../core/authorizer/policy';
 import { InvalidInput } from '../../core/errors';
 import { generateToken, hashSecret } from '../../core/identity/token-format';
@@ -17,7 +17,7 @@ import { adminWorld } from '../functions/admin-support';
 import { tokenContext } from '../support/events';
 
 // These tests validate and compile expressions directly: jexl is loaded on first need (core/policy/expression.ts).
-beforeAll(() => loadExpressionEngine());
+await loadExpressionEngine();
 
 const CREW = { name: 'crew', orgId: 'acme', site: [], org: [{ resource: 'project', action: 'read' }], member: [], user: [] };
 const catalog = new RoleCatalog([CREW]);
