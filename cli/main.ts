@@ -4,9 +4,9 @@
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { loadExpressionEngine } from '../core/policy/expression';
 import { helpText, type OptionSpec, parseCommand, shown, UsageError } from './args';
 import { ApiClient, ApiError, ConfigProblem, EXIT, Unreachable } from './client';
-import { loadExpressionEngine } from '../core/policy/expression';
 import type { Command, Context } from './command';
 import { INVITATION_COMMANDS } from './commands/invitations';
 import { MISC_COMMANDS } from './commands/misc';

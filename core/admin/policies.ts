@@ -179,9 +179,9 @@ export class PolicyAdmin {
   }
 
   /**
-   * Every endpoint here may validate or compile an expression (a route's condition, a
-   * gate, the policy an explanation decides with), so jexl is loaded before each is
-   * handled: once per process, after which the await finds it loaded.
+   * The policy endpoints validate and compile expressions (a route's condition, a gate,
+   * the policy an explanation decides with), so jexl is loaded before any endpoint here
+   * is handled: once per process, after which the await finds it loaded.
    */
   routes(): Record<string, Endpoint> {
     const withExpressions = (endpoint: Endpoint): Endpoint => async (r) => {
