@@ -232,9 +232,8 @@ async function bundledRest(w: World): Promise<(event: unknown) => Promise<IamAut
   return bundle.createRestAuthorizer(rt.gateway) as (event: unknown) => Promise<IamAuthorizerResponse>;
 }
 
-/** A bundle as SST deploys it: its folder, its entry, and what its outputs hold. */
+/** A bundle as SST deploys it: its entry, and what its outputs hold. */
 interface Built {
-  dir: string;
   entry: string;
   outputs: Metafile['outputs'];
 }
@@ -247,7 +246,7 @@ async function buildBundles(): Promise<{ rest: Built; bare: Built }> {
     const dir = join(ROOT, 'dist', 'bench', name);
     rmSync(dir, { recursive: true, force: true });
     const { metafile } = await build({ ...lambdaEsbuildOptions(entry, dir), metafile: true, nodePaths: [join(ROOT, 'node_modules')] });
-    return { dir, entry: join(dir, 'bundle.mjs'), outputs: metafile!.outputs };
+    return { entry: join(dir, 'bundle.mjs'), outputs: metafile!.outputs };
   };
   return { rest: await one('rest', join(ROOT, 'functions/authorizer/rest.ts')), bare: await one('bare', bareEntry) };
 }
